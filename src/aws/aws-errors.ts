@@ -1,0 +1,82 @@
+import { AwsRefusedError } from "../errors.js";
+
+interface SdkError {
+  name?: string;
+  message?: string;
+  code?: string;
+  $fault?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+/** Turns an EC2 SDK error into what a person can act on. Already-translated errors pass through. */
+export function translateEc2Error(
+  error: unknown,
+  context: { instanceId?: string; imageName?: string } = {},
+): AwsRefusedError {
+  if (error instanceof AwsRefusedError) return error;
+  const e = (error ?? {}) as SdkError;
+  const name = e.name ?? "";
+  const refused = (
+    code: ConstructorParameters<typeof AwsRefusedError>[0],
+    message: string,
+    retryable = false,
+  ) => new AwsRefusedError(code, message, retryable, { cause: error });
+  switch (name) {
+    case "DryRunOperation":
+      return refused("dry_run_ok", "AWS would allow this request.");
+    case "InvalidAMIName.Duplicate":
+      return refused(
+        "name_taken",
+        `An image named “${context.imageName ?? ""}” already exists in this account and region. Run /ami again with another name.`,
+      );
+    case "InvalidAMIName.Malformed":
+      return refused(
+        "name_taken",
+        "AWS rejected the image name. Use 3–128 letters, digits, spaces and ( ) [ ] . / - ' @ _",
+      );
+    case "InvalidInstanceID.NotFound":
+    case "InvalidInstanceID.Malformed":
+      return refused(
+        "instance_not_found",
+        `Instance ${context.instanceId ?? ""} was not found in this account and region. Check the account, region and id, then run /ami again.`,
+      );
+    case "IncorrectState":
+    case "IncorrectInstanceState":
+      return refused(
+        "instance_state",
+        `Instance ${context.instanceId ?? ""} is not in a state AWS can image (it must be running or stopped). Wait for it to settle, then run /ami again.`,
+      );
+    case "UnauthorizedOperation":
+    case "AccessDenied":
+    case "AccessDeniedException":
+      return refused(
+        "access_denied",
+        "AWS denied the request: the target role (or ami-bot's session policy) does not allow imaging this instance. If it should, ask the people who run ami-bot to check the role's permissions and opt-in tag.",
+      );
+    case "RequestLimitExceeded":
+    case "Throttling":
+    case "ThrottlingException":
+      return refused(
+        "throttled",
+        "AWS is throttling requests in this account; ami-bot will keep retrying.",
+        true,
+      );
+    case "RequestExpired":
+    case "ExpiredToken":
+    case "ExpiredTokenException":
+      return refused(
+        "credentials_expired",
+        "The AWS session expired; ami-bot will retry with fresh credentials.",
+        true,
+      );
+  }
+  const status = e.$metadata?.httpStatusCode ?? 0;
+  if (
+    status >= 500 ||
+    e.$fault === "server" ||
+    ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT"].includes(e.code ?? "") ||
+    name === "TimeoutError"
+  )
+    return refused("aws_unavailable", "AWS did not answer properly; ami-bot will retry.", true);
+  return refused("unknown", `AWS refused the request (${name || "unknown error"}).`);
+}

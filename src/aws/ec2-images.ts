@@ -1,0 +1,277 @@
+import {
+  CreateImageCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeSnapshotsCommand,
+  EC2Client,
+  type Filter,
+  type Instance,
+} from "@aws-sdk/client-ec2";
+import type { AwsCredentialIdentityProvider } from "@smithy/types";
+import type { Target } from "../config.js";
+import type { ImageState } from "../domain/job.js";
+import type {
+  CreateImageParams,
+  ImageService,
+  ImageStatus,
+  InstanceSummary,
+  Place,
+  Requester,
+} from "../domain/ports.js";
+import { AwsRefusedError } from "../errors.js";
+import { translateEc2Error } from "./aws-errors.js";
+import { createSessionFactory, type SessionFactory } from "./scoped-credentials.js";
+import { createImagePolicy, type PolicyDocument, readOnlyPolicy } from "./session-policy.js";
+
+/** Builds an EC2 client for a region and credentials; injected so tests can count clients or add middleware. */
+export type Ec2ClientFactory = (region: string, credentials: AwsCredentialIdentityProvider) => EC2Client;
+
+export interface Ec2ImagesOptions {
+  readonly sessions?: SessionFactory;
+  readonly clientFactory?: Ec2ClientFactory;
+  /** Identity of the watcher's read-only sessions (it acts for nobody in particular). */
+  readonly watcherIdentity?: string;
+}
+
+// Filter values per call: EC2 caps the number of values in one filter.
+const FILTER_CHUNK = 200;
+const PICKER_PAGE = 50;
+
+export const defaultEc2ClientFactory: Ec2ClientFactory = (region, credentials) =>
+  // Standard retry mode backs off on RequestLimitExceeded and 5xx; beyond that the watcher reschedules.
+  new EC2Client({ region, credentials, maxAttempts: 4, retryMode: "standard" });
+
+function scopeTagFilters(target: Target): Filter[] {
+  return Object.entries(target.instanceScope.requiredTags).map(([key, value]) => ({
+    Name: `tag:${key}`,
+    Values: [value],
+  }));
+}
+
+function inScope(target: Target, instance: Instance): boolean {
+  return Object.entries(target.instanceScope.requiredTags).every(([key, value]) =>
+    (instance.Tags ?? []).some((t) => t.Key === key && t.Value === value),
+  );
+}
+
+function summarize(instance: Instance): InstanceSummary {
+  return {
+    instanceId: instance.InstanceId ?? "",
+    name: instance.Tags?.find((t) => t.Key === "Name")?.Value,
+    state: instance.State?.Name ?? "unknown",
+    instanceType: instance.InstanceType,
+  };
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** EC2 through scoped sessions: CreateImage under a policy naming the instance, reads under a read-only one. */
+export class Ec2Images implements ImageService {
+  private readonly sessions: SessionFactory;
+  private readonly clientFactory: Ec2ClientFactory;
+  private readonly watcherIdentity: string;
+  // The watcher's read-only clients are reused per place, so their credentials are cached and refreshed.
+  private readonly watchClients = new Map<string, EC2Client>();
+
+  constructor(options: Ec2ImagesOptions = {}) {
+    this.sessions = options.sessions ?? createSessionFactory();
+    this.clientFactory = options.clientFactory ?? defaultEc2ClientFactory;
+    this.watcherIdentity = options.watcherIdentity ?? "ami-bot-watcher";
+  }
+
+  private client(place: Place, requester: Requester, policy: PolicyDocument): EC2Client {
+    const credentials = this.sessions({
+      target: place.target,
+      region: place.region,
+      policy,
+      userId: requester.userId,
+      channelId: requester.channelId,
+    });
+    return this.clientFactory(place.region, credentials);
+  }
+
+  private readClient(place: Place, requester: Requester): EC2Client {
+    return this.client(place, requester, readOnlyPolicy(this.policyScope(place)));
+  }
+
+  private watchClient(place: Place): EC2Client {
+    const key = `${place.target.name}|${place.target.roleArn}|${place.region}`;
+    let client = this.watchClients.get(key);
+    if (!client) {
+      client = this.readClient(place, { userId: this.watcherIdentity, channelId: "none" });
+      this.watchClients.set(key, client);
+    }
+    return client;
+  }
+
+  private policyScope(place: Place) {
+    return { partition: place.target.partition, accountId: place.target.accountId, region: place.region };
+  }
+
+  async findInstances(place: Place, requester: Requester, query: string): Promise<InstanceSummary[]> {
+    const q = query.trim().replace(/[*?\\]/g, "");
+    const filters: Filter[] = [
+      { Name: "instance-state-name", Values: ["running", "stopped", "stopping", "pending"] },
+      ...scopeTagFilters(place.target),
+    ];
+    if (/^i-[0-9a-f]*$/.test(q)) filters.push({ Name: "instance-id", Values: [`${q}*`] });
+    else if (q) filters.push({ Name: "tag:Name", Values: [`*${q}*`] });
+    try {
+      const out = await this.readClient(place, requester).send(
+        new DescribeInstancesCommand({ Filters: filters, MaxResults: PICKER_PAGE }),
+      );
+      return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []).map(summarize);
+    } catch (error) {
+      throw translateEc2Error(error);
+    }
+  }
+
+  async describeInstance(
+    place: Place,
+    requester: Requester,
+    instanceId: string,
+  ): Promise<InstanceSummary | undefined> {
+    try {
+      const out = await this.readClient(place, requester).send(
+        new DescribeInstancesCommand({ InstanceIds: [instanceId] }),
+      );
+      const instance = (out.Reservations ?? []).flatMap((r) => r.Instances ?? [])[0];
+      if (!instance) return undefined;
+      if (!inScope(place.target, instance))
+        throw new AwsRefusedError(
+          "instance_out_of_scope",
+          `Instance ${instanceId} is not one that target *${place.target.name}* allows imaging (it lacks the required tags ${Object.entries(
+            place.target.instanceScope.requiredTags,
+          )
+            .map(([k, v]) => `${k}=${v}`)
+            .join(", ")}).`,
+          false,
+        );
+      return summarize(instance);
+    } catch (error) {
+      const translated = translateEc2Error(error, { instanceId });
+      if (translated.code === "instance_not_found") return undefined;
+      throw translated;
+    }
+  }
+
+  private createCommand(params: CreateImageParams, requester: Requester, dryRun: boolean) {
+    const tags = [
+      { Key: "Name", Value: params.imageName },
+      { Key: "ami-bot:job-id", Value: params.jobId },
+      { Key: "ami-bot:requested-by", Value: requester.userId },
+      { Key: "ami-bot:channel", Value: requester.channelId },
+      ...params.tags.map((t) => ({ Key: t.key, Value: t.value })),
+    ];
+    return new CreateImageCommand({
+      InstanceId: params.instanceId,
+      Name: params.imageName,
+      Description: params.description,
+      NoReboot: params.noReboot,
+      DryRun: dryRun || undefined,
+      TagSpecifications: [
+        { ResourceType: "image", Tags: tags },
+        { ResourceType: "snapshot", Tags: tags },
+      ],
+    });
+  }
+
+  async createImage(place: Place, requester: Requester, params: CreateImageParams): Promise<string> {
+    const client = this.client(
+      place,
+      requester,
+      createImagePolicy(this.policyScope(place), params.instanceId),
+    );
+    try {
+      const out = await client.send(this.createCommand(params, requester, false));
+      if (!out.ImageId)
+        throw new AwsRefusedError("unknown", "AWS accepted the request but returned no image id.", true);
+      return out.ImageId;
+    } catch (error) {
+      throw translateEc2Error(error, params);
+    }
+  }
+
+  async checkCreateImage(place: Place, requester: Requester, params: CreateImageParams): Promise<void> {
+    const client = this.client(
+      place,
+      requester,
+      createImagePolicy(this.policyScope(place), params.instanceId),
+    );
+    try {
+      await client.send(this.createCommand(params, requester, true));
+    } catch (error) {
+      const translated = translateEc2Error(error, params);
+      if (translated.code === "dry_run_ok") return;
+      throw translated;
+    }
+    throw new AwsRefusedError(
+      "unknown",
+      "AWS answered a dry run as if it were real; nothing should have been created.",
+      false,
+    );
+  }
+
+  async findImageByJob(place: Place, requester: Requester, jobId: string): Promise<string | undefined> {
+    try {
+      const out = await this.readClient(place, requester).send(
+        new DescribeImagesCommand({
+          Owners: ["self"],
+          Filters: [{ Name: "tag:ami-bot:job-id", Values: [jobId] }],
+        }),
+      );
+      return out.Images?.[0]?.ImageId;
+    } catch (error) {
+      throw translateEc2Error(error);
+    }
+  }
+
+  async describeImages(place: Place, imageIds: readonly string[]): Promise<Map<string, ImageStatus>> {
+    const result = new Map<string, ImageStatus>();
+    const client = this.watchClient(place);
+    try {
+      for (const ids of chunk(imageIds, FILTER_CHUNK)) {
+        // A filter, not ImageIds: one missing image must not fail the whole batch.
+        const out = await client.send(
+          new DescribeImagesCommand({ Filters: [{ Name: "image-id", Values: ids }] }),
+        );
+        for (const image of out.Images ?? []) {
+          if (!image.ImageId) continue;
+          result.set(image.ImageId, {
+            imageId: image.ImageId,
+            state: (image.State ?? "pending") as ImageState,
+            reason: image.StateReason?.Message,
+            snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) =>
+              m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [],
+            ),
+          });
+        }
+      }
+    } catch (error) {
+      throw translateEc2Error(error);
+    }
+    return result;
+  }
+
+  async snapshotProgress(place: Place, snapshotIds: readonly string[]): Promise<Map<string, number>> {
+    const result = new Map<string, number>();
+    const client = this.watchClient(place);
+    try {
+      for (const ids of chunk(snapshotIds, FILTER_CHUNK)) {
+        const out = await client.send(
+          new DescribeSnapshotsCommand({ Filters: [{ Name: "snapshot-id", Values: ids }] }),
+        );
+        for (const s of out.Snapshots ?? []) {
+          if (s.SnapshotId) result.set(s.SnapshotId, Number.parseInt(s.Progress ?? "0", 10) || 0);
+        }
+      }
+    } catch (error) {
+      throw translateEc2Error(error);
+    }
+    return result;
+  }
+}

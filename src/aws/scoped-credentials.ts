@@ -1,0 +1,83 @@
+import { fromTemporaryCredentials } from "@aws-sdk/credential-providers";
+import type { AwsCredentialIdentityProvider } from "@smithy/types";
+import type { Target } from "../config.js";
+import { AwsRefusedError } from "../errors.js";
+import type { PolicyDocument } from "./session-policy.js";
+
+export interface SessionRequest {
+  readonly target: Target;
+  readonly region: string;
+  readonly policy: PolicyDocument;
+  /** The Slack user the session acts for; CloudTrail shows it as SourceIdentity. */
+  readonly userId: string;
+  readonly channelId: string;
+}
+
+/** Builds a credential provider for one scoped session. Injected so tests can count or replace sessions. */
+export type SessionFactory = (request: SessionRequest) => AwsCredentialIdentityProvider;
+
+/** The parameters of the AssumeRole call: pure, so tests assert exactly what AWS is asked. */
+export function assumeRoleParams(request: SessionRequest) {
+  const { target, policy, userId, channelId } = request;
+  return {
+    RoleArn: target.roleArn,
+    RoleSessionName: `ami-bot-${userId}`.slice(0, 64),
+    SourceIdentity: userId,
+    ExternalId: target.externalId,
+    Policy: JSON.stringify(policy),
+    DurationSeconds: 900,
+    Tags: [
+      { Key: "slack-user", Value: userId },
+      { Key: "slack-channel", Value: channelId },
+    ],
+  };
+}
+
+/**
+ * The default factory: STS AssumeRole through the SDK's own provider, which refreshes before expiry.
+ * The bot's own credentials and the STS endpoint come from the SDK's standard chain and variables.
+ */
+export function createSessionFactory(clientConfig: { endpoint?: string } = {}): SessionFactory {
+  return (request) => {
+    const provider = fromTemporaryCredentials({
+      params: assumeRoleParams(request),
+      clientConfig: { region: request.region, ...clientConfig },
+    });
+    return async () => {
+      try {
+        return await provider();
+      } catch (error) {
+        throw translateAssumeRoleError(request.target, error);
+      }
+    };
+  };
+}
+
+function translateAssumeRoleError(target: Target, error: unknown): AwsRefusedError {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number }; code?: string };
+  const status = e.$metadata?.httpStatusCode ?? 0;
+  if (e.name === "Throttling" || e.name === "ThrottlingException")
+    return new AwsRefusedError(
+      "throttled",
+      "AWS is throttling requests right now; ami-bot will retry.",
+      true,
+      {
+        cause: error,
+      },
+    );
+  if (status >= 500 || e.code === "ECONNREFUSED" || e.code === "ETIMEDOUT" || e.name === "TimeoutError")
+    return new AwsRefusedError("aws_unavailable", "AWS STS could not be reached; ami-bot will retry.", true, {
+      cause: error,
+    });
+  if (e.name === "ExpiredTokenException" || e.name === "ExpiredToken")
+    return new AwsRefusedError("credentials_expired", "ami-bot's own AWS credentials have expired.", true, {
+      cause: error,
+    });
+  return new AwsRefusedError(
+    "assume_role_failed",
+    `ami-bot could not assume the role for target *${target.name}* (${e.name ?? "error"}). ` +
+      "The role's trust policy must allow ami-bot's identity, with the configured ExternalId, and allow sts:SetSourceIdentity and sts:TagSession. Ask the people who run ami-bot to check it (`npm run doctor`).",
+    false,
+    { cause: error },
+  );
+}

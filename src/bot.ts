@@ -1,0 +1,110 @@
+/**
+ * Builds and runs the whole bot from a Config: store → AWS adapter → Slack app → watcher and outbox relay.
+ * Side effects are injected here and only here, so tests run the real bot against local stand-ins.
+ */
+import { randomUUID } from "node:crypto";
+import { Ec2Images } from "./aws/ec2-images.js";
+import type { Config } from "./config.js";
+import { mentionedUsergroups } from "./domain/access.js";
+import { type Clock, type ImageService, type Notifier, systemClock } from "./domain/ports.js";
+import type { Logger } from "./logger.js";
+import { createBackgroundClient, createSlackApp } from "./slack/app.js";
+import { registerListeners } from "./slack/register.js";
+import { SlackNotifier } from "./slack/slack-notifier.js";
+import { createUsergroupDirectory } from "./slack/usergroup-directory.js";
+import { openDatabase } from "./store/database.js";
+import { SqliteJobStore } from "./store/sqlite-job-store.js";
+import { createImageWatcher } from "./watcher/image-watcher.js";
+import { createOutboxRelay } from "./watcher/outbox-relay.js";
+
+export interface BotOverrides {
+  readonly images?: ImageService;
+  readonly notifier?: Notifier;
+  readonly clock?: Clock;
+  readonly newJobId?: () => string;
+  readonly channelGapMs?: number;
+}
+
+export interface RunningBot {
+  /** The HTTP port (HTTP mode, or the health port in Socket Mode). */
+  readonly port: number | undefined;
+  readonly store: SqliteJobStore;
+  /** Stops taking requests, lets work in flight finish, and closes the database. */
+  stop(): Promise<void>;
+}
+
+export async function startBot(
+  config: Config,
+  logger: Logger,
+  overrides: BotOverrides = {},
+): Promise<RunningBot> {
+  const clock = overrides.clock ?? systemClock;
+  const db = openDatabase(config.databasePath);
+  const store = new SqliteJobStore(db);
+  const images = overrides.images ?? new Ec2Images();
+  const background = createBackgroundClient(config, logger);
+  const notifier = overrides.notifier ?? new SlackNotifier({ client: background, config, clock });
+  const relay = createOutboxRelay({
+    store,
+    notifier,
+    clock,
+    logger: logger.child({ component: "outbox" }),
+    ...(overrides.channelGapMs !== undefined ? { channelGapMs: overrides.channelGapMs } : {}),
+  });
+  const watcher = createImageWatcher({
+    store,
+    images,
+    targets: config.targets,
+    settings: config.watcher,
+    clock,
+    logger: logger.child({ component: "watcher" }),
+    onNotices: () => relay.wake(),
+  });
+  let accepting = true;
+  const slack = createSlackApp(config, logger, () => ({
+    ok: accepting,
+    unfinishedJobs: store.unfinishedCount(),
+  }));
+  const directory = createUsergroupDirectory({
+    client: background,
+    groupIds: mentionedUsergroups(config.targets),
+    ttlMs: config.usergroupCacheMs,
+    clock,
+    logger,
+  });
+  registerListeners(slack.app, {
+    config,
+    store,
+    images,
+    clock,
+    logger,
+    directory,
+    newJobId: overrides.newJobId ?? randomUUID,
+    onJobAccepted: () => {
+      relay.wake();
+      watcher.wake();
+    },
+  });
+
+  const { port } = await slack.start();
+  // Resume every unfinished job and every undelivered message left by an earlier run.
+  watcher.start();
+  relay.start();
+  logger.info(
+    { port, mode: config.slack.appToken ? "socket" : "http", unfinishedJobs: store.unfinishedCount() },
+    "ami-bot ready",
+  );
+
+  return {
+    port,
+    store,
+    async stop() {
+      accepting = false;
+      await slack.stop();
+      await watcher.stop();
+      await relay.stop();
+      db.close();
+      logger.info("ami-bot stopped");
+    },
+  };
+}

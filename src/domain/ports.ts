@@ -1,0 +1,140 @@
+/**
+ * The ports the domain and watcher depend on. Adapters (AWS, SQLite, Slack) implement them; tests use fakes.
+ */
+import type { Target } from "../config.js";
+import type { Tag } from "./image-request.js";
+import type { ImageState, Job, JobEvent, Notice } from "./job.js";
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** A place images are made: one target (account + role) in one region. */
+export interface Place {
+  readonly target: Target;
+  readonly region: string;
+}
+
+/** Who is asking, carried into the assumed session (SourceIdentity, session tags) for CloudTrail. */
+export interface Requester {
+  readonly userId: string;
+  readonly channelId: string;
+}
+
+export interface InstanceSummary {
+  readonly instanceId: string;
+  readonly name: string | undefined;
+  readonly state: string;
+  readonly instanceType: string | undefined;
+}
+
+export interface CreateImageParams {
+  readonly jobId: string;
+  readonly instanceId: string;
+  readonly imageName: string;
+  readonly description: string | undefined;
+  readonly noReboot: boolean;
+  readonly tags: readonly Tag[];
+}
+
+export interface ImageStatus {
+  readonly imageId: string;
+  readonly state: ImageState;
+  readonly reason: string | undefined;
+  readonly snapshotIds: readonly string[];
+}
+
+/** EC2 as the domain sees it. Errors are AwsRefusedError with a plain-language message. */
+export interface ImageService {
+  /** Instances in scope matching a search (Name tag or id), at most a page; never an unfiltered scan. */
+  findInstances(place: Place, requester: Requester, query: string): Promise<InstanceSummary[]>;
+  /** The instance if it exists and is in the target's scope. */
+  describeInstance(
+    place: Place,
+    requester: Requester,
+    instanceId: string,
+  ): Promise<InstanceSummary | undefined>;
+  createImage(place: Place, requester: Requester, params: CreateImageParams): Promise<string>;
+  /** Asks AWS whether CreateImage would be allowed (DryRun), creating nothing. */
+  checkCreateImage(place: Place, requester: Requester, params: CreateImageParams): Promise<void>;
+  /** The image a job created, found by its job-id tag, for a crash between CreateImage and storing the id. */
+  findImageByJob(place: Place, requester: Requester, jobId: string): Promise<string | undefined>;
+  /** The status of many images in one place, in as few calls as possible. Missing ids are absent. */
+  describeImages(place: Place, imageIds: readonly string[]): Promise<Map<string, ImageStatus>>;
+  /** Progress (0–100) of snapshots in one place. */
+  snapshotProgress(place: Place, snapshotIds: readonly string[]): Promise<Map<string, number>>;
+}
+
+export interface NewJob {
+  readonly id: string;
+  readonly idempotencyKey: string;
+  readonly requestedBy: string;
+  readonly originChannelId: string;
+  readonly targetName: string;
+  readonly roleArn: string;
+  readonly region: string;
+  readonly instanceId: string;
+  readonly instanceName: string | undefined;
+  readonly imageName: string;
+  readonly description: string | undefined;
+  readonly noReboot: boolean;
+  readonly tags: readonly Tag[];
+  readonly channelId: string;
+}
+
+export interface OutboxMessage {
+  readonly id: number;
+  readonly jobId: string;
+  readonly kind: Notice["kind"];
+  readonly key: string;
+  readonly attempts: number;
+  /** A delivery was started and not confirmed: it may have reached Slack before a crash. */
+  readonly sending: boolean;
+}
+
+export interface JobStore {
+  /** Stores a new job with its first notices; returns false when the idempotency key was already used. */
+  insert(job: NewJob, now: number): boolean;
+  get(id: string): Job | undefined;
+  /** Jobs whose next check is due, oldest first. */
+  due(now: number, limit: number): Job[];
+  /** Applies an event through the domain's transition and stores changes and notices atomically. */
+  apply(jobId: string, event: JobEvent, now: number): Job | undefined;
+  /** Records that CreateImage is about to be called, and queues the "creating" reply. */
+  markCreateAttempted(jobId: string, now: number): void;
+  markRootPosted(jobId: string, channelId: string, ts: string, now: number): void;
+  /** Records a failed check and when to try again. */
+  recordError(jobId: string, message: string, nextCheckAt: number, now: number): void;
+  scheduleNext(jobId: string, nextCheckAt: number, now: number): void;
+  moveThread(jobId: string, channelId: string, now: number): void;
+  enqueue(jobId: string, notice: Notice, now: number): void;
+  /** Undelivered notices whose time has come, in the order they were written. */
+  pendingOutbox(now: number, limit: number): OutboxMessage[];
+  outboxForJob(jobId: string): OutboxMessage[];
+  /** Recorded before the Slack call, so a crash mid-call is known afterwards. */
+  markSending(messageId: number): void;
+  markDelivered(messageId: number, ts: string | undefined, now: number): void;
+  markDeliveryFailed(messageId: number, error: string, nextAttemptAt: number): void;
+  /** Marks a message as given up (e.g. an ephemeral note that cannot be delivered). */
+  markDropped(messageId: number, error: string, now: number): void;
+  unfinishedCount(): number;
+}
+
+/** What a notice says in Slack, rendered from the job at delivery time. */
+export interface Notifier {
+  /** Posts the job's root message; returns its ts. */
+  postRoot(job: Job): Promise<string>;
+  /** Posts a reply in the job's thread; returns its ts. */
+  postReply(job: Job, rootTs: string, message: OutboxMessage): Promise<string>;
+  /** Rewrites the root message in place to show the job's current state. */
+  updateRoot(job: Job, rootTs: string): Promise<void>;
+  /** An ephemeral note (or DM) to the requester; `key` says which (a refusal, an unusable channel). */
+  noteRequester(job: Job, key: string): Promise<void>;
+  /**
+   * After a crash mid-delivery: the ts of the message if it did reach Slack, so it is not posted twice.
+   * `rootTs` undefined means the message sought is the root itself.
+   */
+  findPosted(job: Job, key: string, rootTs: string | undefined, since: number): Promise<string | undefined>;
+}

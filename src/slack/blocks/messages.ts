@@ -1,0 +1,140 @@
+/**
+ * The job's thread, as pure Block Kit: the root message (rewritten in place as the job moves on) and each
+ * reply. Every message carries plain `text` too, for notifications and screen readers.
+ */
+import type { types } from "@slack/bolt";
+import type { Target } from "../../config.js";
+import type { Job } from "../../domain/job.js";
+import { consoleImageUrl, escapeText, formatDuration } from "./format.js";
+
+type KnownBlock = types.KnownBlock;
+
+export interface SlackMessage {
+  readonly text: string;
+  readonly blocks?: KnownBlock[];
+  /** Also show the reply in the channel (the final "available"). */
+  readonly broadcast?: boolean;
+}
+
+export interface MessageContext {
+  /** The job's target, when still configured (for the account id and console link). */
+  readonly target: Target | undefined;
+  readonly now: number;
+  readonly watcher: {
+    readonly slowPollIntervalMs: number;
+    readonly giveUpAfterMs: number;
+    readonly slowAfterMs: number;
+  };
+}
+
+function instanceLabel(job: Job): string {
+  return job.instanceName
+    ? `${escapeText(job.instanceName)} (\`${job.instanceId}\`)`
+    : `\`${job.instanceId}\``;
+}
+
+function statusLine(job: Job, ctx: MessageContext): string {
+  const took = job.finishedAt ? formatDuration(job.finishedAt - job.createdAt) : "";
+  switch (job.state) {
+    case "queued":
+      return ":hourglass_flowing_sand: Creating the image…";
+    case "pending":
+      return `:hourglass_flowing_sand: Image \`${job.imageId}\` is pending${job.progress ? ` (snapshots ${job.progress}%+)` : ""}`;
+    case "available":
+      return `:white_check_mark: Image ${imageLink(job, ctx)} is available (took ${took})`;
+    case "failed":
+      return `:x: The image failed: ${escapeText(job.finalReason ?? "")}`;
+    case "refused":
+      return `:no_entry: AWS refused: ${escapeText(job.finalReason ?? "")}`;
+    case "timed_out":
+      return `:warning: Gave up after ${took}: ${escapeText(job.finalReason ?? "")}`;
+  }
+}
+
+function imageLink(job: Job, ctx: MessageContext): string {
+  if (!job.imageId) return "";
+  const url = consoleImageUrl(ctx.target?.partition ?? "aws", job.region, job.imageId);
+  return `<${url}|\`${job.imageId}\`>`;
+}
+
+/** The root message: who asked for what, where, and the current state. */
+export function rootMessage(job: Job, ctx: MessageContext): SlackMessage {
+  const account = ctx.target?.accountId
+    ? `${escapeText(job.targetName)} (${ctx.target.accountId})`
+    : escapeText(job.targetName);
+  const status = statusLine(job, ctx);
+  return {
+    text: `<@${job.requestedBy}> asked for an AMI of ${job.instanceName ?? job.instanceId}: ${status.replace(/^:[a-z_]+: /, "")}`,
+    blocks: [
+      {
+        type: "section",
+        text: { type: "mrkdwn", text: `*AMI of ${instanceLabel(job)}*, asked by <@${job.requestedBy}>` },
+      },
+      {
+        type: "section",
+        fields: [
+          { type: "mrkdwn", text: `*Image name*\n${escapeText(job.imageName)}` },
+          { type: "mrkdwn", text: `*Account / region*\n${account} · ${job.region}` },
+          {
+            type: "mrkdwn",
+            text: `*Reboot*\n${job.noReboot ? "No (crash-consistent)" : "Yes (consistent file systems)"}`,
+          },
+          ...(job.tags.length
+            ? [
+                {
+                  type: "mrkdwn" as const,
+                  text: `*Tags*\n${escapeText(job.tags.map((t) => `${t.key}=${t.value}`).join(", ")).slice(0, 1900)}`,
+                },
+              ]
+            : []),
+        ],
+      },
+      { type: "section", text: { type: "mrkdwn", text: status } },
+      { type: "context", elements: [{ type: "mrkdwn", text: `Job \`${job.id}\` · updates in this thread` }] },
+    ],
+  };
+}
+
+/** A reply in the thread, for one notice. `key` picks the milestone for progress notices. */
+export function replyMessage(job: Job, key: string, ctx: MessageContext): SlackMessage {
+  const kind = key.split(":")[0];
+  const text = ((): string => {
+    switch (kind) {
+      case "creating":
+        return job.noReboot
+          ? "Asking AWS to create the image without rebooting the instance (crash-consistent)."
+          : "Asking AWS to create the image. The instance will reboot so its file systems are consistent.";
+      case "pending":
+        return `Image \`${job.imageId}\` is pending. I'll post progress here.`;
+      case "progress":
+        return `Snapshots are ${key.split(":")[1]}% done.`;
+      case "slow":
+        return `Still pending after ${formatDuration(ctx.watcher.slowAfterMs)}. Large volumes can take a long time; I'll check every ${formatDuration(ctx.watcher.slowPollIntervalMs)} for up to ${formatDuration(ctx.watcher.giveUpAfterMs)} in all.`;
+      case "checks_failing":
+        return `:warning: I can't check on the image right now: ${escapeText(job.lastError ?? "AWS did not answer")} I'll keep trying.`;
+      case "available":
+        return `:white_check_mark: Image ${imageLink(job, ctx)} (${escapeText(job.imageName)}) is available, after ${formatDuration((job.finishedAt ?? ctx.now) - job.createdAt)}.`;
+      case "failed":
+        return `:x: The image failed. ${escapeText(job.finalReason ?? "")}`;
+      case "refused":
+        return `:no_entry: AWS refused to create the image. ${escapeText(job.finalReason ?? "")}`;
+      case "timed_out":
+        return `:warning: ${escapeText(job.finalReason ?? "Gave up.")} Check the image in the EC2 console${job.imageId ? ` (${imageLink(job, ctx)})` : ""}.`;
+      default:
+        return `Update: ${kind}`;
+    }
+  })();
+  return { text, broadcast: kind === "available" };
+}
+
+/** What the requester alone is told: a refusal, or that the chosen channel cannot take the thread. */
+export function requesterNote(job: Job, key: string): string {
+  if (key.startsWith("channel_unusable:")) {
+    const channel = key.slice("channel_unusable:".length);
+    return (
+      `I can't post in <#${channel}> (I'm not a member, or it is archived), so I'll keep you updated about ` +
+      `${job.imageName} here. To get updates in the channel next time, invite me there with \`/invite @ami-bot\`.`
+    );
+  }
+  return `Your AMI request for ${job.instanceName ?? job.instanceId} (${job.imageName}) did not go through: ${job.finalReason ?? "AWS refused it."}`;
+}

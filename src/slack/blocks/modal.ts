@@ -1,0 +1,186 @@
+/**
+ * The /ami modal, mirroring the EC2 console's Create image form. Pure: tests assert its JSON directly.
+ */
+import type { types } from "@slack/bolt";
+import { ACTION, BLOCK, CREATE_VIEW } from "../ids.js";
+
+type KnownBlock = types.KnownBlock;
+type ModalView = types.ModalView;
+
+export interface PlaceOption {
+  readonly targetName: string;
+  readonly region: string;
+  readonly accountId: string;
+}
+
+export interface ModalState {
+  /** Every target × region the person may use. */
+  readonly places: readonly PlaceOption[];
+  readonly selectedPlace: string | undefined;
+  readonly instance: { readonly id: string; readonly label: string } | undefined;
+  readonly imageName: string | undefined;
+  /** Bumped to replace the name field's value (Slack keeps typed values while the block id is unchanged). */
+  readonly nameVersion: number;
+  readonly channelId: string | undefined;
+}
+
+export function placeValue(p: { targetName: string; region: string }): string {
+  return `${p.targetName}|${p.region}`;
+}
+
+function plain(text: string) {
+  return { type: "plain_text" as const, text, emoji: true };
+}
+
+export function nameBlockId(version: number): string {
+  return version === 0 ? BLOCK.imageName : `${BLOCK.imageName}.${version}`;
+}
+
+export function instanceOptionText(i: {
+  instanceId: string;
+  name?: string | undefined;
+  state: string;
+  instanceType?: string | undefined;
+}): string {
+  const name = i.name ? `${i.name} ` : "";
+  const tail = ` (${i.instanceId}) · ${i.state}${i.instanceType ? ` · ${i.instanceType}` : ""}`;
+  // Slack cuts option text at 75 characters: shorten the name, never the id.
+  return `${name.slice(0, Math.max(0, 75 - tail.length))}${tail}`.trim().slice(0, 75);
+}
+
+export function createImageModal(state: ModalState, privateMetadata: string): ModalView {
+  const blocks: KnownBlock[] = [];
+  const places = state.places.map((p) => ({
+    text: plain(`${p.targetName} (${p.accountId}) · ${p.region}`.slice(0, 75)),
+    value: placeValue(p),
+  }));
+  const selected = places.find((o) => o.value === state.selectedPlace) ?? places[0];
+  if (places.length > 1) {
+    blocks.push({
+      type: "input",
+      block_id: BLOCK.where,
+      label: plain("Account and region"),
+      element: {
+        type: "static_select",
+        action_id: ACTION.where,
+        options: places.slice(0, 100),
+        ...(selected ? { initial_option: selected } : {}),
+      },
+    });
+  } else if (selected) {
+    blocks.push({
+      type: "context",
+      elements: [{ type: "mrkdwn", text: `Account and region: *${selected.text.text}*` }],
+    });
+  }
+
+  blocks.push(
+    {
+      type: "input",
+      block_id: BLOCK.instance,
+      dispatch_action: true,
+      label: plain("Instance"),
+      hint: plain("Search by Name tag or instance id."),
+      element: {
+        type: "external_select",
+        action_id: ACTION.instance,
+        placeholder: plain("web-1 or i-0123…"),
+        min_query_length: 0,
+        ...(state.instance
+          ? { initial_option: { text: plain(state.instance.label), value: state.instance.id } }
+          : {}),
+      },
+    },
+    {
+      type: "input",
+      block_id: nameBlockId(state.nameVersion),
+      label: plain("Image name"),
+      optional: true,
+      hint: plain(
+        "3–128 letters, digits, spaces and ( ) [ ] . / - ' @ _  ·  Empty: instance name and the UTC time.",
+      ),
+      element: {
+        type: "plain_text_input",
+        action_id: ACTION.imageName,
+        max_length: 128,
+        ...(state.imageName ? { initial_value: state.imageName } : {}),
+      },
+    },
+    {
+      type: "input",
+      block_id: BLOCK.description,
+      label: plain("Description"),
+      optional: true,
+      element: { type: "plain_text_input", action_id: ACTION.description, max_length: 255 },
+    },
+    {
+      type: "input",
+      block_id: BLOCK.reboot,
+      label: plain("Reboot the instance?"),
+      element: {
+        type: "radio_buttons",
+        action_id: ACTION.reboot,
+        options: [
+          {
+            text: plain("Reboot (EC2's default)"),
+            description: plain("AWS stops the instance briefly so the file systems are consistent."),
+            value: "reboot",
+          },
+          {
+            text: plain("No reboot"),
+            description: plain("No downtime and faster, but the image is only crash-consistent."),
+            value: "no_reboot",
+          },
+        ],
+      },
+    },
+    {
+      type: "input",
+      block_id: BLOCK.tags,
+      label: plain("Tags"),
+      optional: true,
+      hint: plain("One key=value per line; applied to the image and its snapshots."),
+      element: {
+        type: "plain_text_input",
+        action_id: ACTION.tags,
+        multiline: true,
+        placeholder: plain("team=web\ncost-center=42"),
+      },
+    },
+    {
+      type: "input",
+      block_id: BLOCK.channel,
+      label: plain("Post updates to"),
+      element: {
+        type: "conversations_select",
+        action_id: ACTION.channel,
+        filter: { include: ["public", "private"], exclude_bot_users: true },
+        ...(state.channelId
+          ? { initial_conversation: state.channelId }
+          : { default_to_current_conversation: true }),
+      },
+    },
+  );
+
+  return {
+    type: "modal",
+    callback_id: CREATE_VIEW,
+    title: plain("Create an AMI"),
+    submit: plain("Create image"),
+    close: plain("Cancel"),
+    private_metadata: privateMetadata,
+    blocks,
+  };
+}
+
+/** A small view telling a person something went wrong while the modal was open. */
+export function helpText(): string {
+  return [
+    "*/ami* creates an Amazon Machine Image (AMI) of an EC2 instance and follows it in a thread.",
+    "• `/ami` opens the form.",
+    "• `/ami i-0123456789abcdef0` opens it with that instance chosen.",
+    "• `/ami help` shows this.",
+    "You choose the account and region, the instance, the image name, whether to reboot, and tags. ",
+    "Updates go to the channel you pick; the final result is posted there too.",
+  ].join("\n");
+}

@@ -1,0 +1,58 @@
+/**
+ * /ami: acknowledge at once, then open the modal, before any AWS call (the trigger_id lives 3 seconds).
+ */
+import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from "@slack/bolt";
+import { deniedMessage } from "../../domain/access.js";
+import { defaultImageName, isInstanceId } from "../../domain/image-request.js";
+import { createImageModal, helpText } from "../blocks/modal.js";
+import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
+import { encodeMetadata } from "../private-metadata.js";
+
+type Args = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
+
+export function createAmiCommand(deps: SlackDeps) {
+  return async ({ command, ack, client, respond }: Args): Promise<void> => {
+    const text = command.text.trim();
+    if (text === "help" || text === "-h" || text === "--help") {
+      await ack({ response_type: "ephemeral", text: helpText() });
+      return;
+    }
+    if (text !== "" && !isInstanceId(text)) {
+      await ack({
+        response_type: "ephemeral",
+        text: `“${text.slice(0, 80)}” is not an instance id (i-…). Type \`/ami\` to open the form, or \`/ami help\`.`,
+      });
+      return;
+    }
+    await ack();
+
+    const who = await principalOf(deps, command.user_id, command.channel_id);
+    const places = placesFor(deps, who);
+    audit(deps, {
+      user: command.user_id,
+      action: "open_modal",
+      allowed: places.length > 0,
+      reason: places.length > 0 ? `${places.length} places allowed` : "no target allows this user here",
+    });
+    if (places.length === 0) {
+      await respond({ response_type: "ephemeral", text: deniedMessage() });
+      return;
+    }
+    const instance = text ? { id: text, label: text } : undefined;
+    const autoName = instance
+      ? defaultImageName(undefined, instance.id, new Date(deps.clock.now()))
+      : undefined;
+    const view = createImageModal(
+      {
+        places,
+        selectedPlace: undefined,
+        instance,
+        imageName: autoName,
+        nameVersion: 0,
+        channelId: command.channel_id,
+      },
+      encodeMetadata({ origin: command.channel_id, nameVersion: 0, autoName }),
+    );
+    await client.views.open({ trigger_id: command.trigger_id, view });
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * Reading a modal's state. Values are found by action_id, so a versioned block id (the image name's)
+ * does not matter; all of it is untrusted input, checked by the domain's validation afterwards.
+ */
+import type { ImageRequestInput } from "../domain/image-request.js";
+import { ACTION } from "./ids.js";
+
+interface ElementState {
+  type?: string;
+  value?: string | null;
+  selected_option?: { value?: string; text?: { text?: string } } | null;
+  selected_conversation?: string | null;
+  selected_channel?: string | null;
+}
+
+export type StateValues = Record<string, Record<string, ElementState>>;
+
+export function findElement(
+  values: StateValues | undefined,
+  actionId: string,
+): { blockId: string; state: ElementState } | undefined {
+  for (const [blockId, elements] of Object.entries(values ?? {})) {
+    const state = elements?.[actionId];
+    if (state) return { blockId, state };
+  }
+  return undefined;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+/** The person's answers, with the place falling back to the only/initial one when the select is not shown. */
+export function readRequestInput(
+  values: StateValues | undefined,
+  defaultPlace: string | undefined,
+): ImageRequestInput {
+  const where = str(findElement(values, ACTION.where)?.state.selected_option?.value) ?? defaultPlace ?? "";
+  const [targetName, region] = where.split("|");
+  const instance = findElement(values, ACTION.instance)?.state.selected_option;
+  const reboot = str(findElement(values, ACTION.reboot)?.state.selected_option?.value);
+  const channel = findElement(values, ACTION.channel)?.state;
+  return {
+    targetName: targetName || undefined,
+    region: region || undefined,
+    instanceId: str(instance?.value),
+    instanceLabel: instanceLabelFrom(str(instance?.text?.text)),
+    imageName: str(findElement(values, ACTION.imageName)?.state.value) ?? "",
+    description: str(findElement(values, ACTION.description)?.state.value) ?? "",
+    reboot: reboot === "reboot" || reboot === "no_reboot" ? reboot : undefined,
+    tagsText: str(findElement(values, ACTION.tags)?.state.value) ?? "",
+    channelId: str(channel?.selected_conversation) ?? str(channel?.selected_channel),
+  };
+}
+
+function instanceLabelFrom(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  const m = /^(.*?)\s*\(i-[0-9a-f]+\)/.exec(text);
+  return m?.[1]?.trim() || undefined;
+}

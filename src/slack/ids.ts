@@ -1,0 +1,27 @@
+/** Every callback_id, block_id and action_id, defined once. */
+export const COMMAND = "/ami";
+export const CREATE_VIEW = "ami_create";
+
+export const BLOCK = {
+  where: "where",
+  instance: "instance",
+  /** Versioned: changing the block id is the only way to replace a value the user has not typed. */
+  imageName: "image_name",
+  description: "description",
+  reboot: "reboot",
+  tags: "tags",
+  channel: "channel",
+} as const;
+
+export const ACTION = {
+  where: "where_select",
+  instance: "instance_select",
+  imageName: "image_name_input",
+  description: "description_input",
+  reboot: "reboot_choice",
+  tags: "tags_input",
+  channel: "channel_select",
+} as const;
+
+/** Slack message metadata type: lets the bot find its own posts after a crash. */
+export const METADATA_EVENT = "ami_bot_update";

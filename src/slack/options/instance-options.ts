@@ -1,0 +1,61 @@
+/**
+ * Options for the instance picker: DescribeInstances under the person's read-only scoped session,
+ * always filtered (state, scope tags, the search text) and capped at one page.
+ */
+import type { AllMiddlewareArgs, SlackOptionsMiddlewareArgs } from "@slack/bolt";
+import { allowedPlaces } from "../../domain/access.js";
+import { AwsRefusedError } from "../../errors.js";
+import { instanceOptionText, placeValue } from "../blocks/modal.js";
+import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
+import { readRequestInput, type StateValues } from "../form-values.js";
+import { decodeMetadata } from "../private-metadata.js";
+
+type Args = SlackOptionsMiddlewareArgs<"block_suggestion"> & AllMiddlewareArgs;
+
+export function createInstanceOptions(deps: SlackDeps) {
+  return async ({ body, ack }: Args): Promise<void> => {
+    const userId = body.user.id;
+    const metadata = decodeMetadata(body.view?.private_metadata);
+    const who = await principalOf(deps, userId, metadata?.origin);
+    const places = placesFor(deps, who);
+    const input = readRequestInput(
+      body.view?.state?.values as StateValues | undefined,
+      places[0] ? placeValue(places[0]) : undefined,
+    );
+    const key = `${input.targetName}|${input.region}`;
+    const allowed = allowedPlaces(deps.config.targets, who).has(key);
+    audit(deps, {
+      user: userId,
+      action: "list_instances",
+      allowed,
+      reason: allowed ? "place allowed" : "place not allowed for this user",
+      ...(input.targetName ? { target: input.targetName } : {}),
+      ...(input.region ? { region: input.region } : {}),
+    });
+    const target = deps.config.targets.find((t) => t.name === input.targetName);
+    if (!allowed || !target || !input.region) {
+      await ack({ options: [] });
+      return;
+    }
+    try {
+      const instances = await deps.images.findInstances(
+        { target, region: input.region },
+        { userId, channelId: metadata?.origin ?? "unknown" },
+        String(body.value ?? "").slice(0, 100),
+      );
+      await ack({
+        options: instances.slice(0, 100).map((i) => ({
+          text: { type: "plain_text" as const, text: instanceOptionText(i) },
+          value: i.instanceId,
+        })),
+      });
+    } catch (error) {
+      const why = error instanceof AwsRefusedError ? error.userMessage : "AWS did not answer.";
+      deps.logger.warn({ err: error, user: userId, target: target.name }, "instance search failed");
+      // The picker can only show options, so the reason is shown as one that fails validation if chosen.
+      await ack({
+        options: [{ text: { type: "plain_text" as const, text: `⚠ ${why}`.slice(0, 75) }, value: "error" }],
+      });
+    }
+  };
+}

@@ -1,0 +1,15 @@
+import type { App, BlockAction, ExternalSelectAction } from "@slack/bolt";
+import { createInstanceSelected } from "./actions/instance-selected.js";
+import { createAmiCommand } from "./commands/ami.js";
+import type { SlackDeps } from "./deps.js";
+import { ACTION, COMMAND, CREATE_VIEW } from "./ids.js";
+import { createInstanceOptions } from "./options/instance-options.js";
+import { createImageSubmission } from "./views/create-image.js";
+
+/** Every listener of the bot, one line each. */
+export function registerListeners(app: App, deps: SlackDeps): void {
+  app.command(COMMAND, createAmiCommand(deps));
+  app.options({ type: "block_suggestion", action_id: ACTION.instance }, createInstanceOptions(deps));
+  app.action<BlockAction<ExternalSelectAction>>(ACTION.instance, createInstanceSelected(deps));
+  app.view({ type: "view_submission", callback_id: CREATE_VIEW }, createImageSubmission(deps));
+}

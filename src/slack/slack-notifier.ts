@@ -1,0 +1,175 @@
+/**
+ * The Notifier port on Slack's Web API: posts the root message, threaded replies, the in-place final
+ * update and notes to the requester. Each post carries metadata naming its job and key, so after a
+ * crash the bot can tell whether a message already went out.
+ */
+import type { webApi } from "@slack/bolt";
+import type { Config } from "../config.js";
+import type { Job } from "../domain/job.js";
+import type { Clock, Notifier, OutboxMessage } from "../domain/ports.js";
+import { SlackDeliveryError } from "../errors.js";
+import { type MessageContext, replyMessage, requesterNote, rootMessage } from "./blocks/messages.js";
+import { METADATA_EVENT } from "./ids.js";
+
+type WebClient = webApi.WebClient;
+
+/** Slack answers that retrying cannot fix; the thread moves elsewhere instead. */
+const CHANNEL_UNUSABLE = new Set([
+  "not_in_channel",
+  "channel_not_found",
+  "is_archived",
+  "restricted_action",
+  "restricted_action_read_only_channel",
+  "restricted_action_thread_only_channel",
+  "team_access_not_granted",
+  "ekm_access_denied",
+]);
+
+export class SlackRetryableError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "SlackRetryableError";
+  }
+}
+
+/** Sorts a WebClient failure into "move the thread", "try later" or "give up". */
+export function translateSlackError(error: unknown): Error {
+  const e = error as { code?: string; data?: { error?: string }; retryAfter?: number; statusCode?: number };
+  if (e.code === "slack_webapi_rate_limited_error")
+    return new SlackRetryableError("rate limited", (e.retryAfter ?? 1) * 1000, { cause: error });
+  if (e.code === "slack_webapi_platform_error") {
+    const code = e.data?.error ?? "unknown_error";
+    if (CHANNEL_UNUSABLE.has(code)) return new SlackDeliveryError(code, false, { cause: error });
+    if (
+      ["internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"].includes(
+        code,
+      )
+    )
+      return new SlackRetryableError(code, undefined, { cause: error });
+    if (["invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope"].includes(code))
+      return new SlackRetryableError(`Slack token problem: ${code}`, 60_000, { cause: error });
+    return new SlackDeliveryError(code, false, { cause: error });
+  }
+  return new SlackRetryableError(String((error as Error)?.message ?? error), undefined, { cause: error });
+}
+
+export interface SlackNotifierDeps {
+  readonly client: WebClient;
+  readonly config: Pick<Config, "targets" | "watcher">;
+  readonly clock: Clock;
+}
+
+export class SlackNotifier implements Notifier {
+  constructor(private readonly deps: SlackNotifierDeps) {}
+
+  private context(job: Job): MessageContext {
+    return {
+      target: this.deps.config.targets.find((t) => t.name === job.targetName),
+      now: this.deps.clock.now(),
+      watcher: this.deps.config.watcher,
+    };
+  }
+
+  private metadata(job: Job, key: string) {
+    return { event_type: METADATA_EVENT, event_payload: { job_id: job.id, key } };
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw translateSlackError(error);
+    }
+  }
+
+  async postRoot(job: Job): Promise<string> {
+    const message = rootMessage(job, this.context(job));
+    const res = await this.call(() =>
+      this.deps.client.chat.postMessage({
+        channel: job.channelId,
+        text: message.text,
+        blocks: message.blocks ?? [],
+        metadata: this.metadata(job, "root"),
+        unfurl_links: false,
+      }),
+    );
+    if (!res.ts) throw new SlackRetryableError("chat.postMessage returned no ts", undefined);
+    return res.ts;
+  }
+
+  async postReply(job: Job, rootTs: string, outbox: OutboxMessage): Promise<string> {
+    const message = replyMessage(job, outbox.key, this.context(job));
+    const res = await this.call(() =>
+      this.deps.client.chat.postMessage({
+        channel: job.rootChannelId ?? job.channelId,
+        thread_ts: rootTs,
+        text: message.text,
+        reply_broadcast: message.broadcast ?? false,
+        metadata: this.metadata(job, outbox.key),
+        unfurl_links: false,
+      }),
+    );
+    if (!res.ts) throw new SlackRetryableError("chat.postMessage returned no ts", undefined);
+    return res.ts;
+  }
+
+  async updateRoot(job: Job, rootTs: string): Promise<void> {
+    const message = rootMessage(job, this.context(job));
+    await this.call(() =>
+      this.deps.client.chat.update({
+        channel: job.rootChannelId ?? job.channelId,
+        ts: rootTs,
+        text: message.text,
+        blocks: message.blocks ?? [],
+        metadata: this.metadata(job, "root"),
+      }),
+    );
+  }
+
+  async noteRequester(job: Job, key: string): Promise<void> {
+    const text = requesterNote(job, key);
+    try {
+      await this.deps.client.chat.postEphemeral({
+        channel: job.originChannelId,
+        user: job.requestedBy,
+        text,
+      });
+    } catch {
+      // Ephemeral needs the bot in the channel; a DM always reaches the person.
+      await this.call(() => this.deps.client.chat.postMessage({ channel: job.requestedBy, text }));
+    }
+  }
+
+  async findPosted(
+    job: Job,
+    key: string,
+    rootTs: string | undefined,
+    since: number,
+  ): Promise<string | undefined> {
+    const matches = (m: { metadata?: { event_type?: string; event_payload?: Record<string, unknown> } }) =>
+      m.metadata?.event_type === METADATA_EVENT &&
+      m.metadata.event_payload?.job_id === job.id &&
+      m.metadata.event_payload?.key === key;
+    const res = await this.call(() =>
+      rootTs
+        ? this.deps.client.conversations.replies({
+            channel: job.rootChannelId ?? job.channelId,
+            ts: rootTs,
+            include_all_metadata: true,
+            limit: 200,
+          })
+        : this.deps.client.conversations.history({
+            channel: job.channelId,
+            oldest: (since / 1000).toFixed(6),
+            include_all_metadata: true,
+            limit: 200,
+          }),
+    );
+    const found = (res.messages ?? []).find((m) => matches(m as Parameters<typeof matches>[0]));
+    return found?.ts;
+  }
+}

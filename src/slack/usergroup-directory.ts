@@ -1,0 +1,56 @@
+/**
+ * Which user groups a person belongs to, among those the access rules mention. Slack's
+ * usergroups.users.list answers per group, so members are cached per group for a short time.
+ */
+import type { webApi } from "@slack/bolt";
+import type { Clock } from "../domain/ports.js";
+import type { Logger } from "../logger.js";
+
+export interface UsergroupDirectory {
+  groupsOf(userId: string): Promise<Set<string>>;
+}
+
+export function createUsergroupDirectory(deps: {
+  client: webApi.WebClient;
+  groupIds: readonly string[];
+  ttlMs: number;
+  clock: Clock;
+  logger: Logger;
+}): UsergroupDirectory {
+  const cache = new Map<string, { members: Set<string>; expires: number }>();
+  const inflight = new Map<string, Promise<Set<string>>>();
+
+  async function members(groupId: string): Promise<Set<string>> {
+    const hit = cache.get(groupId);
+    if (hit && hit.expires > deps.clock.now()) return hit.members;
+    const running = inflight.get(groupId);
+    if (running) return running;
+    const load = deps.client.usergroups.users
+      .list({ usergroup: groupId })
+      .then((res) => {
+        const set = new Set(res.users ?? []);
+        cache.set(groupId, { members: set, expires: deps.clock.now() + deps.ttlMs });
+        return set;
+      })
+      .catch((error: unknown) => {
+        // Deny by default: a group we cannot read grants nothing.
+        deps.logger.warn({ err: error, usergroup: groupId }, "cannot read user group members");
+        return hit?.members ?? new Set<string>();
+      })
+      .finally(() => inflight.delete(groupId));
+    inflight.set(groupId, load);
+    return load;
+  }
+
+  return {
+    async groupsOf(userId) {
+      const result = new Set<string>();
+      await Promise.all(
+        deps.groupIds.map(async (g) => {
+          if ((await members(g)).has(userId)) result.add(g);
+        }),
+      );
+      return result;
+    },
+  };
+}

@@ -1,0 +1,78 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+
+export type Db = Database.Database;
+
+/** Each migration runs once, in order, inside a transaction; the applied count is PRAGMA user_version. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE jobs (
+     id TEXT PRIMARY KEY,
+     idempotency_key TEXT NOT NULL UNIQUE,
+     requested_by TEXT NOT NULL,
+     origin_channel_id TEXT NOT NULL,
+     target_name TEXT NOT NULL,
+     role_arn TEXT NOT NULL,
+     region TEXT NOT NULL,
+     instance_id TEXT NOT NULL,
+     instance_name TEXT,
+     image_name TEXT NOT NULL,
+     description TEXT,
+     no_reboot INTEGER NOT NULL,
+     tags TEXT NOT NULL,
+     channel_id TEXT NOT NULL,
+     root_channel_id TEXT,
+     root_ts TEXT,
+     state TEXT NOT NULL CHECK (state IN ('queued','pending','available','failed','refused','timed_out')),
+     image_id TEXT,
+     create_attempted_at INTEGER,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     last_error TEXT,
+     final_reason TEXT,
+     progress INTEGER NOT NULL DEFAULT 0,
+     slow_notified INTEGER NOT NULL DEFAULT 0,
+     next_check_at INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     finished_at INTEGER
+   );
+   CREATE INDEX jobs_due ON jobs (next_check_at) WHERE state IN ('queued','pending');
+   CREATE TABLE outbox (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     job_id TEXT NOT NULL REFERENCES jobs(id),
+     kind TEXT NOT NULL,
+     key TEXT NOT NULL,
+     state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued','sending','delivered','dropped')),
+     ts TEXT,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     last_error TEXT,
+     next_attempt_at INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     delivered_at INTEGER,
+     UNIQUE (job_id, key)
+   );
+   CREATE INDEX outbox_undelivered ON outbox (job_id, id) WHERE state IN ('queued','sending');`,
+];
+
+/** Opens (creating if needed) the database with WAL and a busy timeout, and brings its schema up to date. */
+export function openDatabase(path: string): Db {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("busy_timeout = 5000");
+  db.pragma("foreign_keys = ON");
+  // NORMAL is durable across process crashes in WAL mode; only an OS crash may lose the last commits.
+  db.pragma("synchronous = NORMAL");
+  migrate(db);
+  return db;
+}
+
+export function migrate(db: Db): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version] as string);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}

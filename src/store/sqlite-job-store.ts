@@ -1,0 +1,265 @@
+import type { Tag } from "../domain/image-request.js";
+import { type Job, type JobEvent, type JobState, type Notice, transition } from "../domain/job.js";
+import type { JobStore, NewJob, OutboxMessage } from "../domain/ports.js";
+import type { Db } from "./database.js";
+
+interface JobRow {
+  id: string;
+  idempotency_key: string;
+  requested_by: string;
+  origin_channel_id: string;
+  target_name: string;
+  role_arn: string;
+  region: string;
+  instance_id: string;
+  instance_name: string | null;
+  image_name: string;
+  description: string | null;
+  no_reboot: number;
+  tags: string;
+  channel_id: string;
+  root_channel_id: string | null;
+  root_ts: string | null;
+  state: JobState;
+  image_id: string | null;
+  create_attempted_at: number | null;
+  attempts: number;
+  last_error: string | null;
+  final_reason: string | null;
+  progress: number;
+  slow_notified: number;
+  next_check_at: number;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+interface OutboxRow {
+  id: number;
+  job_id: string;
+  kind: Notice["kind"];
+  key: string;
+  attempts: number;
+  state: string;
+}
+
+function toJob(r: JobRow): Job {
+  return {
+    id: r.id,
+    idempotencyKey: r.idempotency_key,
+    requestedBy: r.requested_by,
+    originChannelId: r.origin_channel_id,
+    targetName: r.target_name,
+    roleArn: r.role_arn,
+    region: r.region,
+    instanceId: r.instance_id,
+    instanceName: r.instance_name ?? undefined,
+    imageName: r.image_name,
+    description: r.description ?? undefined,
+    noReboot: r.no_reboot === 1,
+    tags: JSON.parse(r.tags) as Tag[],
+    channelId: r.channel_id,
+    rootChannelId: r.root_channel_id ?? undefined,
+    rootTs: r.root_ts ?? undefined,
+    state: r.state,
+    imageId: r.image_id ?? undefined,
+    createAttemptedAt: r.create_attempted_at ?? undefined,
+    attempts: r.attempts,
+    lastError: r.last_error ?? undefined,
+    finalReason: r.final_reason ?? undefined,
+    progress: r.progress,
+    slowNotified: r.slow_notified === 1,
+    nextCheckAt: r.next_check_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    finishedAt: r.finished_at ?? undefined,
+  };
+}
+
+function toMessage(r: OutboxRow): OutboxMessage {
+  return {
+    id: r.id,
+    jobId: r.job_id,
+    kind: r.kind,
+    key: r.key,
+    attempts: r.attempts,
+    sending: r.state === "sending",
+  };
+}
+
+/** The job store on SQLite: one prepared statement per intent, multi-step writes in a transaction. */
+export class SqliteJobStore implements JobStore {
+  private readonly s;
+  private readonly applyTx;
+  private readonly insertTx;
+  private readonly createAttemptTx;
+
+  constructor(db: Db) {
+    this.s = {
+      insertJob: db.prepare(
+        `INSERT INTO jobs (id, idempotency_key, requested_by, origin_channel_id, target_name, role_arn, region,
+           instance_id, instance_name, image_name, description, no_reboot, tags, channel_id, state, next_check_at,
+           created_at, updated_at)
+         VALUES (@id, @idempotencyKey, @requestedBy, @originChannelId, @targetName, @roleArn, @region, @instanceId,
+           @instanceName, @imageName, @description, @noReboot, @tags, @channelId, 'queued', @now, @now, @now)
+         ON CONFLICT (idempotency_key) DO NOTHING`,
+      ),
+      get: db.prepare<[string], JobRow>("SELECT * FROM jobs WHERE id = ?"),
+      due: db.prepare<[number, number], JobRow>(
+        `SELECT * FROM jobs WHERE state IN ('queued','pending') AND next_check_at <= ?
+         ORDER BY next_check_at, created_at LIMIT ?`,
+      ),
+      update: db.prepare(
+        `UPDATE jobs SET state = @state, image_id = @imageId, final_reason = @finalReason, progress = @progress,
+           slow_notified = @slowNotified, finished_at = @finishedAt, attempts = 0, last_error = NULL,
+           updated_at = @now WHERE id = @id`,
+      ),
+      markCreateAttempted: db.prepare(
+        "UPDATE jobs SET create_attempted_at = COALESCE(create_attempted_at, ?), updated_at = ? WHERE id = ?",
+      ),
+      recordError: db.prepare(
+        "UPDATE jobs SET attempts = attempts + 1, last_error = ?, next_check_at = ?, updated_at = ? WHERE id = ?",
+      ),
+      scheduleNext: db.prepare("UPDATE jobs SET next_check_at = ?, updated_at = ? WHERE id = ?"),
+      moveThread: db.prepare("UPDATE jobs SET channel_id = ?, updated_at = ? WHERE id = ?"),
+      markRootPosted: db.prepare(
+        "UPDATE jobs SET root_channel_id = ?, root_ts = ?, updated_at = ? WHERE id = ?",
+      ),
+      enqueue: db.prepare(
+        `INSERT INTO outbox (job_id, kind, key, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (job_id, key) DO NOTHING`,
+      ),
+      // Only the oldest undelivered message of each job is offered, so a job's messages arrive in order.
+      pendingOutbox: db.prepare<[number, number], OutboxRow>(
+        `SELECT o.id, o.job_id, o.kind, o.key, o.attempts, o.state FROM outbox o
+         WHERE o.id IN (SELECT MIN(id) FROM outbox WHERE state IN ('queued','sending') GROUP BY job_id)
+           AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?`,
+      ),
+      outboxForJob: db.prepare<[string], OutboxRow>(
+        "SELECT id, job_id, kind, key, attempts, state FROM outbox WHERE job_id = ? ORDER BY id",
+      ),
+      markSending: db.prepare("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?"),
+      markDelivered: db.prepare(
+        "UPDATE outbox SET state = 'delivered', ts = ?, delivered_at = ? WHERE id = ?",
+      ),
+      markDeliveryFailed: db.prepare(
+        "UPDATE outbox SET state = 'queued', last_error = ?, next_attempt_at = ? WHERE id = ?",
+      ),
+      markDropped: db.prepare(
+        "UPDATE outbox SET state = 'dropped', last_error = ?, delivered_at = ? WHERE id = ?",
+      ),
+      unfinished: db.prepare<[], { n: number }>(
+        "SELECT COUNT(*) AS n FROM jobs WHERE state IN ('queued','pending')",
+      ),
+    };
+
+    this.insertTx = db.transaction((job: NewJob, now: number): boolean => {
+      const result = this.s.insertJob.run({
+        ...job,
+        instanceName: job.instanceName ?? null,
+        description: job.description ?? null,
+        noReboot: job.noReboot ? 1 : 0,
+        tags: JSON.stringify(job.tags),
+        now,
+      });
+      if (result.changes === 0) return false;
+      this.s.enqueue.run(job.id, "root", "root", now, now);
+      return true;
+    });
+
+    this.createAttemptTx = db.transaction((jobId: string, now: number) => {
+      this.s.markCreateAttempted.run(now, now, jobId);
+      this.s.enqueue.run(jobId, "creating", "creating", now, now);
+    });
+
+    this.applyTx = db.transaction((jobId: string, event: JobEvent, now: number): Job | undefined => {
+      const row = this.s.get.get(jobId);
+      if (!row) return undefined;
+      const job = toJob(row);
+      const { changes, notices } = transition(job, event, now);
+      if (Object.keys(changes).length === 0 && notices.length === 0) return job;
+      const next = { ...job, ...changes };
+      this.s.update.run({
+        id: jobId,
+        state: next.state,
+        imageId: next.imageId ?? null,
+        finalReason: next.finalReason ?? null,
+        progress: next.progress,
+        slowNotified: next.slowNotified ? 1 : 0,
+        finishedAt: next.finishedAt ?? null,
+        now,
+      });
+      for (const n of notices) this.s.enqueue.run(jobId, n.kind, n.key, now, now);
+      return toJob(this.s.get.get(jobId) as JobRow);
+    });
+  }
+
+  insert(job: NewJob, now: number): boolean {
+    return this.insertTx(job, now);
+  }
+
+  get(id: string): Job | undefined {
+    const row = this.s.get.get(id);
+    return row ? toJob(row) : undefined;
+  }
+
+  due(now: number, limit: number): Job[] {
+    return this.s.due.all(now, limit).map(toJob);
+  }
+
+  apply(jobId: string, event: JobEvent, now: number): Job | undefined {
+    return this.applyTx(jobId, event, now);
+  }
+
+  markCreateAttempted(jobId: string, now: number): void {
+    this.createAttemptTx(jobId, now);
+  }
+
+  markRootPosted(jobId: string, channelId: string, ts: string, now: number): void {
+    this.s.markRootPosted.run(channelId, ts, now, jobId);
+  }
+
+  recordError(jobId: string, message: string, nextCheckAt: number, now: number): void {
+    this.s.recordError.run(message, nextCheckAt, now, jobId);
+  }
+
+  scheduleNext(jobId: string, nextCheckAt: number, now: number): void {
+    this.s.scheduleNext.run(nextCheckAt, now, jobId);
+  }
+
+  moveThread(jobId: string, channelId: string, now: number): void {
+    this.s.moveThread.run(channelId, now, jobId);
+  }
+
+  enqueue(jobId: string, notice: Notice, now: number): void {
+    this.s.enqueue.run(jobId, notice.kind, notice.key, now, now);
+  }
+
+  pendingOutbox(now: number, limit: number): OutboxMessage[] {
+    return this.s.pendingOutbox.all(now, limit).map(toMessage);
+  }
+
+  outboxForJob(jobId: string): OutboxMessage[] {
+    return this.s.outboxForJob.all(jobId).map(toMessage);
+  }
+
+  markSending(messageId: number): void {
+    this.s.markSending.run(messageId);
+  }
+
+  markDelivered(messageId: number, ts: string | undefined, now: number): void {
+    this.s.markDelivered.run(ts ?? null, now, messageId);
+  }
+
+  markDeliveryFailed(messageId: number, error: string, nextAttemptAt: number): void {
+    this.s.markDeliveryFailed.run(error, nextAttemptAt, messageId);
+  }
+
+  markDropped(messageId: number, error: string, now: number): void {
+    this.s.markDropped.run(error, now, messageId);
+  }
+
+  unfinishedCount(): number {
+    return this.s.unfinished.get()?.n ?? 0;
+  }
+}

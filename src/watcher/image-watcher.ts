@@ -1,0 +1,286 @@
+/**
+ * Drives every unfinished job to its end: creates the image for queued jobs, and checks pending images
+ * with one DescribeImages call per account+region. It polls the database, so a restart resumes everything,
+ * and it never stops because one job or one account errs: that job is backed off and retried.
+ */
+import type { Config, Target, WatcherSettings } from "../config.js";
+import type { Job } from "../domain/job.js";
+import type { Clock, ImageService, JobStore, Place, Requester } from "../domain/ports.js";
+import { AwsRefusedError } from "../errors.js";
+import type { Logger } from "../logger.js";
+
+export interface ImageWatcherDeps {
+  readonly store: JobStore;
+  readonly images: ImageService;
+  readonly targets: Config["targets"];
+  readonly settings: WatcherSettings;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Called after a tick that queued messages, so they go out promptly. */
+  readonly onNotices?: () => void;
+  /** Upper bound on jobs handled per tick. */
+  readonly batchSize?: number;
+  /** CreateImage calls in flight at once. */
+  readonly createConcurrency?: number;
+}
+
+export interface ImageWatcher {
+  start(): void;
+  /** Stops scheduling and waits for the tick in progress. */
+  stop(): Promise<void>;
+  /** Asks for a tick as soon as possible (a new job, say). */
+  wake(): void;
+  /** One pass over due jobs; exposed for tests and benchmarks. */
+  tick(): Promise<void>;
+}
+
+/** Images that vanish this long after creation were deregistered rather than not yet visible. */
+const VANISHED_AFTER_MS = 10 * 60_000;
+const MAX_BACKOFF_MS = 15 * 60_000;
+const CHECKS_FAILING_AFTER = 3;
+
+export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
+  const { store, images, settings, clock, logger } = deps;
+  const batchSize = deps.batchSize ?? 2000;
+  const createConcurrency = deps.createConcurrency ?? 8;
+  const targets = new Map(deps.targets.map((t) => [t.name, t]));
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = true;
+  let wakeRequested = false;
+
+  const placeOf = (job: Job): Place | undefined => {
+    const target: Target | undefined = targets.get(job.targetName);
+    return target?.regions.includes(job.region) ? { target, region: job.region } : undefined;
+  };
+  const requesterOf = (job: Job): Requester => ({ userId: job.requestedBy, channelId: job.channelId });
+  const interval = (job: Job, now: number) =>
+    now - job.createdAt >= settings.slowAfterMs ? settings.slowPollIntervalMs : settings.pollIntervalMs;
+  const backoff = (job: Job) => Math.min(settings.pollIntervalMs * 2 ** job.attempts, MAX_BACKOFF_MS);
+
+  function recordFailure(job: Job, error: unknown, now: number): void {
+    const message =
+      error instanceof AwsRefusedError ? error.userMessage : "unexpected error (see the bot's log)";
+    logger.warn({ jobId: job.id, err: error }, "job check failed; backing off");
+    store.recordError(job.id, message, now + backoff(job), now);
+    if (job.attempts + 1 >= CHECKS_FAILING_AFTER && job.state === "pending")
+      store.enqueue(job.id, { kind: "checks_failing", key: "checks_failing" }, now);
+  }
+
+  function giveUpIfOverdue(job: Job, now: number): boolean {
+    if (now - job.createdAt < settings.giveUpAfterMs) return false;
+    store.apply(job.id, { type: "gave_up" }, now);
+    logger.info({ jobId: job.id }, "job timed out");
+    return true;
+  }
+
+  async function create(job: Job): Promise<void> {
+    const now = clock.now();
+    if (giveUpIfOverdue(job, now)) return;
+    const place = placeOf(job);
+    if (!place) {
+      store.apply(
+        job.id,
+        {
+          type: "create_refused",
+          reason: `Target ${job.targetName} in ${job.region} is no longer configured.`,
+        },
+        now,
+      );
+      return;
+    }
+    const requester = requesterOf(job);
+    try {
+      // A crash may have come between CreateImage and storing its answer: look for our tag before calling again.
+      if (job.createAttemptedAt !== undefined) {
+        const found = await images.findImageByJob(place, requester, job.id);
+        if (found) {
+          store.apply(job.id, { type: "image_created", imageId: found }, clock.now());
+          store.scheduleNext(job.id, clock.now() + settings.pollIntervalMs, clock.now());
+          return;
+        }
+      }
+      const instance = await images.describeInstance(place, requester, job.instanceId);
+      if (!instance) {
+        store.apply(
+          job.id,
+          {
+            type: "create_refused",
+            reason: `Instance ${job.instanceId} was not found in ${place.target.name} (${place.region}). Check the account, region and id, then run /ami again.`,
+          },
+          clock.now(),
+        );
+        return;
+      }
+      store.markCreateAttempted(job.id, clock.now());
+      const imageId = await images.createImage(place, requester, {
+        jobId: job.id,
+        instanceId: job.instanceId,
+        imageName: job.imageName,
+        description: job.description,
+        noReboot: job.noReboot,
+        tags: job.tags,
+      });
+      store.apply(job.id, { type: "image_created", imageId }, clock.now());
+      store.scheduleNext(job.id, clock.now() + settings.pollIntervalMs, clock.now());
+      logger.info(
+        { jobId: job.id, imageId, target: job.targetName, region: job.region },
+        "image creation started",
+      );
+    } catch (error) {
+      const at = clock.now();
+      if (error instanceof AwsRefusedError && error.code === "name_taken") {
+        // Our own earlier call may have made it: adopt the image only if it carries this job's tag.
+        const mine = await images.findImageByJob(place, requester, job.id).catch(() => undefined);
+        if (mine) {
+          store.apply(job.id, { type: "image_created", imageId: mine }, at);
+          store.scheduleNext(job.id, at + settings.pollIntervalMs, at);
+          return;
+        }
+      }
+      if (error instanceof AwsRefusedError && !error.retryable) {
+        logger.info({ jobId: job.id, code: error.code }, "AWS refused the image");
+        store.apply(job.id, { type: "create_refused", reason: error.userMessage }, at);
+      } else recordFailure(job, error, at);
+    }
+  }
+
+  async function check(place: Place, jobs: Job[]): Promise<void> {
+    const now = clock.now();
+    const live = jobs.filter((j) => !giveUpIfOverdue(j, now));
+    if (live.length === 0) return;
+    let statuses: Awaited<ReturnType<ImageService["describeImages"]>>;
+    try {
+      statuses = await images.describeImages(
+        place,
+        live.map((j) => j.imageId as string),
+      );
+    } catch (error) {
+      for (const job of live) recordFailure(job, error, clock.now());
+      return;
+    }
+    const at = clock.now();
+    const stillPending: { job: Job; snapshots: readonly string[] }[] = [];
+    for (const job of live) {
+      const status = statuses.get(job.imageId as string);
+      if (!status) {
+        if (at - job.createdAt > VANISHED_AFTER_MS)
+          store.apply(
+            job.id,
+            { type: "image_state", state: "deregistered", reason: "The image no longer exists." },
+            at,
+          );
+        else store.scheduleNext(job.id, at + interval(job, at), at);
+        continue;
+      }
+      const next = store.apply(
+        job.id,
+        { type: "image_state", state: status.state, reason: status.reason },
+        at,
+      );
+      if (next?.state === "pending") {
+        stillPending.push({ job: next, snapshots: status.snapshotIds });
+        if (at - job.createdAt >= settings.slowAfterMs) store.apply(job.id, { type: "slow" }, at);
+        store.scheduleNext(job.id, at + interval(job, at), at);
+      }
+    }
+    const snapshotIds = stillPending.flatMap((p) => p.snapshots);
+    if (snapshotIds.length === 0) return;
+    try {
+      const progress = await images.snapshotProgress(place, snapshotIds);
+      for (const { job, snapshots } of stillPending) {
+        const values = snapshots.map((s) => progress.get(s) ?? 0);
+        if (values.length === 0) continue;
+        const percent = values.reduce((a, b) => a + b, 0) / values.length;
+        store.apply(job.id, { type: "progress", percent }, clock.now());
+      }
+    } catch (error) {
+      // Progress is a nicety: the image state is what matters, so this failure only gets logged.
+      logger.debug(
+        { err: error, target: place.target.name, region: place.region },
+        "snapshot progress unavailable",
+      );
+    }
+  }
+
+  async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+    let index = 0;
+    const worker = async () => {
+      while (index < items.length) await fn(items[index++] as T);
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  }
+
+  async function tick(): Promise<void> {
+    const due = store.due(clock.now(), batchSize);
+    if (due.length === 0) return;
+    const queued = due.filter((j) => j.state === "queued");
+    const groups = new Map<string, { place: Place; jobs: Job[] }>();
+    for (const job of due.filter((j) => j.state === "pending")) {
+      const place = placeOf(job);
+      if (!place) {
+        store.recordError(
+          job.id,
+          `target ${job.targetName}/${job.region} is not configured`,
+          clock.now() + MAX_BACKOFF_MS,
+          clock.now(),
+        );
+        giveUpIfOverdue(job, clock.now());
+        continue;
+      }
+      const key = `${place.target.name}|${place.region}`;
+      const group = groups.get(key) ?? { place, jobs: [] };
+      group.jobs.push(job);
+      groups.set(key, group);
+    }
+    await Promise.all([
+      runLimited(queued, createConcurrency, (job) =>
+        create(job).catch((e) => recordFailure(job, e, clock.now())),
+      ),
+      ...[...groups.values()].map((g) => check(g.place, g.jobs)),
+    ]);
+    deps.onNotices?.();
+  }
+
+  function schedule(delayMs: number): void {
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(loop, delayMs);
+    timer.unref?.();
+  }
+
+  function loop(): void {
+    if (stopped) return;
+    if (running) {
+      wakeRequested = true;
+      return;
+    }
+    running = tick()
+      .catch((error) => logger.error({ err: error }, "watcher tick failed"))
+      .finally(() => {
+        running = undefined;
+        const again = wakeRequested;
+        wakeRequested = false;
+        schedule(again ? 0 : Math.min(settings.pollIntervalMs, 5_000));
+      });
+  }
+
+  return {
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      schedule(0);
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+    wake() {
+      if (stopped) return;
+      if (running) wakeRequested = true;
+      else schedule(0);
+    },
+    tick,
+  };
+}

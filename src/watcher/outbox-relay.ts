@@ -1,0 +1,196 @@
+/**
+ * Delivers the messages jobs owe their threads, from the outbox table, in order and once each.
+ * A message is marked "sending" before the Slack call; after a crash such a message is looked up in
+ * Slack first, so a restart neither skips nor repeats an update. Posts to one channel are paced.
+ */
+import type { Job } from "../domain/job.js";
+import type { Clock, JobStore, Notifier, OutboxMessage } from "../domain/ports.js";
+import { SlackDeliveryError } from "../errors.js";
+import type { Logger } from "../logger.js";
+
+export interface OutboxRelayDeps {
+  readonly store: JobStore;
+  readonly notifier: Notifier;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Minimum gap between two posts to the same channel (Slack allows about one a second). */
+  readonly channelGapMs?: number;
+  /** How often to look for messages when nothing wakes the relay. */
+  readonly idleMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+export interface OutboxRelay {
+  start(): void;
+  stop(): Promise<void>;
+  wake(): void;
+  /** Delivers everything deliverable now; resolves when nothing is left that is due. */
+  drain(): Promise<void>;
+}
+
+const MAX_RETRY_MS = 5 * 60_000;
+const MAX_ATTEMPTS = 50;
+
+export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
+  const { store, notifier, clock, logger } = deps;
+  const gap = deps.channelGapMs ?? 1100;
+  const idleMs = deps.idleMs ?? 2000;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.()));
+  const lastPostAt = new Map<string, number>();
+  let stopped = true;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  function channelOf(job: Job, message: OutboxMessage): string {
+    return message.kind === "root" || message.kind === "root_update"
+      ? job.channelId
+      : (job.rootChannelId ?? job.channelId);
+  }
+
+  async function ensureRoot(job: Job, since: number, search: boolean): Promise<Job> {
+    if (job.rootTs && job.rootChannelId === job.channelId) return job;
+    const found = search ? await notifier.findPosted(job, "root", undefined, since) : undefined;
+    const ts = found ?? (await notifier.postRoot(job));
+    store.markRootPosted(job.id, job.channelId, ts, clock.now());
+    lastPostAt.set(job.channelId, clock.now());
+    return { ...job, rootChannelId: job.channelId, rootTs: ts };
+  }
+
+  async function deliver(message: OutboxMessage): Promise<void> {
+    const job = store.get(message.jobId);
+    if (!job) {
+      store.markDropped(message.id, "job not found", clock.now());
+      return;
+    }
+    const since = job.createdAt - 60_000;
+    const wasSending = message.sending;
+    store.markSending(message.id);
+    if (message.kind === "requester_note") {
+      await notifier.noteRequester(job, message.key);
+      store.markDelivered(message.id, undefined, clock.now());
+      return;
+    }
+    const rooted = await ensureRoot(job, since, wasSending);
+    const rootTs = rooted.rootTs as string;
+    if (message.kind === "root") {
+      store.markDelivered(message.id, rootTs, clock.now());
+      return;
+    }
+    if (message.kind === "root_update") {
+      // Idempotent: rewriting the root twice shows the same thing.
+      await notifier.updateRoot(rooted, rootTs);
+      store.markDelivered(message.id, rootTs, clock.now());
+      return;
+    }
+    const already = wasSending ? await notifier.findPosted(rooted, message.key, rootTs, since) : undefined;
+    const ts = already ?? (await notifier.postReply(rooted, rootTs, message));
+    lastPostAt.set(channelOf(rooted, message), clock.now());
+    store.markDelivered(message.id, ts, clock.now());
+  }
+
+  function handleFailure(message: OutboxMessage, error: unknown): void {
+    const now = clock.now();
+    const job = store.get(message.jobId);
+    if (error instanceof SlackDeliveryError && !error.retryable && job) {
+      if (job.channelId !== job.requestedBy && message.kind !== "requester_note") {
+        // The bot cannot post in the chosen channel: carry on in a DM with the requester and tell them why.
+        logger.warn(
+          { jobId: job.id, channel: job.channelId, code: error.code },
+          "cannot post in channel; moving thread to DM",
+        );
+        store.moveThread(job.id, job.requestedBy, now);
+        store.enqueue(job.id, { kind: "requester_note", key: `channel_unusable:${job.channelId}` }, now);
+        store.markDeliveryFailed(message.id, error.code, now);
+        return;
+      }
+      store.markDropped(message.id, error.code, now);
+      logger.error({ jobId: message.jobId, code: error.code }, "message dropped: Slack will not take it");
+      return;
+    }
+    const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs;
+    const delay = retryAfterMs ?? Math.min(1000 * 2 ** message.attempts, MAX_RETRY_MS);
+    if (message.attempts + 1 >= MAX_ATTEMPTS) {
+      store.markDropped(message.id, String((error as Error).message ?? error), now);
+      logger.error({ jobId: message.jobId, key: message.key }, "message dropped after too many attempts");
+      return;
+    }
+    logger.warn(
+      { jobId: message.jobId, key: message.key, err: error, retryInMs: delay },
+      "Slack delivery failed; will retry",
+    );
+    store.markDeliveryFailed(message.id, String((error as Error).message ?? error), now + delay);
+  }
+
+  async function drain(): Promise<void> {
+    for (;;) {
+      const now = clock.now();
+      const batch = store.pendingOutbox(now, 200);
+      if (batch.length === 0) return;
+      let delivered = 0;
+      let waitMs = Number.POSITIVE_INFINITY;
+      for (const message of batch) {
+        const job = store.get(message.jobId);
+        const channel = job ? channelOf(job, message) : "";
+        const last = lastPostAt.get(channel) ?? Number.NEGATIVE_INFINITY;
+        const free = last + gap - clock.now();
+        if (free > 0 && message.kind !== "root_update" && message.kind !== "requester_note") {
+          waitMs = Math.min(waitMs, free);
+          continue;
+        }
+        try {
+          await deliver(message);
+          delivered++;
+        } catch (error) {
+          handleFailure(message, error);
+        }
+      }
+      if (delivered === 0) {
+        if (!Number.isFinite(waitMs)) return; // everything left is backing off
+        await sleep(waitMs);
+      }
+    }
+  }
+
+  function schedule(ms: number): void {
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(loop, ms);
+    timer.unref?.();
+  }
+
+  function loop(): void {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = drain()
+      .catch((error) => logger.error({ err: error }, "outbox relay failed"))
+      .finally(() => {
+        running = undefined;
+        const now = again;
+        again = false;
+        schedule(now ? 0 : idleMs);
+      });
+  }
+
+  return {
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      schedule(0);
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+    wake() {
+      if (stopped) return;
+      if (running) again = true;
+      else schedule(0);
+    },
+    drain,
+  };
+}
