@@ -5,7 +5,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     // Focused tests would silently skip the rest of the suite in CI.
     allowOnly: false,
-    testTimeout: 20_000,
-    hookTimeout: 20_000,
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    reporters: ["default", "./test/support/summary-reporter.ts"],
   },
 });

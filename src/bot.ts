@@ -95,16 +95,22 @@ export async function startBot(
     "ami-bot ready",
   );
 
+  let stopped: Promise<void> | undefined;
   return {
     port,
     store,
-    async stop() {
-      accepting = false;
-      await slack.stop();
-      await watcher.stop();
-      await relay.stop();
-      db.close();
-      logger.info("ami-bot stopped");
+    stop() {
+      stopped ??= shutdown();
+      return stopped;
     },
   };
+
+  async function shutdown(): Promise<void> {
+    accepting = false;
+    await slack.stop();
+    await watcher.stop();
+    await relay.stop();
+    db.close();
+    logger.info("ami-bot stopped");
+  }
 }

@@ -107,10 +107,29 @@ function list(value: string | undefined): string[] {
     .filter(Boolean);
 }
 
-function formatIssues(prefix: string, error: z.ZodError): string[] {
+/** In the one-target set-up, problems are named by the variable that holds the value. */
+const ENV_NAMES: Record<string, string> = {
+  "targets.0.name": "AMI_TARGET_NAME",
+  "targets.0.roleArn": "AMI_TARGET_ROLE_ARN",
+  "targets.0.externalId": "AMI_TARGET_EXTERNAL_ID",
+  "targets.0.regions": "AMI_TARGET_REGIONS",
+  "targets.0.allow.users": "AMI_TARGET_ALLOW_USERS",
+  "targets.0.allow.usergroups": "AMI_TARGET_ALLOW_USERGROUPS",
+  "targets.0.allow.channels": "AMI_TARGET_ALLOW_CHANNELS",
+  "targets.0.instanceTags": "AMI_TARGET_INSTANCE_TAGS",
+  "watcher.pollInterval": "AMI_POLL_INTERVAL",
+  "watcher.slowAfter": "AMI_SLOW_AFTER",
+  "watcher.slowPollInterval": "AMI_SLOW_POLL_INTERVAL",
+  "watcher.giveUpAfter": "AMI_GIVE_UP_AFTER",
+};
+
+function formatIssues(fromFile: boolean, error: z.ZodError): string[] {
   return error.issues.map((issue) => {
-    const where = issue.path.length ? `${prefix}${issue.path.join(".")}` : prefix.replace(/\.$/, "");
-    return `${where}: ${issue.message}`;
+    const path = issue.path.map(String);
+    if (fromFile) return `config ${path.join(".") || "(file)"}: ${issue.message}`;
+    // Array items (targets.0.regions.1) are named by their list variable.
+    const key = Object.keys(ENV_NAMES).find((k) => path.join(".").startsWith(k));
+    return `${key ? ENV_NAMES[key] : path.join(".")}: ${issue.message}`;
   });
 }
 
@@ -123,7 +142,7 @@ function targetsFromEnv(env: Env): unknown {
         name: env.AMI_TARGET_NAME ?? "default",
         roleArn: env.AMI_TARGET_ROLE_ARN,
         externalId: env.AMI_TARGET_EXTERNAL_ID || undefined,
-        regions: list(env.AMI_TARGET_REGIONS ?? env.AWS_REGION),
+        regions: list(env.AMI_TARGET_REGIONS || env.AWS_REGION),
         allow: {
           users: list(env.AMI_TARGET_ALLOW_USERS),
           usergroups: list(env.AMI_TARGET_ALLOW_USERGROUPS),
@@ -188,7 +207,7 @@ export function loadConfig(env: Env = process.env): Config {
   let watcher: WatcherSettings | undefined;
   if (raw !== undefined) {
     const parsed = fileSchema.safeParse(raw);
-    if (!parsed.success) problems.push(...formatIssues(configPath ? "config." : "AMI_TARGET.", parsed.error));
+    if (!parsed.success) problems.push(...formatIssues(Boolean(configPath), parsed.error));
     else {
       targets = parsed.data.targets.map(toTarget);
       const names = targets.map((t) => t.name);

@@ -163,7 +163,8 @@ export function validateImageRequest(
   const typedName = input.imageName ?? "";
   const imageName =
     typedName === "" && !errors.instance ? defaultImageName(input.instanceLabel, instanceId, now) : typedName;
-  const nameError = checkImageName(imageName);
+  // An empty name is fine (a default is made); without an instance there is no default yet, so no error.
+  const nameError = typedName === "" && errors.instance ? undefined : checkImageName(imageName);
   if (nameError) errors.image_name = nameError;
 
   const description = input.description ?? "";

@@ -107,6 +107,7 @@ export interface JobStore {
   markRootPosted(jobId: string, channelId: string, ts: string, now: number): void;
   /** Records a failed check and when to try again. */
   recordError(jobId: string, message: string, nextCheckAt: number, now: number): void;
+  /** Records a successful check (ending any run of failures) and when to check next. */
   scheduleNext(jobId: string, nextCheckAt: number, now: number): void;
   moveThread(jobId: string, channelId: string, now: number): void;
   enqueue(jobId: string, notice: Notice, now: number): void;
@@ -116,7 +117,8 @@ export interface JobStore {
   /** Recorded before the Slack call, so a crash mid-call is known afterwards. */
   markSending(messageId: number): void;
   markDelivered(messageId: number, ts: string | undefined, now: number): void;
-  markDeliveryFailed(messageId: number, error: string, nextAttemptAt: number): void;
+  /** A failed delivery, to retry at `nextAttemptAt`; `maybeDelivered` keeps it "sending" so the retry looks first. */
+  markDeliveryFailed(messageId: number, error: string, nextAttemptAt: number, maybeDelivered?: boolean): void;
   /** Marks a message as given up (e.g. an ephemeral note that cannot be delivered). */
   markDropped(messageId: number, error: string, now: number): void;
   unfinishedCount(): number;

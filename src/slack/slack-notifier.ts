@@ -26,13 +26,17 @@ const CHANNEL_UNUSABLE = new Set([
 ]);
 
 export class SlackRetryableError extends Error {
+  /** The call failed without a clear answer (timeout, 5xx): the message may have been posted all the same. */
+  readonly maybeDelivered: boolean;
+
   constructor(
     message: string,
     readonly retryAfterMs: number | undefined,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; maybeDelivered?: boolean },
   ) {
     super(message, options);
     this.name = "SlackRetryableError";
+    this.maybeDelivered = options?.maybeDelivered ?? false;
   }
 }
 
@@ -54,7 +58,10 @@ export function translateSlackError(error: unknown): Error {
       return new SlackRetryableError(`Slack token problem: ${code}`, 60_000, { cause: error });
     return new SlackDeliveryError(code, false, { cause: error });
   }
-  return new SlackRetryableError(String((error as Error)?.message ?? error), undefined, { cause: error });
+  return new SlackRetryableError(String((error as Error)?.message ?? error), undefined, {
+    cause: error,
+    maybeDelivered: true,
+  });
 }
 
 export interface SlackNotifierDeps {

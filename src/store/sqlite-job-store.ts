@@ -120,7 +120,10 @@ export class SqliteJobStore implements JobStore {
       recordError: db.prepare(
         "UPDATE jobs SET attempts = attempts + 1, last_error = ?, next_check_at = ?, updated_at = ? WHERE id = ?",
       ),
-      scheduleNext: db.prepare("UPDATE jobs SET next_check_at = ?, updated_at = ? WHERE id = ?"),
+      // A check that succeeded ends any run of failures: the next failure backs off from the start again.
+      scheduleNext: db.prepare(
+        "UPDATE jobs SET next_check_at = ?, attempts = 0, last_error = NULL, updated_at = ? WHERE id = ?",
+      ),
       moveThread: db.prepare("UPDATE jobs SET channel_id = ?, updated_at = ? WHERE id = ?"),
       markRootPosted: db.prepare(
         "UPDATE jobs SET root_channel_id = ?, root_ts = ?, updated_at = ? WHERE id = ?",
@@ -143,7 +146,7 @@ export class SqliteJobStore implements JobStore {
         "UPDATE outbox SET state = 'delivered', ts = ?, delivered_at = ? WHERE id = ?",
       ),
       markDeliveryFailed: db.prepare(
-        "UPDATE outbox SET state = 'queued', last_error = ?, next_attempt_at = ? WHERE id = ?",
+        "UPDATE outbox SET state = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
       ),
       markDropped: db.prepare(
         "UPDATE outbox SET state = 'dropped', last_error = ?, delivered_at = ? WHERE id = ?",
@@ -251,8 +254,8 @@ export class SqliteJobStore implements JobStore {
     this.s.markDelivered.run(ts ?? null, now, messageId);
   }
 
-  markDeliveryFailed(messageId: number, error: string, nextAttemptAt: number): void {
-    this.s.markDeliveryFailed.run(error, nextAttemptAt, messageId);
+  markDeliveryFailed(messageId: number, error: string, nextAttemptAt: number, maybeDelivered = false): void {
+    this.s.markDeliveryFailed.run(maybeDelivered ? "sending" : "queued", error, nextAttemptAt, messageId);
   }
 
   markDropped(messageId: number, error: string, now: number): void {

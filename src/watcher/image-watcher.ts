@@ -34,7 +34,7 @@ export interface ImageWatcher {
   tick(): Promise<void>;
 }
 
-/** Images that vanish this long after creation were deregistered rather than not yet visible. */
+/** Images missing this long after CreateImage was called were deregistered, not just not yet visible. */
 const VANISHED_AFTER_MS = 10 * 60_000;
 const MAX_BACKOFF_MS = 15 * 60_000;
 const CHECKS_FAILING_AFTER = 3;
@@ -164,7 +164,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
     for (const job of live) {
       const status = statuses.get(job.imageId as string);
       if (!status) {
-        if (at - job.createdAt > VANISHED_AFTER_MS)
+        if (at - (job.createAttemptedAt ?? job.createdAt) > VANISHED_AFTER_MS)
           store.apply(
             job.id,
             { type: "image_state", state: "deregistered", reason: "The image no longer exists." },

@@ -89,7 +89,8 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     store.markDelivered(message.id, ts, clock.now());
   }
 
-  function handleFailure(message: OutboxMessage, error: unknown): void {
+  /** Records a failed delivery; true when the job has something due right away (thread moved, message dropped). */
+  function handleFailure(message: OutboxMessage, error: unknown): boolean {
     const now = clock.now();
     const job = store.get(message.jobId);
     if (error instanceof SlackDeliveryError && !error.retryable && job) {
@@ -102,24 +103,32 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
         store.moveThread(job.id, job.requestedBy, now);
         store.enqueue(job.id, { kind: "requester_note", key: `channel_unusable:${job.channelId}` }, now);
         store.markDeliveryFailed(message.id, error.code, now);
-        return;
+        return true;
       }
       store.markDropped(message.id, error.code, now);
       logger.error({ jobId: message.jobId, code: error.code }, "message dropped: Slack will not take it");
-      return;
+      return true;
     }
     const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs;
     const delay = retryAfterMs ?? Math.min(1000 * 2 ** message.attempts, MAX_RETRY_MS);
     if (message.attempts + 1 >= MAX_ATTEMPTS) {
       store.markDropped(message.id, String((error as Error).message ?? error), now);
       logger.error({ jobId: message.jobId, key: message.key }, "message dropped after too many attempts");
-      return;
+      return true;
     }
     logger.warn(
       { jobId: message.jobId, key: message.key, err: error, retryInMs: delay },
       "Slack delivery failed; will retry",
     );
-    store.markDeliveryFailed(message.id, String((error as Error).message ?? error), now + delay);
+    // Without a clear answer the post may have landed: stay "sending" so the next try looks before posting.
+    const maybeDelivered = (error as { maybeDelivered?: boolean }).maybeDelivered === true;
+    store.markDeliveryFailed(
+      message.id,
+      String((error as Error).message ?? error),
+      now + delay,
+      maybeDelivered,
+    );
+    return false;
   }
 
   async function drain(): Promise<void> {
@@ -142,7 +151,8 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
           await deliver(message);
           delivered++;
         } catch (error) {
-          handleFailure(message, error);
+          // A moved thread or a dropped message leaves the job's next message due now: keep draining.
+          if (handleFailure(message, error)) delivered++;
         }
       }
       if (delivered === 0) {

@@ -64,7 +64,7 @@ export function rootMessage(job: Job, ctx: MessageContext): SlackMessage {
     : escapeText(job.targetName);
   const status = statusLine(job, ctx);
   return {
-    text: `<@${job.requestedBy}> asked for an AMI of ${job.instanceName ?? job.instanceId}: ${status.replace(/^:[a-z_]+: /, "")}`,
+    text: `<@${job.requestedBy}> asked for an AMI of ${escapeText(job.instanceName ?? job.instanceId)}: ${status.replace(/^:[a-z_]+: /, "")}`,
     blocks: [
       {
         type: "section",
@@ -133,8 +133,8 @@ export function requesterNote(job: Job, key: string): string {
     const channel = key.slice("channel_unusable:".length);
     return (
       `I can't post in <#${channel}> (I'm not a member, or it is archived), so I'll keep you updated about ` +
-      `${job.imageName} here. To get updates in the channel next time, invite me there with \`/invite @ami-bot\`.`
+      `${escapeText(job.imageName)} here. To get updates in the channel next time, invite me there with \`/invite @ami-bot\`.`
     );
   }
-  return `Your AMI request for ${job.instanceName ?? job.instanceId} (${job.imageName}) did not go through: ${job.finalReason ?? "AWS refused it."}`;
+  return `Your AMI request for ${escapeText(job.instanceName ?? job.instanceId)} (${escapeText(job.imageName)}) did not go through: ${escapeText(job.finalReason ?? "AWS refused it.")}`;
 }

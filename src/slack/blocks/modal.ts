@@ -42,8 +42,8 @@ export function instanceOptionText(i: {
   state: string;
   instanceType?: string | undefined;
 }): string {
-  const name = i.name ? `${i.name} ` : "";
-  const tail = ` (${i.instanceId}) · ${i.state}${i.instanceType ? ` · ${i.instanceType}` : ""}`;
+  const name = i.name ?? "";
+  const tail = `${name ? " " : ""}(${i.instanceId}) · ${i.state}${i.instanceType ? ` · ${i.instanceType}` : ""}`;
   // Slack cuts option text at 75 characters: shorten the name, never the id.
   return `${name.slice(0, Math.max(0, 75 - tail.length))}${tail}`.trim().slice(0, 75);
 }

@@ -11,7 +11,7 @@ import { encodeMetadata } from "../private-metadata.js";
 type Args = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
 
 export function createAmiCommand(deps: SlackDeps) {
-  return async ({ command, ack, client, respond }: Args): Promise<void> => {
+  return async ({ command, ack, client }: Args): Promise<void> => {
     const text = command.text.trim();
     if (text === "help" || text === "-h" || text === "--help") {
       await ack({ response_type: "ephemeral", text: helpText() });
@@ -24,8 +24,7 @@ export function createAmiCommand(deps: SlackDeps) {
       });
       return;
     }
-    await ack();
-
+    // Access is decided before the ack, so a denial is the ack's own ephemeral text (no response_url needed).
     const who = await principalOf(deps, command.user_id, command.channel_id);
     const places = placesFor(deps, who);
     audit(deps, {
@@ -35,9 +34,10 @@ export function createAmiCommand(deps: SlackDeps) {
       reason: places.length > 0 ? `${places.length} places allowed` : "no target allows this user here",
     });
     if (places.length === 0) {
-      await respond({ response_type: "ephemeral", text: deniedMessage() });
+      await ack({ response_type: "ephemeral", text: deniedMessage() });
       return;
     }
+    await ack();
     const instance = text ? { id: text, label: text } : undefined;
     const autoName = instance
       ? defaultImageName(undefined, instance.id, new Date(deps.clock.now()))

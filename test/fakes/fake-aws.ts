@@ -1,0 +1,646 @@
+/**
+ * A local stand-in for AWS EC2 and STS on 127.0.0.1, speaking the wire protocols AWS SDK v3 really sends
+ * (captured from @aws-sdk/client-ec2, @aws-sdk/client-sts and the nested STS client behind
+ * fromTemporaryCredentials): every call is `POST /`, `content-type: application/x-www-form-urlencoded`,
+ * body `Action=…&Version=…&flat.params` — the EC2 query protocol (Version 2016-11-15) and STS's awsQuery
+ * protocol (Version 2011-06-15). Both answer in XML. They share one port: the SigV4 Authorization header's
+ * credential scope (`Credential=AKID/DATE/REGION/SERVICE/aws4_request`) names the service and the region.
+ * Signatures are not checked.
+ *
+ * What is modelled, deliberately little:
+ * - STS AssumeRole only for roles listed in `options.roles` (or `addRole`), with their ExternalId; each
+ *   session gets unique keys and remembers its inline session Policy.
+ * - Session policy enforcement, so scoping is testable: an EC2 call signed with a session's key must be
+ *   allowed by that session's Policy (Allow/Deny, Action and Resource with `*`/`?` wildcards, conditions
+ *   StringEquals/StringLike on `aws:RequestedRegion` and `ec2:CreateAction`; anything else never matches).
+ *   CreateImage needs ec2:CreateImage on the instance, new image and new snapshot ARNs, plus ec2:CreateTags
+ *   on the tagged resources (with ec2:CreateAction=CreateImage) when TagSpecifications are sent; Describe*
+ *   calls need their action on resource `*`. A session without a Policy, and any non-session key (the bot's
+ *   own `test` key), may do anything: the fake does not model the role's or the base identity's IAM.
+ * - CreateImage checks, in order: instance exists, permission, DryRun (→ DryRunOperation 412, nothing made),
+ *   instance running/stopped, Name unused in the region. Unknown filter names are InvalidParameterValue,
+ *   as in EC2, so a misspelt filter in the bot fails loudly instead of matching nothing.
+ * - Not modelled: signatures, session expiry, pagination tokens, IAM of roles/base identity, deregistration.
+ * - Partition is always `aws`. An instance added without `region` exists in whichever region is asked.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export type FakeService = "sts" | "ec2";
+
+/** A session policy as parsed from AssumeRole's Policy, with Action/Resource normalized to arrays. */
+export interface FakePolicy {
+  readonly Version: string | undefined;
+  readonly Statement: readonly {
+    readonly Effect: string;
+    readonly Action: readonly string[];
+    readonly Resource: readonly string[];
+    readonly Condition: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
+  }[];
+}
+
+export interface FakeRequest {
+  readonly service: FakeService;
+  readonly action: string;
+  /** The decoded flat query params, e.g. `TagSpecification.1.Tag.2.Key`. */
+  readonly params: Readonly<Record<string, string>>;
+  readonly accessKeyId: string | undefined;
+  readonly region: string;
+  readonly at: number;
+  /** AssumeRole only: the parsed session Policy. */
+  readonly policy: FakePolicy | undefined;
+}
+
+export interface FakeInstance {
+  readonly instanceId: string;
+  state: string;
+  readonly instanceType: string;
+  readonly tags: Record<string, string>;
+  readonly volumes: number;
+  readonly region: string | undefined;
+}
+
+export interface FakeSnapshot {
+  readonly snapshotId: string;
+  progress: number;
+  readonly tags: Record<string, string>;
+}
+
+export interface FakeImage {
+  readonly imageId: string;
+  readonly region: string;
+  readonly instanceId: string;
+  readonly name: string;
+  readonly description: string | undefined;
+  readonly noReboot: boolean;
+  readonly creationDate: string;
+  readonly ownerId: string;
+  readonly tags: Record<string, string>;
+  readonly snapshots: FakeSnapshot[];
+  state: string;
+  stateReason: { code: string; message: string } | undefined;
+}
+
+export interface FakeSession {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken: string;
+  readonly roleArn: string;
+  readonly sessionName: string;
+  readonly sourceIdentity: string | undefined;
+  readonly tags: Record<string, string>;
+  readonly policy: FakePolicy | undefined;
+  readonly expiration: Date;
+}
+
+export interface FakeFault {
+  readonly code: string;
+  readonly status: number;
+  readonly message?: string;
+  readonly count?: number;
+}
+
+export interface FakeAwsOptions {
+  readonly accountId?: string;
+  readonly roles?: Record<string, { externalId?: string }>;
+  /** Delay before every answer. */
+  readonly latencyMs?: number;
+  /** Images turn available (snapshots 100%) this long after creation. Off by default. */
+  readonly autoComplete?: { readonly afterMs: number };
+  readonly port?: number;
+}
+
+export interface FakeAws {
+  readonly url: string;
+  readonly port: number;
+  readonly accountId: string;
+  /** Every request received (failed ones too), oldest first; `requests.length = 0` clears it. */
+  readonly requests: FakeRequest[];
+  /** The requests of one action. */
+  calls(action: string): FakeRequest[];
+  /** Stored images by id, in creation order. */
+  readonly images: ReadonlyMap<string, FakeImage>;
+  readonly instances: ReadonlyMap<string, FakeInstance>;
+  /** AssumeRole sessions by AccessKeyId, with their parsed session policy. */
+  readonly sessions: ReadonlyMap<string, FakeSession>;
+  addInstance(instance: {
+    instanceId: string;
+    name?: string;
+    state?: string;
+    instanceType?: string;
+    tags?: Record<string, string>;
+    volumes?: number;
+    region?: string;
+  }): FakeInstance;
+  addRole(roleArn: string, role?: { externalId?: string }): void;
+  setImageState(imageId: string, state: string, reason?: string): void;
+  setSnapshotProgress(imageId: string, percent: number): void;
+  /** The next `count` calls of `action` fail with this error (in that service's error format). */
+  failNext(action: string, fault: FakeFault): void;
+  latencyMs: number;
+  close(): Promise<void>;
+}
+
+/** An AWS error answer; the service decides its XML shape. */
+class AwsFault extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message?: string,
+  ) {
+    super(message ?? code);
+  }
+}
+
+const STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/";
+const EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/";
+const STS_ACTIONS = new Set(["AssumeRole", "GetCallerIdentity"]);
+// biome-ignore format: a table
+const STATE_CODES: Record<string, number> = { pending: 0, running: 16, "shutting-down": 32, terminated: 48, stopping: 64, stopped: 80 };
+
+const esc = (s: string) =>
+  s.replace(/[<>&"']/g, (c) => `&${{ "<": "lt", ">": "gt", "&": "amp", '"': "quot", "'": "apos" }[c]};`);
+interface XmlObject {
+  readonly [name: string]: string | number | boolean | undefined | XmlObject | readonly XmlObject[];
+}
+/** Objects become nested elements, arrays EC2's `<item>` lists; undefined fields are left out. */
+function xml(fields: XmlObject): string {
+  return Object.entries(fields)
+    .map(([name, v]) => {
+      if (v === undefined) return "";
+      const inner = Array.isArray(v)
+        ? v.map((i: XmlObject) => `<item>${xml(i)}</item>`).join("")
+        : typeof v === "object"
+          ? xml(v as XmlObject)
+          : esc(String(v));
+      return `<${name}>${inner}</${name}>`;
+    })
+    .join("");
+}
+const tagSet = (tags: Record<string, string>) => Object.entries(tags).map(([key, value]) => ({ key, value }));
+const hex = (n: number) =>
+  randomBytes(Math.ceil(n / 2))
+    .toString("hex")
+    .slice(0, n);
+
+/** IAM-style and EC2-filter-style wildcards: `*` any run, `?` one character. */
+function glob(pattern: string, value: string, ignoreCase = false): boolean {
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
+  return new RegExp(`^${source}$`, ignoreCase ? "is" : "s").test(value);
+}
+
+/** `Prefix.1`, `Prefix.2`, … in order. */
+function list(params: Record<string, string>, prefix: string): string[] {
+  const out: string[] = [];
+  for (let i = 1; params[`${prefix}.${i}`] !== undefined; i++) out.push(params[`${prefix}.${i}`] ?? "");
+  return out;
+}
+
+function pairs(params: Record<string, string>, prefix: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 1; params[`${prefix}.${i}.Key`] !== undefined; i++)
+    out[params[`${prefix}.${i}.Key`] ?? ""] = params[`${prefix}.${i}.Value`] ?? "";
+  return out;
+}
+
+/** EC2 filters; an unknown filter name is an error, as in EC2, so the bot's filters are checked too. */
+function filterBy<T extends { tags: Record<string, string> }>(
+  params: Record<string, string>,
+  rows: T[],
+  fields: Record<string, (row: T) => string>,
+): T[] {
+  const filters: { name: string; values: string[] }[] = [];
+  for (let i = 1; params[`Filter.${i}.Name`] !== undefined; i++)
+    filters.push({ name: params[`Filter.${i}.Name`] ?? "", values: list(params, `Filter.${i}.Value`) });
+  for (const { name } of filters)
+    if (!name.startsWith("tag:") && !fields[name])
+      throw new AwsFault("InvalidParameterValue", 400, `The filter '${name}' is invalid`);
+  return rows.filter((row) =>
+    filters.every(({ name, values }) => {
+      const have = name.startsWith("tag:") ? row.tags[name.slice(4)] : fields[name]?.(row);
+      return have !== undefined && values.some((v) => glob(v, have));
+    }),
+  );
+}
+
+const asList = (v: unknown): string[] | undefined => {
+  const all = typeof v === "string" ? [v] : Array.isArray(v) ? v : undefined;
+  return all?.every((x): x is string => typeof x === "string") ? all : undefined;
+};
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Parses a policy JSON; throws MalformedPolicyDocument for shapes the fake cannot evaluate. */
+function parsePolicy(text: string): FakePolicy {
+  const bad = () => new AwsFault("MalformedPolicyDocument", 400, "The policy is not valid JSON or IAM");
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw bad();
+  }
+  if (!isRecord(raw)) throw bad();
+  const statements = Array.isArray(raw.Statement) ? raw.Statement : [raw.Statement];
+  return {
+    Version: typeof raw.Version === "string" ? raw.Version : undefined,
+    Statement: statements.map((s: unknown) => {
+      if (!isRecord(s) || typeof s.Effect !== "string") throw bad();
+      const condition: Record<string, Record<string, string[]>> = {};
+      for (const [op, keys] of Object.entries(isRecord(s.Condition) ? s.Condition : {})) {
+        if (!isRecord(keys)) throw bad();
+        condition[op] = Object.fromEntries(Object.entries(keys).map(([k, v]) => [k, asList(v) ?? []]));
+      }
+      return {
+        Effect: s.Effect,
+        Action: asList(s.Action) ?? [],
+        Resource: asList(s.Resource) ?? [],
+        Condition: condition,
+      };
+    }),
+  };
+}
+
+/** True when the policy allows `action` on every resource (an explicit Deny wins), given the context keys. */
+function permits(
+  policy: FakePolicy,
+  action: string,
+  resources: readonly string[],
+  context: Record<string, string>,
+): boolean {
+  const applies = (s: FakePolicy["Statement"][number], resource: string) =>
+    s.Action.some((a) => glob(a, action, true)) &&
+    s.Resource.some((r) => glob(r, resource)) &&
+    Object.entries(s.Condition).every(([op, keys]) =>
+      Object.entries(keys).every(([key, values]) => {
+        const have = context[key];
+        if (have === undefined) return false;
+        if (op === "StringEquals") return values.includes(have);
+        if (op === "StringLike") return values.some((v) => glob(v, have));
+        return false;
+      }),
+    );
+  return resources.every(
+    (r) =>
+      !policy.Statement.some((s) => s.Effect === "Deny" && applies(s, r)) &&
+      policy.Statement.some((s) => s.Effect === "Allow" && applies(s, r)),
+  );
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAws> {
+  const accountId = options.accountId ?? "123456789012";
+  const roles = new Map(Object.entries(options.roles ?? {}));
+  const requests: FakeRequest[] = [];
+  const instances = new Map<string, FakeInstance>();
+  const images = new Map<string, FakeImage>();
+  const sessions = new Map<string, FakeSession>();
+  const faults = new Map<string, (FakeFault & { left: number })[]>();
+  const timers = new Set<NodeJS.Timeout>();
+
+  const setImageState = (imageId: string, state: string, reason?: string) => {
+    const image = images.get(imageId);
+    if (!image) throw new Error(`fake-aws: no image ${imageId}`);
+    image.state = state;
+    image.stateReason = reason === undefined ? undefined : { code: "Server.InternalError", message: reason };
+    if (state === "available") for (const s of image.snapshots) s.progress = 100;
+  };
+
+  /** Enforces a session's policy; keys that are not sessions are not checked (see the file comment). */
+  function authorize(
+    key: string | undefined,
+    region: string,
+    action: string,
+    resources: string[],
+    extra = {},
+  ) {
+    const policy = key === undefined ? undefined : sessions.get(key)?.policy;
+    if (!policy || permits(policy, action, resources, { "aws:RequestedRegion": region, ...extra })) return;
+    throw new AwsFault(
+      "UnauthorizedOperation",
+      403,
+      `You are not authorized to perform this operation. (fake-aws: the session policy does not allow ${action} on ${resources.join(", ")})`,
+    );
+  }
+
+  const visibleInstances = (region: string) =>
+    [...instances.values()].filter((i) => i.region === undefined || i.region === region);
+  const imagesIn = (region: string) => [...images.values()].filter((i) => i.region === region);
+
+  function ec2(action: string, p: Record<string, string>, key: string | undefined, region: string): string {
+    switch (action) {
+      case "CreateImage": {
+        const instance = visibleInstances(region).find((i) => i.instanceId === p.InstanceId);
+        if (!instance)
+          throw new AwsFault(
+            "InvalidInstanceID.NotFound",
+            400,
+            `The instance '${p.InstanceId}' does not exist`,
+          );
+        const name = p.Name ?? "";
+        if (!name) throw new AwsFault("MissingParameter", 400, "The request must contain the parameter name");
+        const imageId = `ami-${hex(17)}`;
+        const snapshots = Array.from({ length: instance.volumes }, () => `snap-${hex(17)}`);
+        const imageArn = `arn:aws:ec2:${region}::image/${imageId}`;
+        const snapArns = snapshots.map((s) => `arn:aws:ec2:${region}::snapshot/${s}`);
+        const instanceArn = `arn:aws:ec2:${region}:${accountId}:instance/${instance.instanceId}`;
+        authorize(key, region, "ec2:CreateImage", [instanceArn, imageArn, ...snapArns]);
+        // TagSpecification.N: ResourceType image → image tags, snapshot → every snapshot's tags.
+        const tagsFor: Record<string, Record<string, string>> = {};
+        for (let i = 1; p[`TagSpecification.${i}.ResourceType`] !== undefined; i++)
+          tagsFor[p[`TagSpecification.${i}.ResourceType`] ?? ""] = pairs(p, `TagSpecification.${i}.Tag`);
+        const tagged = [...(tagsFor.image ? [imageArn] : []), ...(tagsFor.snapshot ? snapArns : [])];
+        if (tagged.length > 0)
+          authorize(key, region, "ec2:CreateTags", tagged, { "ec2:CreateAction": "CreateImage" });
+        // As in EC2, DryRun answers after the permission check and before the remaining validation.
+        if (p.DryRun === "true")
+          throw new AwsFault("DryRunOperation", 412, "Request would have succeeded, but DryRun flag is set.");
+        if (!["running", "stopped"].includes(instance.state))
+          throw new AwsFault("IncorrectInstanceState", 400, `The instance is ${instance.state}`);
+        if (imagesIn(region).some((i) => i.name === name && i.state !== "deregistered"))
+          throw new AwsFault("InvalidAMIName.Duplicate", 400, `AMI name ${name} is already in use`);
+        images.set(imageId, {
+          imageId,
+          region,
+          instanceId: instance.instanceId,
+          name,
+          description: p.Description,
+          noReboot: p.NoReboot === "true",
+          creationDate: new Date().toISOString(),
+          ownerId: accountId,
+          tags: tagsFor.image ?? {},
+          snapshots: snapshots.map((snapshotId) => ({
+            snapshotId,
+            progress: 0,
+            tags: { ...tagsFor.snapshot },
+          })),
+          state: "pending",
+          stateReason: undefined,
+        });
+        if (options.autoComplete) {
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            if (images.get(imageId)?.state === "pending") setImageState(imageId, "available");
+          }, options.autoComplete.afterMs);
+          timer.unref();
+          timers.add(timer);
+        }
+        return xml({ imageId });
+      }
+      case "DescribeImages": {
+        authorize(key, region, "ec2:DescribeImages", ["*"]);
+        const ids = list(p, "ImageId");
+        for (const id of ids)
+          if (images.get(id)?.region !== region)
+            throw new AwsFault("InvalidAMIID.NotFound", 400, `The image id '[${id}]' does not exist`);
+        const owners = list(p, "Owner");
+        const mine = owners.length === 0 || owners.some((o) => o === "self" || o === accountId);
+        const rows = imagesIn(region).filter((i) => mine && (ids.length === 0 || ids.includes(i.imageId)));
+        const found = filterBy(p, rows, {
+          "image-id": (i) => i.imageId,
+          name: (i) => i.name,
+          state: (i) => i.state,
+        });
+        return xml({
+          imagesSet: found.map((i) => ({
+            imageId: i.imageId,
+            imageState: i.state,
+            imageOwnerId: i.ownerId,
+            creationDate: i.creationDate,
+            name: i.name,
+            description: i.description,
+            blockDeviceMapping: i.snapshots.map((s, n) => ({
+              deviceName: n === 0 ? "/dev/xvda" : `/dev/sd${String.fromCharCode(97 + n)}`,
+              ebs: { snapshotId: s.snapshotId, volumeSize: 8, deleteOnTermination: true },
+            })),
+            stateReason: i.stateReason,
+            tagSet: tagSet(i.tags),
+          })),
+        });
+      }
+      case "DescribeSnapshots": {
+        authorize(key, region, "ec2:DescribeSnapshots", ["*"]);
+        const all = imagesIn(region).flatMap((image) =>
+          image.snapshots.map((s) => ({ image, s, tags: s.tags })),
+        );
+        const ids = list(p, "SnapshotId");
+        for (const id of ids)
+          if (!all.some((x) => x.s.snapshotId === id))
+            throw new AwsFault("InvalidSnapshot.NotFound", 400, `The snapshot '${id}' does not exist.`);
+        const status = (pct: number) => (pct >= 100 ? "completed" : "pending");
+        const rows = all.filter((x) => ids.length === 0 || ids.includes(x.s.snapshotId));
+        const found = filterBy(p, rows, {
+          "snapshot-id": (x) => x.s.snapshotId,
+          status: (x) => status(x.s.progress),
+        });
+        return xml({
+          snapshotSet: found.map(({ image, s }) => ({
+            snapshotId: s.snapshotId,
+            status: status(s.progress),
+            startTime: image.creationDate,
+            progress: `${s.progress}%`,
+            ownerId: image.ownerId,
+            tagSet: tagSet(s.tags),
+          })),
+        });
+      }
+      case "DescribeInstances": {
+        authorize(key, region, "ec2:DescribeInstances", ["*"]);
+        const ids = list(p, "InstanceId");
+        const visible = visibleInstances(region);
+        for (const id of ids)
+          if (!visible.some((i) => i.instanceId === id))
+            throw new AwsFault("InvalidInstanceID.NotFound", 400, `The instance ID '${id}' does not exist`);
+        const rows = visible.filter((i) => ids.length === 0 || ids.includes(i.instanceId));
+        let found = filterBy(p, rows, {
+          "instance-id": (i) => i.instanceId,
+          "instance-state-name": (i) => i.state,
+        });
+        if (p.MaxResults) found = found.slice(0, Number(p.MaxResults));
+        return xml({
+          reservationSet: found.map((i) => ({
+            reservationId: `r-${i.instanceId.slice(2)}`,
+            ownerId: accountId,
+            instancesSet: [
+              {
+                instanceId: i.instanceId,
+                instanceState: { code: STATE_CODES[i.state] ?? 0, name: i.state },
+                instanceType: i.instanceType,
+                tagSet: tagSet(i.tags),
+              },
+            ],
+          })),
+        });
+      }
+      default:
+        throw new AwsFault("InvalidAction", 400, `The action ${action} is not valid for this web service.`);
+    }
+  }
+
+  function sts(action: string, p: Record<string, string>, key: string | undefined): string {
+    if (action === "GetCallerIdentity") {
+      const session = key === undefined ? undefined : sessions.get(key);
+      const account = session ? (session.roleArn.split(":")[4] ?? accountId) : accountId;
+      const arn = session
+        ? `arn:aws:sts::${account}:assumed-role/${session.roleArn.split("/").pop()}/${session.sessionName}`
+        : `arn:aws:iam::${accountId}:user/${key ?? "anonymous"}`;
+      return xml({
+        Arn: arn,
+        UserId: session ? `AROAFAKE:${session.sessionName}` : "AIDAFAKE",
+        Account: account,
+      });
+    }
+    if (action !== "AssumeRole")
+      throw new AwsFault("InvalidAction", 400, `Could not find operation ${action} for version 2011-06-15`);
+    const roleArn = p.RoleArn ?? "";
+    const role = roles.get(roleArn);
+    // One message for both cases, as in AWS: the caller cannot tell a missing role from a bad ExternalId.
+    if (!role || (role.externalId !== undefined && p.ExternalId !== role.externalId))
+      throw new AwsFault(
+        "AccessDenied",
+        403,
+        `User: arn:aws:iam::${accountId}:user/${key ?? "anonymous"} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`,
+      );
+    const sessionName = p.RoleSessionName ?? "session";
+    let accessKeyId = `ASIA${hex(16).toUpperCase()}`;
+    while (sessions.has(accessKeyId)) accessKeyId = `ASIA${hex(16).toUpperCase()}`;
+    const expiration = new Date(Date.now() + Number(p.DurationSeconds ?? 3600) * 1000);
+    const session: FakeSession = {
+      accessKeyId,
+      secretAccessKey: randomBytes(30).toString("base64"),
+      sessionToken: `FQoGZXIvYXdzE${randomBytes(48).toString("base64")}`,
+      roleArn,
+      sessionName,
+      sourceIdentity: p.SourceIdentity,
+      tags: pairs(p, "Tags.member"),
+      policy: p.Policy === undefined ? undefined : parsePolicy(p.Policy),
+      expiration,
+    };
+    sessions.set(accessKeyId, session);
+    const account = roleArn.split(":")[4] ?? accountId;
+    return xml({
+      SourceIdentity: session.sourceIdentity,
+      AssumedRoleUser: {
+        Arn: `arn:aws:sts::${account}:assumed-role/${roleArn.split("/").pop()}/${sessionName}`,
+        AssumedRoleId: `AROAFAKE:${sessionName}`,
+      },
+      Credentials: {
+        AccessKeyId: accessKeyId,
+        SecretAccessKey: session.secretAccessKey,
+        SessionToken: session.sessionToken,
+        Expiration: `${expiration.toISOString().slice(0, 19)}Z`,
+      },
+    });
+  }
+
+  const state = { latencyMs: options.latencyMs ?? 0 };
+  const server = createServer((req, res) => {
+    void (async () => {
+      const params: Record<string, string> = Object.fromEntries(new URLSearchParams(await readBody(req)));
+      const scope = /Credential=([^/,\s]+)\/\d{8}\/([^/]+)\/([^/]+)\/aws4_request/.exec(
+        req.headers.authorization ?? "",
+      );
+      const action = params.Action ?? "";
+      const service: FakeService = (scope ? scope[3] === "sts" : STS_ACTIONS.has(action)) ? "sts" : "ec2";
+      const region = scope?.[2] ?? "us-east-1";
+      const accessKeyId = scope?.[1];
+      const requestId = randomUUID();
+      let policy: FakePolicy | undefined;
+      try {
+        if (action === "AssumeRole" && params.Policy !== undefined) policy = parsePolicy(params.Policy);
+      } catch {
+        // AssumeRole itself answers MalformedPolicyDocument below.
+      }
+      requests.push({ service, action, params, accessKeyId, region, at: Date.now(), policy });
+      if (state.latencyMs > 0) await new Promise((r) => setTimeout(r, state.latencyMs));
+      let status = 200;
+      let body: string;
+      try {
+        const queued = faults.get(action) ?? [];
+        const fault = queued[0];
+        if (fault) {
+          if (--fault.left <= 0) queued.shift();
+          throw new AwsFault(fault.code, fault.status, fault.message);
+        }
+        const result =
+          service === "sts" ? sts(action, params, accessKeyId) : ec2(action, params, accessKeyId, region);
+        body =
+          service === "sts"
+            ? `<${action}Response xmlns="${STS_NS}"><${action}Result>${result}</${action}Result>${xml({ ResponseMetadata: { RequestId: requestId } })}</${action}Response>`
+            : `<${action}Response xmlns="${EC2_NS}">${xml({ requestId })}${result}</${action}Response>`;
+      } catch (error) {
+        const fault = error instanceof AwsFault ? error : new AwsFault("InternalError", 500, String(error));
+        status = fault.status;
+        // STS (awsQuery) and EC2 write errors differently; the SDK reads the code from each shape.
+        const detail = { Code: fault.code, Message: fault.message };
+        body =
+          service === "sts"
+            ? `<ErrorResponse xmlns="${STS_NS}">${xml({ Error: { Type: status >= 500 ? "Receiver" : "Sender", ...detail }, RequestId: requestId })}</ErrorResponse>`
+            : `<Response>${xml({ Errors: { Error: detail }, RequestID: requestId })}</Response>`;
+      }
+      res.writeHead(status, { "content-type": "text/xml;charset=UTF-8", "x-amzn-requestid": requestId });
+      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n${body}`);
+    })().catch((error: unknown) => {
+      res.statusCode = 500;
+      res.end(String(error));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    accountId,
+    requests,
+    calls: (action) => requests.filter((r) => r.action === action),
+    images,
+    instances,
+    sessions,
+    addInstance(i) {
+      const instance: FakeInstance = {
+        instanceId: i.instanceId,
+        state: i.state ?? "running",
+        instanceType: i.instanceType ?? "t3.micro",
+        tags: { ...(i.name === undefined ? {} : { Name: i.name }), ...i.tags },
+        volumes: i.volumes ?? 1,
+        region: i.region,
+      };
+      instances.set(i.instanceId, instance);
+      return instance;
+    },
+    addRole: (roleArn, role = {}) => void roles.set(roleArn, role),
+    setImageState,
+    setSnapshotProgress(imageId, percent) {
+      const image = images.get(imageId);
+      if (!image) throw new Error(`fake-aws: no image ${imageId}`);
+      for (const s of image.snapshots) s.progress = percent;
+    },
+    failNext(action, fault) {
+      faults.set(action, [...(faults.get(action) ?? []), { ...fault, left: fault.count ?? 1 }]);
+    },
+    get latencyMs() {
+      return state.latencyMs;
+    },
+    set latencyMs(ms) {
+      state.latencyMs = ms;
+    },
+    async close() {
+      for (const timer of timers) clearTimeout(timer);
+      // The SDK keeps connections alive; without closing them, close() would wait for their timeout.
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,271 @@
+/**
+ * A stand-in for Slack's Web API on 127.0.0.1: records every call, keeps the messages it was sent
+ * (with their threads and metadata), and can be told to fail. Point the bot at it with SLACK_API_URL.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { performance } from "node:perf_hooks";
+
+export interface SlackCall {
+  readonly method: string;
+  readonly args: Record<string, unknown>;
+  /** performance.now() when the call arrived. */
+  readonly at: number;
+  /** What the fake answered: ok, or the error / HTTP status it was told to give. */
+  readonly outcome: string;
+}
+
+export interface StoredMessage {
+  readonly channel: string;
+  readonly ts: string;
+  readonly threadTs: string | undefined;
+  text: string;
+  blocks: unknown;
+  readonly metadata: { event_type?: string; event_payload?: Record<string, unknown> } | undefined;
+  readonly broadcast: boolean;
+  updates: number;
+}
+
+export type Fault =
+  | { readonly status: 429; readonly retryAfter: number }
+  | { readonly status: 500 | 502 | 503 }
+  | { readonly error: string };
+
+export interface FakeSlackOptions {
+  /** Channels where the bot is not a member: chat.postMessage answers not_in_channel. */
+  readonly unusableChannels?: readonly string[];
+  readonly usergroups?: Record<string, string[]>;
+  /** Answers at random with a fault, this share of the time (0–1), from a seeded generator. */
+  readonly faultRate?: number;
+  readonly faultSeed?: number;
+}
+
+export interface FakeSlack {
+  readonly url: string;
+  readonly calls: SlackCall[];
+  readonly messages: StoredMessage[];
+  callsTo(method: string): SlackCall[];
+  /** Fails the next `count` calls of a method. */
+  failNext(method: string, fault: Fault, count?: number): void;
+  unusableChannels: Set<string>;
+  /** Resolves when a call matching the predicate has arrived (checks past calls first). */
+  waitFor(method: string, predicate?: (call: SlackCall) => boolean, timeoutMs?: number): Promise<SlackCall>;
+  repliesTo(rootTs: string): StoredMessage[];
+  close(): Promise<void>;
+}
+
+/** Slack posts complex arguments as JSON strings inside a form; turn them back into values. */
+function decodeForm(body: string, contentType: string | undefined): Record<string, unknown> {
+  if (contentType?.includes("application/json")) return JSON.parse(body || "{}") as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of new URLSearchParams(body)) {
+    if (/^[[{]/.test(v)) {
+      try {
+        out[k] = JSON.parse(v);
+        continue;
+      } catch {
+        // plain text that happens to start with a bracket
+      }
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<FakeSlack> {
+  const calls: SlackCall[] = [];
+  const messages: StoredMessage[] = [];
+  const faults = new Map<string, Fault[]>();
+  const unusable = new Set(options.unusableChannels ?? []);
+  const waiters: { method: string; predicate: (c: SlackCall) => boolean; resolve: (c: SlackCall) => void }[] =
+    [];
+  const random = mulberry32(options.faultSeed ?? 42);
+  let tsCounter = 0;
+  const nextTs = () =>
+    `${1_700_000_000 + Math.floor(tsCounter / 1000)}.${String(++tsCounter).padStart(6, "0")}`;
+
+  function record(method: string, args: Record<string, unknown>, outcome: string): void {
+    const call = { method, args, at: performance.now(), outcome };
+    calls.push(call);
+    for (const w of [...waiters]) {
+      if (w.method === method && w.predicate(call)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(call);
+      }
+    }
+  }
+
+  function send(
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): void {
+    res.writeHead(status, { "content-type": "application/json", ...headers });
+    res.end(JSON.stringify(body));
+  }
+
+  function pickFault(method: string): Fault | undefined {
+    const queued = faults.get(method);
+    if (queued && queued.length > 0) return queued.shift();
+    const rate = options.faultRate ?? 0;
+    // Random faults only on calls the bot must retry; views.open has a 3-second budget of its own.
+    if (rate > 0 && method.startsWith("chat.") && random() < rate) {
+      return random() < 0.5 ? { status: 429, retryAfter: 1 } : { status: 503 };
+    }
+    return undefined;
+  }
+
+  function answer(method: string, args: Record<string, unknown>): Record<string, unknown> {
+    const channel = String(args.channel ?? "");
+    switch (method) {
+      case "auth.test":
+        return {
+          ok: true,
+          url: "https://fake.slack.com/",
+          team: "Fake",
+          user: "ami-bot",
+          team_id: "T111",
+          user_id: "UBOT",
+          bot_id: "BBOT",
+        };
+      case "views.open":
+      case "views.update":
+        return { ok: true, view: { id: String(args.view_id ?? `V${calls.length}`), hash: "h" } };
+      case "chat.postMessage": {
+        if (unusable.has(channel)) return { ok: false, error: "not_in_channel" };
+        const threadTs = args.thread_ts ? String(args.thread_ts) : undefined;
+        if (threadTs && !messages.some((m) => m.ts === threadTs && m.channel === channel))
+          return { ok: false, error: "thread_not_found" };
+        const ts = nextTs();
+        messages.push({
+          channel,
+          ts,
+          threadTs,
+          text: String(args.text ?? ""),
+          blocks: args.blocks,
+          metadata: args.metadata as StoredMessage["metadata"],
+          broadcast: args.reply_broadcast === true || args.reply_broadcast === "true",
+          updates: 0,
+        });
+        return { ok: true, channel, ts };
+      }
+      case "chat.update": {
+        const m = messages.find((x) => x.channel === channel && x.ts === args.ts);
+        if (!m) return { ok: false, error: "message_not_found" };
+        m.text = String(args.text ?? "");
+        m.blocks = args.blocks;
+        m.updates++;
+        return { ok: true, channel, ts: m.ts };
+      }
+      case "chat.postEphemeral":
+        if (unusable.has(channel)) return { ok: false, error: "not_in_channel" };
+        return { ok: true, message_ts: nextTs() };
+      case "conversations.history": {
+        const oldest = Number(args.oldest ?? 0);
+        return {
+          ok: true,
+          messages: messages
+            .filter((m) => m.channel === channel && !m.threadTs && Number(m.ts) >= oldest)
+            .reverse()
+            .map((m) => ({ ts: m.ts, text: m.text, metadata: m.metadata })),
+          has_more: false,
+        };
+      }
+      case "conversations.replies": {
+        const root = String(args.ts ?? "");
+        const thread = messages.filter(
+          (m) => m.channel === channel && (m.ts === root || m.threadTs === root),
+        );
+        return {
+          ok: true,
+          messages: thread.map((m) => ({
+            ts: m.ts,
+            thread_ts: m.threadTs,
+            text: m.text,
+            metadata: m.metadata,
+          })),
+        };
+      }
+      case "usergroups.users.list":
+        return { ok: true, users: options.usergroups?.[String(args.usergroup)] ?? [] };
+      default:
+        return { ok: false, error: "unknown_method" };
+    }
+  }
+
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const method = (req.url ?? "").replace(/^\/(api\/)?/, "").split("?")[0] ?? "";
+      const args = decodeForm(Buffer.concat(chunks).toString("utf8"), req.headers["content-type"]);
+      if (req.headers.authorization !== "Bearer xoxb-test-token" && args.token !== "xoxb-test-token") {
+        record(method, args, "invalid_auth");
+        send(res, 200, { ok: false, error: "invalid_auth" });
+        return;
+      }
+      const fault = pickFault(method);
+      if (fault && "status" in fault) {
+        record(method, args, `http_${fault.status}`);
+        if (fault.status === 429)
+          send(res, 429, { ok: false, error: "ratelimited" }, { "retry-after": String(fault.retryAfter) });
+        else send(res, fault.status, { ok: false, error: "internal_error" });
+        return;
+      }
+      if (fault) {
+        record(method, args, fault.error);
+        send(res, 200, { ok: false, error: fault.error });
+        return;
+      }
+      const body = answer(method, args);
+      record(method, args, body.ok ? "ok" : String(body.error));
+      send(res, 200, body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}/api/`,
+    calls,
+    messages,
+    unusableChannels: unusable,
+    callsTo: (method) => calls.filter((c) => c.method === method),
+    failNext(method, fault, count = 1) {
+      faults.set(method, [...(faults.get(method) ?? []), ...Array.from({ length: count }, () => fault)]);
+    },
+    waitFor(method, predicate = () => true, timeoutMs = 10_000) {
+      const past = calls.find((c) => c.method === method && predicate(c));
+      if (past) return Promise.resolve(past);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out waiting for ${method}`)), timeoutMs);
+        waiters.push({
+          method,
+          predicate,
+          resolve: (c) => {
+            clearTimeout(timer);
+            resolve(c);
+          },
+        });
+      });
+    },
+    repliesTo: (rootTs) => messages.filter((m) => m.threadTs === rootTs),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,261 @@
+/**
+ * The ImageService port in memory: instances and images per place (target + region), every call recorded,
+ * and failures that a test arms per method (and optionally per place).
+ */
+import { placeKey } from "../../src/domain/access.js";
+import type { Tag } from "../../src/domain/image-request.js";
+import type { ImageState } from "../../src/domain/job.js";
+import type {
+  CreateImageParams,
+  ImageService,
+  ImageStatus,
+  InstanceSummary,
+  Place,
+  Requester,
+} from "../../src/domain/ports.js";
+import { AwsRefusedError } from "../../src/errors.js";
+
+export type ImageMethod = keyof ImageService;
+
+export interface RecordedCall {
+  readonly method: ImageMethod;
+  /** "target|region" */
+  readonly place: string;
+  readonly requester: Requester | undefined;
+  readonly args: readonly unknown[];
+}
+
+export interface MemoryImage {
+  readonly imageId: string;
+  readonly name: string;
+  readonly instanceId: string;
+  state: ImageState;
+  reason: string | undefined;
+  readonly snapshotIds: string[];
+  readonly tags: Tag[];
+  readonly noReboot: boolean;
+  readonly description: string | undefined;
+}
+
+interface ArmedFailure {
+  readonly method: ImageMethod;
+  readonly place: string | undefined;
+  readonly error: Error;
+  /** Remaining uses; Infinity for "until cleared". */
+  remaining: number;
+}
+
+type PlaceRef = Place | string;
+
+const keyOf = (place: PlaceRef): string =>
+  typeof place === "string" ? place : placeKey(place.target.name, place.region);
+
+export const JOB_ID_TAG = "ami-bot:job-id";
+
+export class MemoryImageService implements ImageService {
+  readonly calls: RecordedCall[] = [];
+  private readonly instances = new Map<string, Map<string, InstanceSummary>>();
+  private readonly images = new Map<string, Map<string, MemoryImage>>();
+  private readonly progress = new Map<string, number>();
+  private failures: ArmedFailure[] = [];
+  private nextId = 1;
+
+  // ---- arranging ----
+
+  addInstance(place: PlaceRef, instance: Partial<InstanceSummary> & { instanceId: string }): this {
+    const byId = this.instances.get(keyOf(place)) ?? new Map<string, InstanceSummary>();
+    byId.set(instance.instanceId, {
+      name: undefined,
+      state: "running",
+      instanceType: "t3.micro",
+      ...instance,
+    });
+    this.instances.set(keyOf(place), byId);
+    return this;
+  }
+
+  /** Puts an image in a place as if created earlier (by us when `jobId` is given). */
+  addImage(
+    place: PlaceRef,
+    image: Partial<Omit<MemoryImage, "imageId" | "name">> & {
+      imageId?: string;
+      name: string;
+      jobId?: string;
+    },
+  ): MemoryImage {
+    const imageId = image.imageId ?? this.newId("ami");
+    const stored: MemoryImage = {
+      imageId,
+      name: image.name,
+      instanceId: image.instanceId ?? "i-0123456789abcdef0",
+      state: image.state ?? "pending",
+      reason: image.reason,
+      snapshotIds: image.snapshotIds ?? [this.newId("snap")],
+      tags: [...(image.tags ?? []), ...(image.jobId ? [{ key: JOB_ID_TAG, value: image.jobId }] : [])],
+      noReboot: image.noReboot ?? false,
+      description: image.description,
+    };
+    this.placeImages(keyOf(place)).set(imageId, stored);
+    return stored;
+  }
+
+  setImageState(imageId: string, state: ImageState, reason?: string): void {
+    const image = this.findImage(imageId);
+    if (!image) throw new Error(`no image ${imageId}`);
+    image.state = state;
+    image.reason = reason;
+  }
+
+  removeImage(imageId: string): void {
+    for (const byId of this.images.values()) byId.delete(imageId);
+  }
+
+  setSnapshotProgress(snapshotId: string, percent: number): void {
+    this.progress.set(snapshotId, percent);
+  }
+
+  /** Every image's snapshots at `percent`. */
+  setAllProgress(percent: number): void {
+    for (const image of this.allImages()) for (const s of image.snapshotIds) this.progress.set(s, percent);
+  }
+
+  /** Makes the next call(s) to `method` (in `place`, if given) throw `error`. */
+  failNext(method: ImageMethod, error: Error, options: { place?: PlaceRef; times?: number } = {}): void {
+    this.failures.push({
+      method,
+      place: options.place === undefined ? undefined : keyOf(options.place),
+      error,
+      remaining: options.times ?? 1,
+    });
+  }
+
+  /** Makes every call to `method` (in `place`, if given) throw `error` until `clearFailures`. */
+  failAlways(method: ImageMethod, error: Error, place?: PlaceRef): void {
+    this.failNext(method, error, {
+      ...(place === undefined ? {} : { place }),
+      times: Number.POSITIVE_INFINITY,
+    });
+  }
+
+  clearFailures(): void {
+    this.failures = [];
+  }
+
+  // ---- inspecting ----
+
+  callsTo(method: ImageMethod, place?: PlaceRef): RecordedCall[] {
+    const key = place === undefined ? undefined : keyOf(place);
+    return this.calls.filter((c) => c.method === method && (key === undefined || c.place === key));
+  }
+
+  imagesIn(place: PlaceRef): MemoryImage[] {
+    return [...this.placeImages(keyOf(place)).values()];
+  }
+
+  allImages(): MemoryImage[] {
+    return [...this.images.values()].flatMap((byId) => [...byId.values()]);
+  }
+
+  // ---- the port ----
+
+  async findInstances(place: Place, requester: Requester, query: string): Promise<InstanceSummary[]> {
+    this.record("findInstances", place, requester, [query]);
+    const q = query.toLowerCase();
+    return [...(this.instances.get(keyOf(place))?.values() ?? [])].filter(
+      (i) => i.instanceId.includes(q) || (i.name ?? "").toLowerCase().includes(q),
+    );
+  }
+
+  async describeInstance(
+    place: Place,
+    requester: Requester,
+    instanceId: string,
+  ): Promise<InstanceSummary | undefined> {
+    this.record("describeInstance", place, requester, [instanceId]);
+    return this.instances.get(keyOf(place))?.get(instanceId);
+  }
+
+  async createImage(place: Place, requester: Requester, params: CreateImageParams): Promise<string> {
+    this.record("createImage", place, requester, [params]);
+    this.refuseUnlessCreatable(place, params);
+    return this.addImage(place, {
+      name: params.imageName,
+      instanceId: params.instanceId,
+      description: params.description,
+      noReboot: params.noReboot,
+      tags: [...params.tags],
+      jobId: params.jobId,
+    }).imageId;
+  }
+
+  async checkCreateImage(place: Place, requester: Requester, params: CreateImageParams): Promise<void> {
+    this.record("checkCreateImage", place, requester, [params]);
+    this.refuseUnlessCreatable(place, params);
+  }
+
+  async findImageByJob(place: Place, requester: Requester, jobId: string): Promise<string | undefined> {
+    this.record("findImageByJob", place, requester, [jobId]);
+    return this.imagesIn(place).find((i) => i.tags.some((t) => t.key === JOB_ID_TAG && t.value === jobId))
+      ?.imageId;
+  }
+
+  async describeImages(place: Place, imageIds: readonly string[]): Promise<Map<string, ImageStatus>> {
+    this.record("describeImages", place, undefined, [[...imageIds]]);
+    const byId = this.placeImages(keyOf(place));
+    const result = new Map<string, ImageStatus>();
+    for (const id of imageIds) {
+      const image = byId.get(id);
+      if (image)
+        result.set(id, {
+          imageId: id,
+          state: image.state,
+          reason: image.reason,
+          snapshotIds: [...image.snapshotIds],
+        });
+    }
+    return result;
+  }
+
+  async snapshotProgress(place: Place, snapshotIds: readonly string[]): Promise<Map<string, number>> {
+    this.record("snapshotProgress", place, undefined, [[...snapshotIds]]);
+    return new Map(snapshotIds.map((s) => [s, this.progress.get(s) ?? 0]));
+  }
+
+  // ---- internals ----
+
+  private refuseUnlessCreatable(place: Place, params: CreateImageParams): void {
+    if (!this.instances.get(keyOf(place))?.has(params.instanceId))
+      throw new AwsRefusedError("instance_not_found", `Instance ${params.instanceId} was not found.`, false);
+    if (this.imagesIn(place).some((i) => i.name === params.imageName))
+      throw new AwsRefusedError(
+        "name_taken",
+        `An image named ${params.imageName} already exists in this account and region.`,
+        false,
+      );
+  }
+
+  private record(method: ImageMethod, place: Place, requester: Requester | undefined, args: unknown[]): void {
+    const key = keyOf(place);
+    this.calls.push({ method, place: key, requester, args });
+    const armed = this.failures.find(
+      (f) => f.method === method && (f.place === undefined || f.place === key) && f.remaining > 0,
+    );
+    if (!armed) return;
+    armed.remaining--;
+    throw armed.error;
+  }
+
+  private placeImages(key: string): Map<string, MemoryImage> {
+    const byId = this.images.get(key) ?? new Map<string, MemoryImage>();
+    this.images.set(key, byId);
+    return byId;
+  }
+
+  private findImage(imageId: string): MemoryImage | undefined {
+    return this.allImages().find((i) => i.imageId === imageId);
+  }
+
+  private newId(prefix: string): string {
+    return `${prefix}-${(this.nextId++).toString(16).padStart(17, "0")}`;
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * Runs the real bot in HTTP mode on an ephemeral port against local stand-ins: the fake Slack Web API
+ * and a fake AWS endpoint reached through the SDK's standard AWS_ENDPOINT_URL override.
+ */
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { vi } from "vitest";
+import { type BotOverrides, type RunningBot, startBot } from "../../src/bot.js";
+import { type Config, loadConfig } from "../../src/config.js";
+import type { Logger } from "../../src/logger.js";
+import { type FakeAws, startFakeAws } from "../fakes/fake-aws.js";
+import { type FakeSlack, type FakeSlackOptions, startFakeSlack } from "../fakes/fake-slack.js";
+import { interactionBody, postSigned, slashCommandBody } from "./slack-requests.js";
+
+export const SIGNING_SECRET = "test-signing-secret-0123456789";
+export const ROLE_ARN = "arn:aws:iam::123456789012:role/ami-bot-target";
+export const EXTERNAL_ID = "external-id-0123456789";
+export const ALLOWED_USER = "U0ALLOWED1";
+export const CHANNEL = "C0CHANNEL1";
+
+const fixture = JSON.parse(
+  readFileSync(new URL("../fixtures/slack/view_submission.bolt-python.json", import.meta.url), "utf8"),
+) as { view: Record<string, unknown> } & Record<string, unknown>;
+
+export interface Harness {
+  readonly slack: FakeSlack;
+  readonly aws: FakeAws;
+  readonly dbPath: string;
+  readonly env: Record<string, string>;
+  bot: RunningBot;
+  readonly url: string;
+  readonly logs: string[];
+  /** Stops the bot and starts a new one on the same database. */
+  restart(): Promise<void>;
+  command(
+    fields: { user_id?: string; channel_id?: string; text?: string },
+    headers?: Record<string, string>,
+  ): ReturnType<typeof postSigned>;
+  interaction(payload: unknown, headers?: Record<string, string>): ReturnType<typeof postSigned>;
+  /** A view_submission shaped like Slack's, for the modal the bot opened last. */
+  submission(values: FormAnswers, options?: { userId?: string; viewId?: string }): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+export interface FormAnswers {
+  readonly instanceId?: string;
+  readonly instanceText?: string;
+  readonly imageName?: string;
+  readonly description?: string;
+  readonly reboot?: "reboot" | "no_reboot";
+  readonly tags?: string;
+  readonly channel?: string;
+  readonly where?: string;
+}
+
+/** view.state.values as Slack would send them for the given answers. */
+export function formState(a: FormAnswers, nameBlock = "image_name"): Record<string, Record<string, unknown>> {
+  return {
+    ...(a.where
+      ? {
+          where: {
+            where_select: {
+              type: "static_select",
+              selected_option: { value: a.where, text: { type: "plain_text", text: a.where } },
+            },
+          },
+        }
+      : {}),
+    instance: {
+      instance_select: {
+        type: "external_select",
+        selected_option: a.instanceId
+          ? {
+              value: a.instanceId,
+              text: {
+                type: "plain_text",
+                text: a.instanceText ?? `web-1 (${a.instanceId}) · running · t3.micro`,
+              },
+            }
+          : null,
+      },
+    },
+    [nameBlock]: { image_name_input: { type: "plain_text_input", value: a.imageName ?? null } },
+    description: { description_input: { type: "plain_text_input", value: a.description ?? null } },
+    reboot: {
+      reboot_choice: {
+        type: "radio_buttons",
+        selected_option: a.reboot ? { value: a.reboot, text: { type: "plain_text", text: a.reboot } } : null,
+      },
+    },
+    tags: { tags_input: { type: "plain_text_input", value: a.tags ?? null } },
+    channel: {
+      channel_select: { type: "conversations_select", selected_conversation: a.channel ?? CHANNEL },
+    },
+  };
+}
+
+export async function startHarness(
+  options: {
+    env?: Record<string, string>;
+    slack?: FakeSlackOptions;
+    overrides?: BotOverrides;
+    pollInterval?: string;
+  } = {},
+): Promise<Harness> {
+  const slack = await startFakeSlack(options.slack);
+  const aws = await startFakeAws({ roles: { [ROLE_ARN]: { externalId: EXTERNAL_ID } } });
+  vi.stubEnv("AWS_ENDPOINT_URL", aws.url);
+  vi.stubEnv("AWS_REGION", "eu-west-1");
+  vi.stubEnv("AWS_ACCESS_KEY_ID", "test");
+  vi.stubEnv("AWS_SECRET_ACCESS_KEY", "test");
+  vi.stubEnv("AWS_SESSION_TOKEN", "");
+  vi.stubEnv("AWS_PROFILE", "");
+  const dbPath = join(mkdtempSync(join(tmpdir(), "ami-bot-e2e-")), "bot.db");
+  const env: Record<string, string> = {
+    SLACK_BOT_TOKEN: "xoxb-test-token",
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_API_URL: slack.url,
+    PORT: "0",
+    AMI_BOT_DB: dbPath,
+    AMI_TARGET_NAME: "prod",
+    AMI_TARGET_ROLE_ARN: ROLE_ARN,
+    AMI_TARGET_EXTERNAL_ID: EXTERNAL_ID,
+    AMI_TARGET_REGIONS: "eu-west-1",
+    AMI_TARGET_ALLOW_USERS: ALLOWED_USER,
+    AMI_POLL_INTERVAL: options.pollInterval ?? "100ms",
+    LOG_LEVEL: "debug",
+    ...options.env,
+  };
+  const logs: string[] = [];
+  const start = async (): Promise<RunningBot> => {
+    const config: Config = loadConfig(env);
+    const logger: Logger = pino({ level: "debug" }, { write: (line: string) => void logs.push(line) });
+    return startBot(config, logger, { channelGapMs: 0, ...options.overrides });
+  };
+  let bot = await start();
+  const urlOf = (b: RunningBot) => `http://127.0.0.1:${b.port}/slack/events`;
+
+  const harness: Harness = {
+    slack,
+    aws,
+    dbPath,
+    env,
+    logs,
+    get bot() {
+      return bot;
+    },
+    set bot(b) {
+      bot = b;
+    },
+    get url() {
+      return urlOf(bot);
+    },
+    async restart() {
+      await bot.stop();
+      bot = await start();
+    },
+    command(fields, headers) {
+      const body = slashCommandBody({
+        user_id: fields.user_id ?? ALLOWED_USER,
+        channel_id: fields.channel_id ?? CHANNEL,
+        text: fields.text ?? "",
+      });
+      return postSigned(urlOf(bot), body, SIGNING_SECRET, headers ? { headers } : {});
+    },
+    interaction(payload, headers) {
+      return postSigned(urlOf(bot), interactionBody(payload), SIGNING_SECRET, headers ? { headers } : {});
+    },
+    submission(values, opts = {}) {
+      const opened = [...slack.callsTo("views.open")].pop();
+      const view = (opened?.args.view ?? {}) as Record<string, unknown>;
+      return {
+        ...fixture,
+        user: { id: opts.userId ?? ALLOWED_USER, username: "someone", name: "someone", team_id: "T111" },
+        view: {
+          ...fixture.view,
+          id: opts.viewId ?? "V0VIEW0001",
+          callback_id: "ami_create",
+          blocks: view.blocks ?? [],
+          private_metadata: view.private_metadata ?? "",
+          state: { values: formState(values) },
+        },
+      };
+    },
+    async close() {
+      await bot.stop().catch(() => undefined);
+      await slack.close();
+      await aws.close();
+      vi.unstubAllEnvs();
+    },
+  };
+  return harness;
+}
+
+/** Polls until the check passes (for background work: the watcher and the outbox). */
+export async function eventually<T>(
+  check: () => T | undefined | false,
+  timeoutMs = 10_000,
+  what = "condition",
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

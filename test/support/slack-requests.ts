@@ -1,0 +1,63 @@
+/**
+ * Signed requests to the bot's real HTTP endpoint, as Slack sends them: form-encoded, with
+ * X-Slack-Signature = v0=HMAC-SHA256(signing secret, "v0:" + timestamp + ":" + body).
+ */
+import { createHmac } from "node:crypto";
+
+export interface SignedResponse {
+  readonly status: number;
+  readonly body: string;
+  readonly json: () => unknown;
+}
+
+export function sign(body: string, secret: string, timestamp: number): Record<string, string> {
+  const signature = `v0=${createHmac("sha256", secret).update(`v0:${timestamp}:${body}`).digest("hex")}`;
+  return { "x-slack-signature": signature, "x-slack-request-timestamp": String(timestamp) };
+}
+
+export async function postSigned(
+  url: string,
+  body: string,
+  secret: string,
+  options: { timestamp?: number; headers?: Record<string, string> } = {},
+): Promise<SignedResponse> {
+  const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
+  const res = await fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      ...sign(body, secret, timestamp),
+      ...options.headers,
+    },
+    body,
+  });
+  const text = await res.text();
+  return { status: res.status, body: text, json: () => JSON.parse(text) };
+}
+
+/** A slash command's form fields, shaped like Slack's (see test/fixtures/slack). */
+export function slashCommandBody(fields: {
+  user_id: string;
+  channel_id: string;
+  text?: string;
+  trigger_id?: string;
+}): string {
+  return new URLSearchParams({
+    token: "verification_token",
+    team_id: "T111",
+    team_domain: "test-domain",
+    channel_id: fields.channel_id,
+    channel_name: "ops",
+    user_id: fields.user_id,
+    user_name: "someone",
+    command: "/ami",
+    text: fields.text ?? "",
+    api_app_id: "A111",
+    response_url: "https://hooks.slack.com/commands/T111/111/xxxxx",
+    trigger_id: fields.trigger_id ?? `trigger.${Math.random().toString(36).slice(2)}`,
+  }).toString();
+}
+
+export function interactionBody(payload: unknown): string {
+  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}

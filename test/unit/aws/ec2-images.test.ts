@@ -1,0 +1,587 @@
+/**
+ * The EC2 adapter, its scoped sessions and their policies: first against aws-sdk-client-mock (exact inputs,
+ * error translation), then over the real SDK wire against fake-aws, where session policies are enforced.
+ */
+import {
+  CreateImageCommand,
+  type CreateImageCommandInput,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeSnapshotsCommand,
+  EC2Client,
+  EC2ServiceException,
+} from "@aws-sdk/client-ec2";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+// Registers the matchers (toHaveReceivedCommandWith, …) on vitest's expect and types them.
+import "aws-sdk-client-mock-vitest/extend";
+import { translateEc2Error } from "../../../src/aws/aws-errors.js";
+import { type Ec2ClientFactory, Ec2Images } from "../../../src/aws/ec2-images.js";
+import {
+  assumeRoleParams,
+  createSessionFactory,
+  type SessionFactory,
+  type SessionRequest,
+} from "../../../src/aws/scoped-credentials.js";
+import { createImagePolicy, type PolicyDocument, readOnlyPolicy } from "../../../src/aws/session-policy.js";
+import type { Target } from "../../../src/config.js";
+import type { CreateImageParams, Place, Requester } from "../../../src/domain/ports.js";
+import { AwsRefusedError } from "../../../src/errors.js";
+import { type FakeAws, startFakeAws } from "../../fakes/fake-aws.js";
+
+const ACCOUNT = "123456789012";
+const REGION = "eu-west-1";
+const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/ami-bot-target`;
+const EXTERNAL_ID = "external-id-0123456789";
+const INSTANCE = "i-0123456789abcdef0";
+const OTHER_INSTANCE = "i-0fedcba9876543210";
+const SCOPE_TAG = { "ami-bot": "allowed" };
+
+const target: Target = {
+  name: "prod",
+  roleArn: ROLE_ARN,
+  accountId: ACCOUNT,
+  partition: "aws",
+  externalId: EXTERNAL_ID,
+  regions: [REGION],
+  allow: { users: ["*"], usergroups: [], channels: [] },
+  instanceScope: { requiredTags: SCOPE_TAG },
+};
+const place: Place = { target, region: REGION };
+const requester: Requester = { userId: "U0REQUEST1", channelId: "C0CHANNEL1" };
+const scope = { partition: "aws", accountId: ACCOUNT, region: REGION };
+
+function params(overrides: Partial<CreateImageParams> = {}): CreateImageParams {
+  return {
+    jobId: "job-1",
+    instanceId: INSTANCE,
+    imageName: "web-1 before upgrade",
+    description: "snapshot before the kernel upgrade",
+    noReboot: true,
+    tags: [
+      { key: "team", value: "platform" },
+      { key: "ticket", value: "OPS-42" },
+    ],
+    ...overrides,
+  };
+}
+
+function awsError(
+  name: string,
+  status: number,
+  fault: "client" | "server" = status >= 500 ? "server" : "client",
+) {
+  return new EC2ServiceException({
+    name,
+    $fault: fault,
+    $metadata: { httpStatusCode: status },
+    message: name,
+  });
+}
+
+async function refusal(promise: Promise<unknown>): Promise<AwsRefusedError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(AwsRefusedError);
+  return error as AwsRefusedError;
+}
+
+describe("session policies", () => {
+  const actionsOf = (policy: PolicyDocument) => policy.Statement.flatMap((s) => [s.Action].flat());
+
+  it("lets CreateImage touch only the chosen instance in this account and region, plus what it creates", () => {
+    const policy = createImagePolicy(scope, INSTANCE);
+    const create = policy.Statement.filter((s) => [s.Action].flat().includes("ec2:CreateImage"));
+    expect(create).toHaveLength(1);
+    expect([create[0]?.Resource].flat()).toEqual([
+      `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/${INSTANCE}`,
+      `arn:aws:ec2:${REGION}::image/*`,
+      `arn:aws:ec2:${REGION}::snapshot/*`,
+    ]);
+    // No statement grants anything on another instance.
+    const instanceArns = policy.Statement.flatMap((s) => [s.Resource].flat()).filter((r) =>
+      r.includes(":instance/"),
+    );
+    expect(instanceArns).toEqual([`arn:aws:ec2:${REGION}:${ACCOUNT}:instance/${INSTANCE}`]);
+  });
+
+  it("allows CreateTags only as part of CreateImage, and no wildcard actions", () => {
+    const policy = createImagePolicy(scope, INSTANCE);
+    const tagging = policy.Statement.filter((s) => [s.Action].flat().includes("ec2:CreateTags"));
+    expect(tagging).toHaveLength(1);
+    expect(tagging[0]?.Condition).toEqual({ StringEquals: { "ec2:CreateAction": "CreateImage" } });
+    expect([tagging[0]?.Resource ?? []].flat()).toEqual([
+      `arn:aws:ec2:${REGION}::image/*`,
+      `arn:aws:ec2:${REGION}::snapshot/*`,
+    ]);
+    expect(actionsOf(policy).some((a) => a.includes("*"))).toBe(false);
+    expect(actionsOf(policy).sort()).toEqual(
+      [
+        "ec2:CreateImage",
+        "ec2:CreateTags",
+        "ec2:DescribeImages",
+        "ec2:DescribeInstances",
+        "ec2:DescribeSnapshots",
+      ].sort(),
+    );
+  });
+
+  it("read-only sessions may only describe, in one region", () => {
+    const policy = readOnlyPolicy(scope);
+    expect(actionsOf(policy).every((a) => /^ec2:Describe(Images|Snapshots|Instances)$/.test(a))).toBe(true);
+    expect(policy.Statement.every((s) => s.Condition?.StringEquals?.["aws:RequestedRegion"] === REGION)).toBe(
+      true,
+    );
+  });
+
+  it("AssumeRole carries the role, ExternalId, the requester and the policy", () => {
+    const policy = createImagePolicy(scope, INSTANCE);
+    const p = assumeRoleParams({ target, region: REGION, policy, ...requester });
+    expect(p).toEqual({
+      RoleArn: ROLE_ARN,
+      RoleSessionName: "ami-bot-U0REQUEST1",
+      SourceIdentity: "U0REQUEST1",
+      ExternalId: EXTERNAL_ID,
+      Policy: JSON.stringify(policy),
+      DurationSeconds: 900,
+      Tags: [
+        { Key: "slack-user", Value: "U0REQUEST1" },
+        { Key: "slack-channel", Value: "C0CHANNEL1" },
+      ],
+    });
+    const long = assumeRoleParams({
+      target,
+      region: REGION,
+      policy,
+      userId: "U".repeat(80),
+      channelId: "C1",
+    });
+    expect(long.RoleSessionName.length).toBeLessThanOrEqual(64);
+  });
+});
+
+describe("Ec2Images with a mocked EC2 client", () => {
+  const ec2 = mockClient(EC2Client);
+  let sessionRequests: SessionRequest[];
+  let images: Ec2Images;
+
+  beforeEach(() => {
+    ec2.reset();
+    sessionRequests = [];
+    const sessions: SessionFactory = (request) => {
+      sessionRequests.push(request);
+      return async () => ({ accessKeyId: "x", secretAccessKey: "y" });
+    };
+    images = new Ec2Images({ sessions });
+  });
+  afterAll(() => ec2.restore());
+
+  it("sends CreateImage with the name, description, reboot choice and both tag specifications", async () => {
+    ec2.on(CreateImageCommand).resolves({ ImageId: "ami-0123456789abcdef0" });
+    await expect(images.createImage(place, requester, params())).resolves.toBe("ami-0123456789abcdef0");
+
+    const tags = [
+      { Key: "Name", Value: "web-1 before upgrade" },
+      { Key: "ami-bot:job-id", Value: "job-1" },
+      { Key: "ami-bot:requested-by", Value: "U0REQUEST1" },
+      { Key: "ami-bot:channel", Value: "C0CHANNEL1" },
+      { Key: "team", Value: "platform" },
+      { Key: "ticket", Value: "OPS-42" },
+    ];
+    const expected: CreateImageCommandInput = {
+      InstanceId: INSTANCE,
+      Name: "web-1 before upgrade",
+      Description: "snapshot before the kernel upgrade",
+      NoReboot: true,
+      TagSpecifications: [
+        { ResourceType: "image", Tags: tags },
+        { ResourceType: "snapshot", Tags: tags },
+      ],
+    };
+    expect(ec2).toHaveReceivedCommandExactlyOnceWith(CreateImageCommand, { ...expected });
+    // Exactly, not just containing: in particular no DryRun on the real call.
+    expect(ec2.commandCalls(CreateImageCommand)[0]?.args[0].input).toEqual({
+      ...expected,
+      DryRun: undefined,
+    });
+  });
+
+  it("asks for a session scoped to that instance, acting for the requester", async () => {
+    ec2.on(CreateImageCommand).resolves({ ImageId: "ami-1" });
+    await images.createImage(place, requester, params());
+    expect(sessionRequests).toEqual([
+      {
+        target,
+        region: REGION,
+        policy: createImagePolicy(scope, INSTANCE),
+        userId: "U0REQUEST1",
+        channelId: "C0CHANNEL1",
+      },
+    ]);
+  });
+
+  it("checkCreateImage sends a DryRun and treats DryRunOperation as yes", async () => {
+    ec2.on(CreateImageCommand).rejects(awsError("DryRunOperation", 412));
+    await expect(images.checkCreateImage(place, requester, params())).resolves.toBeUndefined();
+    expect(ec2).toHaveReceivedCommandWith(CreateImageCommand, { InstanceId: INSTANCE, DryRun: true });
+    expect(sessionRequests[0]?.policy).toEqual(createImagePolicy(scope, INSTANCE));
+  });
+
+  it("checkCreateImage refuses when AWS answers the dry run as if it were real", async () => {
+    ec2.on(CreateImageCommand).resolves({ ImageId: "ami-1" });
+    expect((await refusal(images.checkCreateImage(place, requester, params()))).code).toBe("unknown");
+  });
+
+  it("checkCreateImage passes a denial through as access_denied", async () => {
+    ec2.on(CreateImageCommand).rejects(awsError("UnauthorizedOperation", 403));
+    expect((await refusal(images.checkCreateImage(place, requester, params()))).code).toBe("access_denied");
+  });
+
+  it.each([
+    ["InvalidAMIName.Duplicate", 400, "name_taken", false],
+    ["UnauthorizedOperation", 403, "access_denied", false],
+    ["RequestLimitExceeded", 503, "throttled", true],
+    ["InternalError", 500, "aws_unavailable", true],
+    ["IncorrectInstanceState", 400, "instance_state", false],
+    ["RequestExpired", 400, "credentials_expired", true],
+    ["SomethingNew", 400, "unknown", false],
+  ] as const)("translates %s (%i) from CreateImage into %s", async (name, status, code, retryable) => {
+    ec2.on(CreateImageCommand).rejects(awsError(name, status));
+    const error = await refusal(images.createImage(place, requester, params()));
+    expect(error.code).toBe(code);
+    expect(error.retryable).toBe(retryable);
+    expect(error.cause).toBeInstanceOf(EC2ServiceException);
+  });
+
+  it("names the taken image name in the message", async () => {
+    ec2.on(CreateImageCommand).rejects(awsError("InvalidAMIName.Duplicate", 400));
+    const error = await refusal(images.createImage(place, requester, params()));
+    expect(error.userMessage).toContain("web-1 before upgrade");
+  });
+
+  it("describeInstance returns undefined for an instance AWS does not know", async () => {
+    ec2.on(DescribeInstancesCommand).rejects(awsError("InvalidInstanceID.NotFound", 400));
+    await expect(images.describeInstance(place, requester, INSTANCE)).resolves.toBeUndefined();
+    expect(ec2).toHaveReceivedCommandWith(DescribeInstancesCommand, { InstanceIds: [INSTANCE] });
+    expect(sessionRequests[0]?.policy).toEqual(readOnlyPolicy(scope));
+  });
+
+  it("describeInstance summarizes an instance in scope", async () => {
+    ec2.on(DescribeInstancesCommand).resolves({
+      Reservations: [
+        {
+          Instances: [
+            {
+              InstanceId: INSTANCE,
+              State: { Name: "running" },
+              InstanceType: "t3.micro",
+              Tags: [
+                { Key: "Name", Value: "web-1" },
+                { Key: "ami-bot", Value: "allowed" },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    await expect(images.describeInstance(place, requester, INSTANCE)).resolves.toEqual({
+      instanceId: INSTANCE,
+      name: "web-1",
+      state: "running",
+      instanceType: "t3.micro",
+    });
+  });
+
+  it("describeInstance refuses an instance lacking the target's required tags", async () => {
+    ec2.on(DescribeInstancesCommand).resolves({
+      Reservations: [{ Instances: [{ InstanceId: INSTANCE, Tags: [{ Key: "ami-bot", Value: "nope" }] }] }],
+    });
+    const error = await refusal(images.describeInstance(place, requester, INSTANCE));
+    expect(error.code).toBe("instance_out_of_scope");
+    expect(error.userMessage).toContain("ami-bot=allowed");
+  });
+
+  it("findInstances always filters by state and scope tags, searches by Name, and caps the page", async () => {
+    ec2.on(DescribeInstancesCommand).resolves({
+      Reservations: [
+        {
+          Instances: [
+            { InstanceId: INSTANCE, State: { Name: "running" }, Tags: [{ Key: "Name", Value: "web-1" }] },
+          ],
+        },
+      ],
+    });
+    await expect(images.findInstances(place, requester, "  web ")).resolves.toEqual([
+      { instanceId: INSTANCE, name: "web-1", state: "running", instanceType: undefined },
+    ]);
+    expect(ec2).toHaveReceivedCommandExactlyOnceWith(DescribeInstancesCommand, {
+      Filters: [
+        { Name: "instance-state-name", Values: ["running", "stopped", "stopping", "pending"] },
+        { Name: "tag:ami-bot", Values: ["allowed"] },
+        { Name: "tag:Name", Values: ["*web*"] },
+      ],
+      MaxResults: 50,
+    });
+  });
+
+  it("findInstances searches by id prefix, strips wildcards, and never scans unfiltered", async () => {
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    await images.findInstances(place, requester, "i-0123");
+    await images.findInstances(place, requester, "*?\\");
+    await images.findInstances(
+      { target: { ...target, instanceScope: { requiredTags: {} } }, region: REGION },
+      requester,
+      "",
+    );
+    const inputs = ec2.commandCalls(DescribeInstancesCommand).map((c) => c.args[0].input);
+    expect(inputs[0]?.Filters).toContainEqual({ Name: "instance-id", Values: ["i-0123*"] });
+    expect(inputs[1]?.Filters).toEqual([
+      { Name: "instance-state-name", Values: ["running", "stopped", "stopping", "pending"] },
+      { Name: "tag:ami-bot", Values: ["allowed"] },
+    ]);
+    for (const input of inputs) {
+      expect(input.Filters?.length).toBeGreaterThan(0);
+      expect(input.MaxResults).toBe(50);
+      expect(input.InstanceIds).toBeUndefined();
+    }
+  });
+
+  it("describeImages filters on image-id (never ImageIds) in chunks of 200", async () => {
+    ec2.on(DescribeImagesCommand).callsFake((input: { Filters?: { Values?: string[] }[] }) => ({
+      Images: (input.Filters?.[0]?.Values ?? []).map((id) => ({
+        ImageId: id,
+        State: id === "ami-0" ? "failed" : "pending",
+        StateReason: id === "ami-0" ? { Code: "Server.InternalError", Message: "boom" } : undefined,
+        BlockDeviceMappings: [
+          { DeviceName: "/dev/xvda", Ebs: { SnapshotId: `snap-${id}` } },
+          { DeviceName: "/dev/xvdb" },
+        ],
+      })),
+    }));
+    const ids = Array.from({ length: 450 }, (_, i) => `ami-${i}`);
+    const result = await images.describeImages(place, ids);
+
+    const calls = ec2.commandCalls(DescribeImagesCommand).map((c) => c.args[0].input);
+    expect(calls.map((c) => c.Filters?.[0]?.Values?.length)).toEqual([200, 200, 50]);
+    for (const c of calls) {
+      expect(c.ImageIds).toBeUndefined();
+      expect(c.Filters?.[0]?.Name).toBe("image-id");
+    }
+    expect(result.size).toBe(450);
+    expect(result.get("ami-0")).toEqual({
+      imageId: "ami-0",
+      state: "failed",
+      reason: "boom",
+      snapshotIds: ["snap-ami-0"],
+    });
+    expect(result.get("ami-449")?.state).toBe("pending");
+  });
+
+  it("reuses one read-only session per place for the watcher", async () => {
+    ec2.on(DescribeImagesCommand).resolves({ Images: [] });
+    ec2.on(DescribeSnapshotsCommand).resolves({ Snapshots: [] });
+    await images.describeImages(place, ["ami-1"]);
+    await images.snapshotProgress(place, ["snap-1"]);
+    await images.describeImages(place, ["ami-2"]);
+    expect(sessionRequests).toHaveLength(1);
+    expect(sessionRequests[0]).toMatchObject({ userId: "ami-bot-watcher", policy: readOnlyPolicy(scope) });
+  });
+
+  it("snapshotProgress reads percentages, filtering on snapshot-id", async () => {
+    ec2.on(DescribeSnapshotsCommand).resolves({
+      Snapshots: [
+        { SnapshotId: "snap-1", Progress: "37%" },
+        { SnapshotId: "snap-2", Progress: "" },
+      ],
+    });
+    const progress = await images.snapshotProgress(place, ["snap-1", "snap-2"]);
+    expect([...progress]).toEqual([
+      ["snap-1", 37],
+      ["snap-2", 0],
+    ]);
+    expect(ec2).toHaveReceivedCommandWith(DescribeSnapshotsCommand, {
+      Filters: [{ Name: "snapshot-id", Values: ["snap-1", "snap-2"] }],
+    });
+  });
+
+  it("findImageByJob looks for own images by the job-id tag", async () => {
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: "ami-found" }] });
+    await expect(images.findImageByJob(place, requester, "job-1")).resolves.toBe("ami-found");
+    expect(ec2).toHaveReceivedCommandWith(DescribeImagesCommand, {
+      Owners: ["self"],
+      Filters: [{ Name: "tag:ami-bot:job-id", Values: ["job-1"] }],
+    });
+  });
+
+  it("translates throttling on the watcher's reads as retryable", async () => {
+    ec2.on(DescribeImagesCommand).rejects(awsError("RequestLimitExceeded", 503));
+    const error = await refusal(images.describeImages(place, ["ami-1"]));
+    expect(error).toMatchObject({ code: "throttled", retryable: true });
+  });
+});
+
+describe("Ec2Images over the SDK wire against fake-aws", () => {
+  let fake: FakeAws;
+  let clientFactory: Ec2ClientFactory;
+  let sessions: SessionFactory;
+
+  beforeAll(async () => {
+    fake = await startFakeAws({ accountId: ACCOUNT, roles: { [ROLE_ARN]: { externalId: EXTERNAL_ID } } });
+    // The bot's own identity, given to the STS client directly rather than through process.env.
+    // (createSessionFactory spreads its argument into fromTemporaryCredentials' clientConfig.)
+    const stsConfig = { endpoint: fake.url, credentials: { accessKeyId: "test", secretAccessKey: "test" } };
+    sessions = createSessionFactory(stsConfig);
+    clientFactory = (region, credentials) =>
+      new EC2Client({ region, credentials, endpoint: fake.url, maxAttempts: 1 });
+  });
+  beforeEach(() => {
+    fake.addInstance({ instanceId: INSTANCE, name: "web-1", tags: SCOPE_TAG, volumes: 2 });
+    fake.addInstance({ instanceId: OTHER_INSTANCE, name: "db-1", tags: SCOPE_TAG });
+    fake.addInstance({ instanceId: "i-0000000000000beef", name: "web-untagged" });
+  });
+  afterEach(() => {
+    fake.requests.length = 0;
+  });
+  afterAll(async () => {
+    await fake.close();
+  });
+
+  it("assumes the role with ExternalId, SourceIdentity, session tags and a policy naming the instance", async () => {
+    const images = new Ec2Images({ sessions, clientFactory });
+    const imageId = await images.createImage(place, requester, params({ imageName: "wire-1" }));
+
+    const [assume] = fake.calls("AssumeRole");
+    expect(assume?.params).toMatchObject({
+      RoleArn: ROLE_ARN,
+      ExternalId: EXTERNAL_ID,
+      SourceIdentity: "U0REQUEST1",
+      RoleSessionName: "ami-bot-U0REQUEST1",
+      DurationSeconds: "900",
+      "Tags.member.1.Key": "slack-user",
+      "Tags.member.1.Value": "U0REQUEST1",
+      "Tags.member.2.Key": "slack-channel",
+      "Tags.member.2.Value": "C0CHANNEL1",
+    });
+    const createStatement = assume?.policy?.Statement.find((s) => s.Action.includes("ec2:CreateImage"));
+    expect(createStatement?.Resource).toContain(`arn:aws:ec2:${REGION}:${ACCOUNT}:instance/${INSTANCE}`);
+
+    // CreateImage went out under that session's key, not the bot's own.
+    const [create] = fake.calls("CreateImage");
+    expect(create?.accessKeyId).toMatch(/^ASIA/);
+    expect(fake.sessions.get(create?.accessKeyId ?? "")?.roleArn).toBe(ROLE_ARN);
+    expect(create?.params).toMatchObject({
+      InstanceId: INSTANCE,
+      Name: "wire-1",
+      NoReboot: "true",
+      "TagSpecification.1.ResourceType": "image",
+      "TagSpecification.2.ResourceType": "snapshot",
+    });
+
+    const image = fake.images.get(imageId);
+    expect(image).toMatchObject({
+      name: "wire-1",
+      noReboot: true,
+      description: "snapshot before the kernel upgrade",
+    });
+    expect(image?.tags).toEqual({
+      Name: "wire-1",
+      "ami-bot:job-id": "job-1",
+      "ami-bot:requested-by": "U0REQUEST1",
+      "ami-bot:channel": "C0CHANNEL1",
+      team: "platform",
+      ticket: "OPS-42",
+    });
+    expect(image?.snapshots.map((s) => s.tags)).toEqual([image?.tags, image?.tags]);
+  });
+
+  it("a session scoped to one instance cannot image another", async () => {
+    // Pin every session to the policy for INSTANCE, as if the bot had asked for the wrong one.
+    const pinned: SessionFactory = (request) =>
+      sessions({ ...request, policy: createImagePolicy(scope, INSTANCE) });
+    const images = new Ec2Images({ sessions: pinned, clientFactory });
+
+    const error = await refusal(
+      images.createImage(place, requester, params({ instanceId: OTHER_INSTANCE, imageName: "wire-other" })),
+    );
+    expect(error.code).toBe("access_denied");
+    expect((error.cause as { name?: string }).name).toBe("UnauthorizedOperation");
+    expect([...fake.images.values()].some((i) => i.name === "wire-other")).toBe(false);
+
+    // And the same kind of session does image the instance it names.
+    await expect(images.createImage(place, requester, params({ imageName: "wire-same" }))).resolves.toMatch(
+      /^ami-/,
+    );
+  });
+
+  it("the very same credentials are confined to the named instance", async () => {
+    const credentials = sessions({
+      target,
+      region: REGION,
+      policy: createImagePolicy(scope, INSTANCE),
+      ...requester,
+    });
+    const client = clientFactory(REGION, credentials);
+    const command = (instanceId: string, name: string) =>
+      new CreateImageCommand({
+        InstanceId: instanceId,
+        Name: name,
+        TagSpecifications: [{ ResourceType: "image", Tags: [{ Key: "a", Value: "b" }] }],
+      });
+
+    await expect(client.send(command(INSTANCE, "same-session-1"))).resolves.toMatchObject({
+      ImageId: expect.stringMatching(/^ami-/),
+    });
+    const denied = await client.send(command(OTHER_INSTANCE, "same-session-2")).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(translateEc2Error(denied).code).toBe("access_denied");
+    const keys = new Set(fake.calls("CreateImage").map((c) => c.accessKeyId));
+    expect(keys.size).toBe(1);
+    expect(fake.calls("AssumeRole")).toHaveLength(1);
+  });
+
+  it("a wrong ExternalId is assume_role_failed, and EC2 is never called", async () => {
+    const images = new Ec2Images({ sessions, clientFactory });
+    const wrong: Place = { target: { ...target, externalId: "not-the-external-id" }, region: REGION };
+    const error = await refusal(images.createImage(wrong, requester, params({ imageName: "wire-wrong" })));
+    expect(error.code).toBe("assume_role_failed");
+    expect(error.retryable).toBe(false);
+    expect(fake.calls("AssumeRole")).toHaveLength(1);
+    expect(fake.calls("CreateImage")).toHaveLength(0);
+  });
+
+  it("reads through read-only sessions: the picker, the scope check, a dry run and the watcher", async () => {
+    const images = new Ec2Images({ sessions, clientFactory });
+    const found = await images.findInstances(place, requester, "web");
+    expect(found).toEqual([
+      { instanceId: INSTANCE, name: "web-1", state: "running", instanceType: "t3.micro" },
+    ]);
+    expect((await refusal(images.describeInstance(place, requester, "i-0000000000000beef"))).code).toBe(
+      "instance_out_of_scope",
+    );
+    await expect(images.describeInstance(place, requester, "i-0000000000000dead")).resolves.toBeUndefined();
+
+    await expect(
+      images.checkCreateImage(place, requester, params({ imageName: "wire-dry" })),
+    ).resolves.toBeUndefined();
+    expect([...fake.images.values()].some((i) => i.name === "wire-dry")).toBe(false);
+
+    const imageId = await images.createImage(place, requester, params({ imageName: "wire-watch" }));
+    await expect(images.findImageByJob(place, requester, "job-1")).resolves.toMatch(/^ami-/);
+    fake.setSnapshotProgress(imageId, 42);
+    const status = (await images.describeImages(place, [imageId, "ami-00000000000000000"])).get(imageId);
+    expect(status).toMatchObject({ imageId, state: "pending" });
+    expect(status?.snapshotIds).toHaveLength(2);
+    const progress = await images.snapshotProgress(place, status?.snapshotIds ?? []);
+    expect([...progress.values()]).toEqual([42, 42]);
+
+    fake.setImageState(imageId, "failed", "the instance vanished");
+    expect((await images.describeImages(place, [imageId])).get(imageId)).toMatchObject({
+      state: "failed",
+      reason: "the instance vanished",
+    });
+  });
+});

@@ -1,0 +1,197 @@
+import { describe, expect, it } from "vitest";
+import {
+  describeImageFailure,
+  FINAL_STATES,
+  type ImageState,
+  isFinal,
+  JOB_STATES,
+  type JobEvent,
+  type JobState,
+  NO_CHANGE,
+  type Transition,
+  transition,
+} from "../../../src/domain/job.js";
+import { makeJob } from "../../fakes/job-fixtures.js";
+
+const NOW = Date.UTC(2026, 10, 28, 3, 0, 0);
+const IMAGE_STATES: ImageState[] = [
+  "pending",
+  "available",
+  "invalid",
+  "deregistered",
+  "transient",
+  "failed",
+  "error",
+  "disabled",
+];
+
+/** One event of every kind, image_state once per EC2 state. */
+const EVENTS: Record<string, JobEvent> = {
+  image_created: { type: "image_created", imageId: "ami-0abc" },
+  create_refused: { type: "create_refused", reason: "Instance is terminated." },
+  ...Object.fromEntries(
+    IMAGE_STATES.map((s) => [
+      `image_state:${s}`,
+      { type: "image_state", state: s, reason: "Boom" } as JobEvent,
+    ]),
+  ),
+  progress: { type: "progress", percent: 60 },
+  slow: { type: "slow" },
+  gave_up: { type: "gave_up" },
+};
+
+const finished = (state: JobState, finalReason: string | undefined, kinds: string[]): Transition => ({
+  changes: { state, finishedAt: NOW, finalReason },
+  notices: [...kinds, "root_update"].map((k) => ({ kind: k, key: k })) as Transition["notices"],
+});
+
+const failedBy = (s: ImageState) => finished("failed", describeImageFailure(s, "Boom"), ["failed"]);
+
+/** What every event does to an unfinished job; anything not listed changes nothing. */
+const EXPECTED: Record<"queued" | "pending", Record<string, Transition>> = {
+  queued: {
+    image_created: {
+      changes: { state: "pending", imageId: "ami-0abc" },
+      notices: [{ kind: "pending", key: "pending" }],
+    },
+    create_refused: finished("refused", "Instance is terminated.", ["refused", "requester_note"]),
+    slow: { changes: { slowNotified: true }, notices: [{ kind: "slow", key: "slow" }] },
+    gave_up: finished("timed_out", "AWS could not be reached to create the image in time.", ["timed_out"]),
+  },
+  pending: {
+    "image_state:available": finished("available", undefined, ["available"]),
+    "image_state:failed": failedBy("failed"),
+    "image_state:invalid": failedBy("invalid"),
+    "image_state:error": failedBy("error"),
+    "image_state:deregistered": failedBy("deregistered"),
+    "image_state:disabled": failedBy("disabled"),
+    progress: { changes: { progress: 50 }, notices: [{ kind: "progress", key: "progress:50" }] },
+    slow: { changes: { slowNotified: true }, notices: [{ kind: "slow", key: "slow" }] },
+    gave_up: finished("timed_out", "The image was still not available when ami-bot stopped watching.", [
+      "timed_out",
+    ]),
+  },
+};
+
+const PAIRS = JOB_STATES.flatMap((state) => Object.keys(EVENTS).map((event) => [state, event] as const));
+
+describe("transition", () => {
+  it.each(PAIRS)("does what the table says when a %s job gets %s", (state, eventName) => {
+    const job = makeJob({ state, imageId: state === "queued" ? undefined : "ami-0abc" });
+    const expected =
+      state === "queued" || state === "pending" ? (EXPECTED[state][eventName] ?? NO_CHANGE) : NO_CHANGE;
+    expect(transition(job, EVENTS[eventName] as JobEvent, NOW)).toEqual(expected);
+  });
+
+  it("covers every job state and every image state when the table is built", () => {
+    expect(PAIRS).toHaveLength(JOB_STATES.length * (IMAGE_STATES.length + 5));
+  });
+
+  it.each([...FINAL_STATES])("ignores every event when the job is already %s", (state) => {
+    const job = makeJob({ state, imageId: "ami-0abc", finishedAt: NOW - 1 });
+    for (const event of Object.values(EVENTS)) expect(transition(job, event, NOW)).toBe(NO_CHANGE);
+  });
+
+  it.each(["pending", "transient"] as const)("keeps watching when the image is %s", (state) => {
+    const job = makeJob({ state: "pending", imageId: "ami-0abc" });
+    expect(transition(job, { type: "image_state", state }, NOW)).toEqual(NO_CHANGE);
+  });
+
+  it("posts a root update whenever the job reaches a final state", () => {
+    const pending = makeJob({ state: "pending", imageId: "ami-0abc" });
+    const queued = makeJob({ state: "queued" });
+    const finals = [
+      transition(pending, { type: "image_state", state: "available" }, NOW),
+      transition(pending, { type: "image_state", state: "failed" }, NOW),
+      transition(queued, { type: "create_refused", reason: "no" }, NOW),
+      transition(queued, { type: "gave_up" }, NOW),
+      transition(pending, { type: "gave_up" }, NOW),
+    ];
+    for (const t of finals) {
+      expect(t.changes.state && isFinal(t.changes.state)).toBe(true);
+      expect(t.changes.finishedAt).toBe(NOW);
+      expect(t.notices.at(-1)).toEqual({ kind: "root_update", key: "root_update" });
+    }
+  });
+
+  it("notes the requester only when AWS refuses the image", () => {
+    const pending = makeJob({ state: "pending", imageId: "ami-0abc" });
+    const refused = transition(makeJob({ state: "queued" }), { type: "create_refused", reason: "no" }, NOW);
+    expect(refused.notices.map((n) => n.kind)).toContain("requester_note");
+    for (const state of IMAGE_STATES) {
+      const t = transition(pending, { type: "image_state", state }, NOW);
+      expect(t.notices.map((n) => n.kind)).not.toContain("requester_note");
+    }
+  });
+
+  it("keeps AWS's reason when the image fails", () => {
+    const job = makeJob({ state: "pending", imageId: "ami-0abc" });
+    const t = transition(job, { type: "image_state", state: "failed", reason: "Snapshot failed" }, NOW);
+    expect(t.changes.finalReason).toContain("AWS says: “Snapshot failed”.");
+  });
+});
+
+describe("transition on progress", () => {
+  const pending = (progress: number) => makeJob({ state: "pending", imageId: "ami-0abc", progress });
+  const progressAt = (from: number, percent: number) =>
+    transition(pending(from), { type: "progress", percent }, NOW);
+
+  it.each([
+    [0, 25, 25],
+    [0, 49.9, 25],
+    [25, 50, 50],
+    [50, 75, 75],
+    [0, 100, 75],
+    [25, 99, 75],
+  ])("posts only the highest milestone when progress goes from %i to %d", (from, percent, milestone) => {
+    expect(progressAt(from, percent)).toEqual({
+      changes: { progress: milestone },
+      notices: [{ kind: "progress", key: `progress:${milestone}` }],
+    });
+  });
+
+  it.each([
+    [0, 0],
+    [0, 24.9],
+    [25, 30],
+    [50, 50],
+    [75, 100],
+    [75, 10],
+  ])("posts nothing when progress goes from %i to %d without crossing a new milestone", (from, percent) => {
+    expect(progressAt(from, percent)).toBe(NO_CHANGE);
+  });
+
+  it("never posts a milestone twice when progress is reported again", () => {
+    const first = progressAt(0, 60);
+    const reached = first.changes.progress ?? 0;
+    expect(transition(pending(reached), { type: "progress", percent: 60 }, NOW)).toBe(NO_CHANGE);
+    expect(transition(pending(reached), { type: "progress", percent: 55 }, NOW)).toBe(NO_CHANGE);
+  });
+
+  it("ignores progress when the image is not created yet", () => {
+    expect(transition(makeJob({ state: "queued" }), { type: "progress", percent: 90 }, NOW)).toBe(NO_CHANGE);
+  });
+});
+
+describe("transition on slow", () => {
+  it("posts the slow notice once when it is reported again", () => {
+    const job = makeJob({ state: "pending", imageId: "ami-0abc" });
+    const first = transition(job, { type: "slow" }, NOW);
+    expect(first.notices).toEqual([{ kind: "slow", key: "slow" }]);
+    const after = makeJob({ ...job, ...first.changes });
+    expect(transition(after, { type: "slow" }, NOW)).toBe(NO_CHANGE);
+  });
+});
+
+describe("describeImageFailure", () => {
+  it("explains each failed state in plain words", () => {
+    expect(describeImageFailure("deregistered", undefined)).toMatch(/deregistered \(deleted\)/);
+    expect(describeImageFailure("disabled", undefined)).toBe("The image was disabled.");
+    expect(describeImageFailure("invalid", undefined)).toMatch(/could not be snapshotted/);
+    expect(describeImageFailure("error", undefined)).toMatch(/\(state: error\)/);
+  });
+
+  it("leaves AWS's words out when the reason is blank", () => {
+    expect(describeImageFailure("failed", "  ")).not.toMatch(/AWS says/);
+  });
+});

@@ -1,0 +1,378 @@
+import { describe, expect, it } from "vitest";
+import type { Job, JobState } from "../../../src/domain/job.js";
+import { consoleImageUrl, escapeText, formatDuration } from "../../../src/slack/blocks/format.js";
+import {
+  type MessageContext,
+  replyMessage,
+  requesterNote,
+  rootMessage,
+  type SlackMessage,
+} from "../../../src/slack/blocks/messages.js";
+import {
+  createImageModal,
+  instanceOptionText,
+  type ModalState,
+  nameBlockId,
+  type PlaceOption,
+} from "../../../src/slack/blocks/modal.js";
+import { ACTION, BLOCK, CREATE_VIEW } from "../../../src/slack/ids.js";
+import { CLOCK_START } from "../../fakes/fixed-clock.js";
+import { makeJob, testTarget } from "../../fakes/job-fixtures.js";
+
+const MIN = 60_000;
+const target = testTarget({ name: "prod", accountId: "123456789012" });
+const ctx: MessageContext = {
+  target,
+  now: CLOCK_START + 30 * MIN,
+  watcher: { slowAfterMs: 4 * 60 * MIN, slowPollIntervalMs: 5 * MIN, giveUpAfterMs: 24 * 60 * MIN },
+};
+
+function job(overrides: Partial<Job> = {}): Job {
+  return makeJob({
+    id: "job-42",
+    requestedBy: "U0ALICE",
+    targetName: "prod",
+    region: "eu-west-1",
+    instanceId: "i-0123456789abcdef0",
+    instanceName: "web-1",
+    imageName: "web-1 nightly",
+    ...overrides,
+  });
+}
+
+/** Everything a person could read in a message: its fallback text and every mrkdwn/plain text in its blocks. */
+function visible(message: SlackMessage): string {
+  const texts: string[] = [message.text];
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(walk);
+    else if (value && typeof value === "object") {
+      const o = value as Record<string, unknown>;
+      if (typeof o.text === "string") texts.push(o.text);
+      for (const v of Object.values(o)) walk(v);
+    }
+  };
+  walk(message.blocks);
+  return texts.join("\n");
+}
+
+describe("rootMessage", () => {
+  it("shows who asked, for which instance, where, the image name, the reboot choice and the job id", () => {
+    const text = visible(rootMessage(job(), ctx));
+    expect(text).toContain("<@U0ALICE>");
+    expect(text).toContain("web-1 (`i-0123456789abcdef0`)");
+    expect(text).toContain("prod (123456789012) · eu-west-1");
+    expect(text).toContain("*Image name*\nweb-1 nightly");
+    expect(text).toContain("*Reboot*\nYes");
+    expect(text).toContain("Job `job-42`");
+  });
+
+  it("says the instance will not reboot when no-reboot was chosen", () => {
+    expect(visible(rootMessage(job({ noReboot: true }), ctx))).toContain("*Reboot*\nNo");
+  });
+
+  it("shows the instance id alone when the instance has no name", () => {
+    const text = visible(rootMessage(job({ instanceName: undefined }), ctx));
+    expect(text).toContain("*AMI of `i-0123456789abcdef0`*");
+  });
+
+  it("shows the target name alone when the target is no longer configured", () => {
+    const text = visible(rootMessage(job(), { ...ctx, target: undefined }));
+    expect(text).toContain("*Account / region*\nprod · eu-west-1");
+    expect(text).not.toContain("123456789012");
+  });
+
+  it("lists the tags when the job has some", () => {
+    const text = visible(
+      rootMessage(
+        job({
+          tags: [
+            { key: "team", value: "web" },
+            { key: "env", value: "prod" },
+          ],
+        }),
+        ctx,
+      ),
+    );
+    expect(text).toContain("*Tags*\nteam=web, env=prod");
+    expect(visible(rootMessage(job(), ctx))).not.toContain("*Tags*");
+  });
+
+  it("escapes Slack's control characters when the instance name has them", () => {
+    const text = visible(rootMessage(job({ instanceName: "<!channel> & co" }), ctx));
+    expect(text).toContain("&lt;!channel&gt; &amp; co");
+  });
+
+  const STATUS: [JobState, Partial<Job>, RegExp][] = [
+    ["queued", {}, /:hourglass_flowing_sand: Creating the image/],
+    ["pending", { imageId: "ami-0abc" }, /Image `ami-0abc` is pending/],
+    [
+      "available",
+      { imageId: "ami-0abc", finishedAt: CLOCK_START + 12 * MIN },
+      /:white_check_mark: Image <https:\/\/eu-west-1\.console\.aws\.amazon\.com\/ec2\/home\?region=eu-west-1#ImageDetails:imageId=ami-0abc\|`ami-0abc`> is available \(took 12 min 0 s\)/,
+    ],
+    ["failed", { finalReason: "Disk broke." }, /:x: The image failed: Disk broke\./],
+    ["refused", { finalReason: "No access." }, /:no_entry: AWS refused: No access\./],
+    [
+      "timed_out",
+      { finalReason: "Too slow.", finishedAt: CLOCK_START + 24 * 60 * MIN },
+      /:warning: Gave up after 24 h 0 min: Too slow\./,
+    ],
+  ];
+
+  it.each(STATUS)("shows the %s status when the job is in that state", (state, extra, expected) => {
+    expect(visible(rootMessage(job({ state, ...extra }), ctx))).toMatch(expected);
+  });
+
+  it("shows the progress reached when a pending image has some", () => {
+    expect(visible(rootMessage(job({ state: "pending", imageId: "ami-0abc", progress: 50 }), ctx))).toContain(
+      "(snapshots 50%+)",
+    );
+  });
+
+  it("gives a plain fallback text without the emoji when notifications show it", () => {
+    expect(rootMessage(job({ state: "refused", finalReason: "No." }), ctx).text).toBe(
+      "<@U0ALICE> asked for an AMI of web-1: AWS refused: No.",
+    );
+  });
+});
+
+describe("replyMessage", () => {
+  const pending = job({ state: "pending", imageId: "ami-0abc" });
+
+  it.each([
+    ["creating", job(), /will reboot/],
+    ["creating", job({ noReboot: true }), /without rebooting/],
+    ["pending", pending, /Image `ami-0abc` is pending/],
+    ["progress:50", pending, /^Snapshots are 50% done\.$/],
+    ["slow", pending, /Still pending after 4 h 0 min.*every 5 min 0 s for up to 24 h 0 min/],
+    [
+      "checks_failing",
+      job({ state: "pending", lastError: "Throttled." }),
+      /can't check on the image right now: Throttled\./,
+    ],
+    ["failed", job({ state: "failed", finalReason: "Disk broke." }), /^:x: The image failed\. Disk broke\.$/],
+    [
+      "refused",
+      job({ state: "refused", finalReason: "No access." }),
+      /AWS refused to create the image\. No access\./,
+    ],
+    [
+      "timed_out",
+      job({ state: "timed_out", finalReason: "Gave up.", imageId: "ami-0abc" }),
+      /Gave up\. Check the image in the EC2 console \(<https:/,
+    ],
+  ])("says the right thing when the notice is %s", (key, j, expected) => {
+    const message = replyMessage(j, key, ctx);
+    expect(message.text).toMatch(expected);
+    expect(message.broadcast).toBe(false);
+  });
+
+  it("broadcasts the available reply with a link to the image in the region's EC2 console", () => {
+    const done = job({ state: "available", imageId: "ami-0abc", finishedAt: CLOCK_START + 90 * 1000 });
+    const message = replyMessage(done, "available", ctx);
+    expect(message.broadcast).toBe(true);
+    expect(message.text).toBe(
+      ":white_check_mark: Image <https://eu-west-1.console.aws.amazon.com/ec2/home?region=eu-west-1#ImageDetails:imageId=ami-0abc|`ami-0abc`> (web-1 nightly) is available, after 1 min 30 s.",
+    );
+  });
+
+  it("links to the GovCloud console when the target is in that partition", () => {
+    const gov = testTarget({ partition: "aws-us-gov", regions: ["us-gov-west-1"] });
+    const done = job({
+      state: "available",
+      region: "us-gov-west-1",
+      imageId: "ami-0abc",
+      finishedAt: CLOCK_START,
+    });
+    expect(replyMessage(done, "available", { ...ctx, target: gov }).text).toContain(
+      "https://us-gov-west-1.console.amazonaws-us-gov.com/ec2/home?region=us-gov-west-1#ImageDetails:imageId=ami-0abc",
+    );
+  });
+});
+
+describe("requesterNote", () => {
+  it("explains the unusable channel and how to invite the bot when the thread moved to a DM", () => {
+    const note = requesterNote(job(), "channel_unusable:C0PRIVATE");
+    expect(note).toContain("I can't post in <#C0PRIVATE>");
+    expect(note).toContain("web-1 nightly");
+    expect(note).toContain("/invite @ami-bot");
+  });
+
+  it("gives AWS's reason when the request was refused", () => {
+    expect(
+      requesterNote(job({ state: "refused", finalReason: "Instance is terminated." }), "requester_note"),
+    ).toBe("Your AMI request for web-1 (web-1 nightly) did not go through: Instance is terminated.");
+  });
+});
+
+describe("createImageModal", () => {
+  const eu: PlaceOption = { targetName: "prod", region: "eu-west-1", accountId: "123456789012" };
+  const us: PlaceOption = { targetName: "prod", region: "us-east-1", accountId: "123456789012" };
+
+  function modal(overrides: Partial<ModalState> = {}) {
+    return createImageModal(
+      {
+        places: [eu, us],
+        selectedPlace: undefined,
+        instance: undefined,
+        imageName: undefined,
+        nameVersion: 0,
+        channelId: undefined,
+        ...overrides,
+      },
+      '{"v":1}',
+    );
+  }
+
+  const block = (view: ReturnType<typeof modal>, blockId: string) =>
+    view.blocks.find((b) => "block_id" in b && b.block_id === blockId) as Record<string, unknown> | undefined;
+  const element = (view: ReturnType<typeof modal>, blockId: string) =>
+    block(view, blockId)?.element as Record<string, unknown> | undefined;
+
+  it("uses the create view's callback id and keeps the private metadata", () => {
+    const view = modal();
+    expect(view).toMatchObject({ type: "modal", callback_id: CREATE_VIEW, private_metadata: '{"v":1}' });
+  });
+
+  it("has one input per field, with the ids the submission handler reads", () => {
+    const ids = modal().blocks.map((b) => ("block_id" in b ? b.block_id : b.type));
+    expect(ids).toEqual([
+      BLOCK.where,
+      BLOCK.instance,
+      BLOCK.imageName,
+      BLOCK.description,
+      BLOCK.reboot,
+      BLOCK.tags,
+      BLOCK.channel,
+    ]);
+    expect(element(modal(), BLOCK.tags)).toMatchObject({ action_id: ACTION.tags, multiline: true });
+  });
+
+  it("offers a place select, defaulting to the first place, when the person may use several", () => {
+    expect(element(modal(), BLOCK.where)).toMatchObject({
+      type: "static_select",
+      action_id: ACTION.where,
+      options: [{ value: "prod|eu-west-1" }, { value: "prod|us-east-1" }],
+      initial_option: { value: "prod|eu-west-1" },
+    });
+    expect(element(modal({ selectedPlace: "prod|us-east-1" }), BLOCK.where)).toMatchObject({
+      initial_option: { value: "prod|us-east-1", text: { text: "prod (123456789012) · us-east-1" } },
+    });
+  });
+
+  it("hides the place select and names the place when the person may use only one", () => {
+    const view = modal({ places: [eu] });
+    expect(block(view, BLOCK.where)).toBeUndefined();
+    expect(view.blocks[0]).toEqual({
+      type: "context",
+      elements: [{ type: "mrkdwn", text: "Account and region: *prod (123456789012) · eu-west-1*" }],
+    });
+  });
+
+  it("loads instances from the first keystroke and keeps a chosen instance", () => {
+    expect(element(modal(), BLOCK.instance)).toMatchObject({
+      type: "external_select",
+      action_id: ACTION.instance,
+      min_query_length: 0,
+    });
+    expect(element(modal(), BLOCK.instance)).not.toHaveProperty("initial_option");
+    expect(
+      element(modal({ instance: { id: "i-0123456789abcdef0", label: "web-1" } }), BLOCK.instance),
+    ).toMatchObject({ initial_option: { value: "i-0123456789abcdef0", text: { text: "web-1" } } });
+    expect(block(modal(), BLOCK.instance)).toMatchObject({ dispatch_action: true });
+  });
+
+  it("asks for the reboot choice without choosing for the person", () => {
+    const reboot = element(modal(), BLOCK.reboot);
+    expect(reboot).toMatchObject({
+      type: "radio_buttons",
+      action_id: ACTION.reboot,
+      options: [{ value: "reboot" }, { value: "no_reboot" }],
+    });
+    expect(reboot).not.toHaveProperty("initial_option");
+    expect(block(modal(), BLOCK.reboot)).not.toHaveProperty("optional");
+  });
+
+  it("starts the channel select on the chosen channel when one is known", () => {
+    expect(element(modal({ channelId: "C0UPDATES" }), BLOCK.channel)).toMatchObject({
+      type: "conversations_select",
+      action_id: ACTION.channel,
+      initial_conversation: "C0UPDATES",
+    });
+    expect(element(modal(), BLOCK.channel)).toMatchObject({ default_to_current_conversation: true });
+    expect(element(modal(), BLOCK.channel)).not.toHaveProperty("initial_conversation");
+  });
+
+  it("gives the name field a new block id when the name is replaced", () => {
+    expect(nameBlockId(0)).toBe("image_name");
+    expect(nameBlockId(3)).toBe("image_name.3");
+    const view = modal({ nameVersion: 2, imageName: "web-1 2026-11-28 0240 UTC" });
+    expect(block(view, BLOCK.imageName)).toBeUndefined();
+    expect(element(view, "image_name.2")).toMatchObject({
+      action_id: ACTION.imageName,
+      max_length: 128,
+      initial_value: "web-1 2026-11-28 0240 UTC",
+    });
+    expect(block(view, "image_name.2")).toMatchObject({ optional: true });
+  });
+
+  it("limits the description to EC2's 255 characters", () => {
+    expect(element(modal(), BLOCK.description)).toMatchObject({
+      action_id: ACTION.description,
+      max_length: 255,
+    });
+  });
+});
+
+describe("instanceOptionText", () => {
+  // Known bug in src/slack/blocks/modal.ts (not ours to edit): a short name keeps its trailing space and the
+  // tail starts with one, so the label reads "web-1  (i-…)". Drop `.fails` once instanceOptionText is fixed.
+  it("shows the name, id, state and type with single spaces when they fit", () => {
+    expect(
+      instanceOptionText({
+        instanceId: "i-0123456789abcdef0",
+        name: "web-1",
+        state: "running",
+        instanceType: "t3.micro",
+      }),
+    ).toBe("web-1 (i-0123456789abcdef0) · running · t3.micro");
+  });
+
+  it("shortens the name but keeps the id when the text is over 75 characters", () => {
+    const text = instanceOptionText({
+      instanceId: "i-0123456789abcdef0",
+      name: "n".repeat(100),
+      state: "stopped",
+    });
+    expect(text.length).toBeLessThanOrEqual(75);
+    expect(text).toContain("(i-0123456789abcdef0) · stopped");
+  });
+
+  it("shows the id, state and type when the instance has no name", () => {
+    expect(
+      instanceOptionText({ instanceId: "i-0123456789abcdef0", state: "running", instanceType: undefined }),
+    ).toBe("(i-0123456789abcdef0) · running");
+  });
+});
+
+describe("format helpers", () => {
+  it("escapes &, < and > when text goes into mrkdwn", () => {
+    expect(escapeText("a<b>&c")).toBe("a&lt;b&gt;&amp;c");
+  });
+
+  it.each([
+    [0, "0 s"],
+    [59_400, "59 s"],
+    [90_000, "1 min 30 s"],
+    [3_660_000, "1 h 1 min"],
+    [-5, "0 s"],
+  ])("formats %i ms as %s", (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
+  });
+
+  it("links to the China console when the partition is aws-cn", () => {
+    expect(consoleImageUrl("aws-cn", "cn-north-1", "ami-1")).toBe(
+      "https://cn-north-1.console.amazonaws.cn/ec2/home?region=cn-north-1#ImageDetails:imageId=ami-1",
+    );
+  });
+});

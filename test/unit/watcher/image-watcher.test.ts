@@ -1,0 +1,470 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { Target, WatcherSettings } from "../../../src/config.js";
+import type { Job } from "../../../src/domain/job.js";
+import type { NewJob, Place } from "../../../src/domain/ports.js";
+import { AwsRefusedError } from "../../../src/errors.js";
+import type { SqliteJobStore } from "../../../src/store/sqlite-job-store.js";
+import { createImageWatcher, type ImageWatcher } from "../../../src/watcher/image-watcher.js";
+import { FixedClock } from "../../fakes/fixed-clock.js";
+import {
+  memoryStore,
+  newJob,
+  placeFor,
+  silentLogger,
+  testTarget,
+  watcherSettings,
+} from "../../fakes/job-fixtures.js";
+import { MemoryImageService } from "../../fakes/memory-image-service.js";
+
+const SECOND = 1_000;
+const MINUTE = 60 * SECOND;
+const SETTINGS: WatcherSettings = watcherSettings({
+  pollIntervalMs: 10 * SECOND,
+  slowAfterMs: 30 * MINUTE,
+  slowPollIntervalMs: 5 * MINUTE,
+  giveUpAfterMs: 2 * 60 * MINUTE,
+});
+
+const prod = testTarget({ name: "prod", regions: ["eu-west-1", "us-east-1"] });
+const staging = testTarget({ name: "staging", accountId: "210987654321", regions: ["eu-west-1"] });
+const PROD_EU = placeFor(prod, "eu-west-1");
+const PROD_US = placeFor(prod, "us-east-1");
+const STAGING_EU = placeFor(staging, "eu-west-1");
+
+let clock: FixedClock;
+let images: MemoryImageService;
+let store: SqliteJobStore;
+let watcher: ImageWatcher;
+let instanceCount = 0;
+
+function makeWatcher(targets: readonly Target[] = [prod, staging]): ImageWatcher {
+  return createImageWatcher({
+    store,
+    images,
+    targets,
+    settings: SETTINGS,
+    clock,
+    logger: silentLogger(),
+  });
+}
+
+beforeEach(() => {
+  clock = new FixedClock();
+  images = new MemoryImageService();
+  store = memoryStore();
+  watcher = makeWatcher();
+});
+
+/** Submits a job for an instance that exists in `place`. */
+function submit(place: Place = PROD_EU, overrides: Partial<NewJob> = {}): Job {
+  instanceCount++;
+  const instanceId = `i-${instanceCount.toString(16).padStart(17, "0")}`;
+  images.addInstance(place, { instanceId, name: `web-${instanceCount}` });
+  const job = newJob({ targetName: place.target.name, region: place.region, instanceId, ...overrides });
+  store.insert(job, clock.now());
+  return store.get(job.id) as Job;
+}
+
+const notices = (jobId: string) => store.outboxForJob(jobId).map((m) => m.key);
+const jobOf = (id: string) => store.get(id) as Job;
+
+/** Moves time on by `ms` and runs one pass. */
+async function passTime(ms: number): Promise<void> {
+  clock.advance(ms);
+  await watcher.tick();
+}
+
+/** A job whose image is already being created. */
+async function pendingJob(place: Place = PROD_EU): Promise<Job> {
+  const job = submit(place);
+  await watcher.tick();
+  return jobOf(job.id);
+}
+
+describe("creating images", () => {
+  it("checks the instance, creates the image once and follows it when a job is queued", async () => {
+    const job = submit(PROD_EU, {
+      imageName: "web nightly",
+      description: "before upgrade",
+      noReboot: true,
+      tags: [{ key: "team", value: "web" }],
+    });
+    await watcher.tick();
+
+    expect(images.callsTo("describeInstance")).toHaveLength(1);
+    expect(images.callsTo("createImage", PROD_EU).map((c) => c.args[0])).toEqual([
+      {
+        jobId: job.id,
+        instanceId: job.instanceId,
+        imageName: "web nightly",
+        description: "before upgrade",
+        noReboot: true,
+        tags: [{ key: "team", value: "web" }],
+      },
+    ]);
+    expect(images.callsTo("createImage")[0]?.requester).toEqual({
+      userId: job.requestedBy,
+      channelId: job.channelId,
+    });
+    const [image] = images.imagesIn(PROD_EU);
+    expect(jobOf(job.id)).toMatchObject({
+      state: "pending",
+      imageId: image?.imageId,
+      createAttemptedAt: clock.now(),
+      nextCheckAt: clock.now() + SETTINGS.pollIntervalMs,
+    });
+    expect(notices(job.id)).toEqual(["root", "creating", "pending"]);
+
+    await watcher.tick();
+    expect(images.callsTo("createImage")).toHaveLength(1);
+  });
+
+  it("refuses the job with a reason when the instance is not found", async () => {
+    const job = newJob({ targetName: "prod", region: "eu-west-1", instanceId: "i-0000000000000dead" });
+    store.insert(job, clock.now());
+    await watcher.tick();
+
+    expect(images.callsTo("createImage")).toHaveLength(0);
+    expect(jobOf(job.id)).toMatchObject({
+      state: "refused",
+      finalReason: expect.stringContaining("Instance i-0000000000000dead was not found in prod (eu-west-1)"),
+    });
+    expect(notices(job.id)).toEqual(["root", "refused", "requester_note", "root_update"]);
+  });
+
+  it("refuses the job with AWS's words when AWS refuses for good", async () => {
+    const job = submit();
+    images.failNext(
+      "createImage",
+      new AwsRefusedError("access_denied", "The role does not allow ec2:CreateImage.", false),
+    );
+    await watcher.tick();
+
+    expect(jobOf(job.id)).toMatchObject({
+      state: "refused",
+      finalReason: "The role does not allow ec2:CreateImage.",
+    });
+    expect(notices(job.id)).toEqual(["root", "creating", "refused", "requester_note", "root_update"]);
+    await passTime(MINUTE);
+    expect(images.callsTo("createImage")).toHaveLength(1);
+  });
+
+  it("refuses the job when its target is no longer configured", async () => {
+    const job = submit(STAGING_EU);
+    watcher = makeWatcher([prod]);
+    await watcher.tick();
+
+    expect(images.calls).toEqual([]);
+    expect(jobOf(job.id)).toMatchObject({
+      state: "refused",
+      finalReason: "Target staging in eu-west-1 is no longer configured.",
+    });
+  });
+
+  it("backs off and succeeds later when AWS fails in a way worth retrying", async () => {
+    const job = submit();
+    const throttled = new AwsRefusedError("throttled", "AWS is throttling requests.", true);
+    images.failNext("createImage", throttled, { times: 2 });
+    const t0 = clock.now();
+
+    await watcher.tick();
+    expect(jobOf(job.id)).toMatchObject({
+      state: "queued",
+      attempts: 1,
+      lastError: "AWS is throttling requests.",
+      nextCheckAt: t0 + SETTINGS.pollIntervalMs,
+    });
+
+    await passTime(SETTINGS.pollIntervalMs - 1);
+    expect(images.callsTo("createImage")).toHaveLength(1);
+
+    await passTime(1);
+    expect(jobOf(job.id)).toMatchObject({
+      attempts: 2,
+      nextCheckAt: clock.now() + 2 * SETTINGS.pollIntervalMs,
+    });
+
+    await passTime(2 * SETTINGS.pollIntervalMs);
+    expect(images.callsTo("createImage")).toHaveLength(3);
+    expect(jobOf(job.id)).toMatchObject({ state: "pending", attempts: 0, lastError: undefined });
+    expect(notices(job.id)).toEqual(["root", "creating", "pending"]);
+  });
+
+  it("backs off when an unexpected error is thrown", async () => {
+    const job = submit();
+    images.failNext("describeInstance", new TypeError("socket hang up"));
+    await watcher.tick();
+    expect(jobOf(job.id)).toMatchObject({
+      state: "queued",
+      attempts: 1,
+      lastError: "unexpected error (see the bot's log)",
+    });
+  });
+
+  it("adopts the image and does not call CreateImage again when a crash came after the call", async () => {
+    const job = submit();
+    store.markCreateAttempted(job.id, clock.now());
+    const image = images.addImage(PROD_EU, { name: job.imageName, jobId: job.id });
+    watcher = makeWatcher();
+
+    await watcher.tick();
+    expect(images.callsTo("findImageByJob").map((c) => c.args[0])).toEqual([job.id]);
+    expect(images.callsTo("createImage")).toHaveLength(0);
+    expect(jobOf(job.id)).toMatchObject({ state: "pending", imageId: image.imageId });
+    expect(notices(job.id)).toEqual(["root", "creating", "pending"]);
+  });
+
+  it("creates the image when a crash came before the call and AWS has no image for the job", async () => {
+    const job = submit();
+    store.markCreateAttempted(job.id, clock.now());
+    await watcher.tick();
+    expect(images.callsTo("createImage")).toHaveLength(1);
+    expect(jobOf(job.id).state).toBe("pending");
+    expect(notices(job.id)).toEqual(["root", "creating", "pending"]);
+  });
+
+  it("adopts the image when its name is taken by an image carrying this job's tag", async () => {
+    const job = submit();
+    const image = images.addImage(PROD_EU, { name: job.imageName, jobId: job.id });
+    await watcher.tick();
+    expect(images.callsTo("createImage")).toHaveLength(1);
+    expect(jobOf(job.id)).toMatchObject({ state: "pending", imageId: image.imageId });
+  });
+
+  it("refuses the job when its name is taken by someone else's image", async () => {
+    const job = submit();
+    images.addImage(PROD_EU, { name: job.imageName, jobId: "another-job" });
+    await watcher.tick();
+    expect(jobOf(job.id)).toMatchObject({
+      state: "refused",
+      finalReason: expect.stringContaining("already exists"),
+    });
+  });
+
+  it("gives up on a queued job when AWS stays unreachable past giveUpAfterMs", async () => {
+    const job = submit();
+    images.failAlways(
+      "describeInstance",
+      new AwsRefusedError("aws_unavailable", "EC2 is unavailable.", true),
+    );
+    await watcher.tick();
+    clock.advance(SETTINGS.giveUpAfterMs);
+    await watcher.tick();
+    expect(jobOf(job.id)).toMatchObject({
+      state: "timed_out",
+      finalReason: "AWS could not be reached to create the image in time.",
+    });
+    expect(notices(job.id)).toEqual(["root", "timed_out", "root_update"]);
+  });
+});
+
+describe("checking pending images", () => {
+  it("asks DescribeImages once per target and region when many jobs are pending", async () => {
+    const jobs = [
+      ...Array.from({ length: 5 }, () => submit(PROD_EU)),
+      ...Array.from({ length: 5 }, () => submit(PROD_US)),
+    ];
+    await watcher.tick();
+    expect(images.callsTo("createImage")).toHaveLength(10);
+
+    await passTime(SETTINGS.pollIntervalMs);
+    const calls = images.callsTo("describeImages");
+    expect(calls.map((c) => c.place).sort()).toEqual(["prod|eu-west-1", "prod|us-east-1"]);
+    for (const call of calls) expect(call.args[0]).toHaveLength(5);
+    expect(new Set(calls.flatMap((c) => c.args[0] as string[]))).toEqual(
+      new Set(jobs.map((j) => jobOf(j.id).imageId)),
+    );
+  });
+
+  it("marks the job available and updates the root when the image is available", async () => {
+    const job = await pendingJob();
+    images.setImageState(job.imageId as string, "available");
+    await passTime(SETTINGS.pollIntervalMs);
+    expect(jobOf(job.id)).toMatchObject({ state: "available", finishedAt: clock.now() });
+    expect(notices(job.id)).toEqual(["root", "creating", "pending", "available", "root_update"]);
+    expect(store.unfinishedCount()).toBe(0);
+  });
+
+  it("marks the job failed with AWS's reason when the image fails", async () => {
+    const job = await pendingJob();
+    images.setImageState(job.imageId as string, "failed", "Snapshot of /dev/xvda failed");
+    await passTime(SETTINGS.pollIntervalMs);
+    expect(jobOf(job.id)).toMatchObject({
+      state: "failed",
+      finalReason: expect.stringContaining("AWS says: “Snapshot of /dev/xvda failed”."),
+    });
+    expect(notices(job.id).slice(-2)).toEqual(["failed", "root_update"]);
+  });
+
+  it("does not check the image again before the poll interval has passed", async () => {
+    await pendingJob();
+    await passTime(SETTINGS.pollIntervalMs - 1);
+    expect(images.callsTo("describeImages")).toHaveLength(0);
+    await passTime(1);
+    expect(images.callsTo("describeImages")).toHaveLength(1);
+  });
+
+  it("posts only the highest progress milestone reached and never one twice", async () => {
+    const job = await pendingJob();
+    images.setAllProgress(30);
+    await passTime(SETTINGS.pollIntervalMs);
+    images.setAllProgress(40);
+    await passTime(SETTINGS.pollIntervalMs);
+    images.setAllProgress(90);
+    await passTime(SETTINGS.pollIntervalMs);
+    images.setAllProgress(100);
+    await passTime(SETTINGS.pollIntervalMs);
+    expect(notices(job.id).filter((k) => k.startsWith("progress"))).toEqual(["progress:25", "progress:75"]);
+    expect(jobOf(job.id).progress).toBe(75);
+  });
+
+  it("averages the snapshots of an image when it has several", async () => {
+    const job = submit();
+    images.addImage(PROD_EU, { name: job.imageName, jobId: job.id, snapshotIds: ["snap-a", "snap-b"] });
+    await watcher.tick(); // name taken by our own image: adopted
+    images.setSnapshotProgress("snap-a", 100);
+    images.setSnapshotProgress("snap-b", 0);
+    await passTime(SETTINGS.pollIntervalMs);
+    expect(notices(job.id).filter((k) => k.startsWith("progress"))).toEqual(["progress:50"]);
+  });
+
+  it("keeps following the image when snapshot progress cannot be read", async () => {
+    const job = await pendingJob();
+    images.failAlways("snapshotProgress", new AwsRefusedError("access_denied", "no", false));
+    await passTime(SETTINGS.pollIntervalMs);
+    expect(jobOf(job.id)).toMatchObject({ state: "pending", attempts: 0 });
+    images.setImageState(job.imageId as string, "available");
+    await passTime(SETTINGS.pollIntervalMs);
+    expect(jobOf(job.id).state).toBe("available");
+  });
+
+  it("posts the slow notice once and checks less often when the image takes longer than slowAfterMs", async () => {
+    const job = await pendingJob();
+    clock.advance(SETTINGS.slowAfterMs - SETTINGS.pollIntervalMs);
+    await watcher.tick();
+    expect(notices(job.id)).not.toContain("slow");
+    expect(jobOf(job.id).nextCheckAt).toBe(clock.now() + SETTINGS.pollIntervalMs);
+
+    await passTime(SETTINGS.pollIntervalMs);
+    expect(notices(job.id).filter((k) => k === "slow")).toHaveLength(1);
+    expect(jobOf(job.id).nextCheckAt).toBe(clock.now() + SETTINGS.slowPollIntervalMs);
+
+    const checks = images.callsTo("describeImages").length;
+    await passTime(SETTINGS.slowPollIntervalMs - 1);
+    expect(images.callsTo("describeImages")).toHaveLength(checks);
+    await passTime(1);
+    expect(images.callsTo("describeImages")).toHaveLength(checks + 1);
+    expect(notices(job.id).filter((k) => k === "slow")).toHaveLength(1);
+  });
+
+  it("gives up on a pending job when it is still pending after giveUpAfterMs", async () => {
+    const job = await pendingJob();
+    clock.advance(SETTINGS.giveUpAfterMs);
+    await watcher.tick();
+    expect(jobOf(job.id)).toMatchObject({
+      state: "timed_out",
+      finalReason: "The image was still not available when ami-bot stopped watching.",
+    });
+    expect(notices(job.id).slice(-2)).toEqual(["timed_out", "root_update"]);
+    expect(images.callsTo("describeImages")).toHaveLength(0);
+  });
+
+  it("keeps the other place's jobs moving when one place's DescribeImages fails", async () => {
+    const broken = await pendingJob(PROD_EU);
+    const healthy = await pendingJob(STAGING_EU);
+    images.failAlways(
+      "describeImages",
+      new AwsRefusedError("access_denied", "Role cannot be assumed.", true),
+      PROD_EU,
+    );
+    images.setImageState(healthy.imageId as string, "available");
+    await passTime(SETTINGS.pollIntervalMs);
+
+    expect(jobOf(healthy.id).state).toBe("available");
+    expect(jobOf(broken.id)).toMatchObject({
+      state: "pending",
+      attempts: 1,
+      lastError: "Role cannot be assumed.",
+      nextCheckAt: clock.now() + SETTINGS.pollIntervalMs,
+    });
+  });
+
+  it("tells the thread checks are failing when three checks in a row fail", async () => {
+    const job = await pendingJob();
+    images.failNext("describeImages", new AwsRefusedError("throttled", "Throttled.", true), { times: 3 });
+    await passTime(SETTINGS.pollIntervalMs);
+    await passTime(2 * SETTINGS.pollIntervalMs);
+    expect(notices(job.id)).not.toContain("checks_failing");
+    await passTime(4 * SETTINGS.pollIntervalMs);
+    expect(notices(job.id)).toContain("checks_failing");
+  });
+
+  it("does not say checks are failing when a failure follows a successful check", async () => {
+    const job = await pendingJob();
+    const throttled = new AwsRefusedError("throttled", "Throttled.", true);
+    images.failNext("describeImages", throttled, { times: 2 });
+    await passTime(SETTINGS.pollIntervalMs);
+    await passTime(2 * SETTINGS.pollIntervalMs);
+    await passTime(4 * SETTINGS.pollIntervalMs); // succeeds
+    expect(jobOf(job.id)).toMatchObject({ attempts: 0, nextCheckAt: clock.now() + SETTINGS.pollIntervalMs });
+    images.failNext("describeImages", throttled);
+    await passTime(SETTINGS.pollIntervalMs);
+    expect(notices(job.id)).not.toContain("checks_failing");
+  });
+
+  it("keeps waiting when the image is not visible yet shortly after creation", async () => {
+    const job = await pendingJob();
+    images.removeImage(job.imageId as string);
+    await passTime(SETTINGS.pollIntervalMs);
+    expect(jobOf(job.id)).toMatchObject({
+      state: "pending",
+      nextCheckAt: clock.now() + SETTINGS.pollIntervalMs,
+    });
+  });
+
+  it("fails the job as deregistered when the image is missing long after creation", async () => {
+    const job = await pendingJob();
+    images.removeImage(job.imageId as string);
+    await passTime(10 * MINUTE + 1);
+    expect(jobOf(job.id)).toMatchObject({
+      state: "failed",
+      finalReason: expect.stringMatching(/deregistered .*The image no longer exists/),
+    });
+  });
+});
+
+describe("the loop", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("creates queued images without a manual tick when started, and stops cleanly", async () => {
+    vi.useFakeTimers();
+    const onNotices = vi.fn();
+    watcher = createImageWatcher({
+      store,
+      images,
+      targets: [prod],
+      settings: SETTINGS,
+      clock,
+      logger: silentLogger(),
+      onNotices,
+    });
+    const job = submit();
+    watcher.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(jobOf(job.id).state).toBe("pending");
+    expect(onNotices).toHaveBeenCalled();
+
+    const second = submit();
+    watcher.wake();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(jobOf(second.id).state).toBe("pending");
+
+    await watcher.stop();
+    const third = submit();
+    watcher.wake();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(jobOf(third.id).state).toBe("queued");
+  });
+});
