@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { Ec2Images } from "./aws/ec2-images.js";
 import type { Config } from "./config.js";
 import { mentionedUsergroups } from "./domain/access.js";
-import { type Clock, type ImageService, type Notifier, systemClock } from "./domain/ports.js";
+import { type Clock, type ImageService, type Notifier, type StepHook, systemClock } from "./domain/ports.js";
 import type { Logger } from "./logger.js";
 import { createBackgroundClient, createSlackApp } from "./slack/app.js";
 import { registerListeners } from "./slack/register.js";
@@ -23,6 +23,7 @@ export interface BotOverrides {
   readonly clock?: Clock;
   readonly newJobId?: () => string;
   readonly channelGapMs?: number;
+  readonly onStep?: StepHook;
 }
 
 export interface RunningBot {
@@ -39,6 +40,7 @@ export async function startBot(
   overrides: BotOverrides = {},
 ): Promise<RunningBot> {
   const clock = overrides.clock ?? systemClock;
+  const onStep = overrides.onStep ?? crashHook(config.crashAt, logger);
   const db = openDatabase(config.databasePath);
   const store = new SqliteJobStore(db);
   const images = overrides.images ?? new Ec2Images();
@@ -49,6 +51,7 @@ export async function startBot(
     notifier,
     clock,
     logger: logger.child({ component: "outbox" }),
+    onStep,
     ...(overrides.channelGapMs !== undefined ? { channelGapMs: overrides.channelGapMs } : {}),
   });
   const watcher = createImageWatcher({
@@ -59,6 +62,7 @@ export async function startBot(
     clock,
     logger: logger.child({ component: "watcher" }),
     onNotices: () => relay.wake(),
+    onStep,
   });
   let accepting = true;
   const slack = createSlackApp(config, logger, () => ({
@@ -80,6 +84,7 @@ export async function startBot(
     logger,
     directory,
     newJobId: overrides.newJobId ?? randomUUID,
+    onStep,
     onJobAccepted: () => {
       relay.wake();
       watcher.wake();
@@ -113,4 +118,16 @@ export async function startBot(
     db.close();
     logger.info("ami-bot stopped");
   }
+}
+
+/**
+ * AMI_BOT_CRASH_AT names a step at which the process kills itself with SIGKILL: the crash tests use it to
+ * prove that a job survives a crash at any point. Unset in normal use, when the hook does nothing.
+ */
+function crashHook(crashAt: string | undefined, logger: Logger): StepHook {
+  if (!crashAt) return () => {};
+  logger.warn({ crashAt }, "crash testing hook armed: the process will kill itself at this step");
+  return (step) => {
+    if (step === crashAt) process.kill(process.pid, "SIGKILL");
+  };
 }

@@ -47,6 +47,8 @@ export interface Config {
   readonly databasePath: string;
   readonly logLevel: string;
   readonly usergroupCacheMs: number;
+  /** Testing only: the step at which the process kills itself (see bot.ts). */
+  readonly crashAt: string | undefined;
   readonly targets: readonly Target[];
   readonly watcher: WatcherSettings;
 }
@@ -232,6 +234,7 @@ export function loadConfig(env: Env = process.env): Config {
     databasePath: env.AMI_BOT_DB?.trim() || "./data/ami-bot.db",
     logLevel: env.LOG_LEVEL?.trim() || "info",
     usergroupCacheMs: cacheSeconds * 1000,
+    crashAt: env.AMI_BOT_CRASH_AT?.trim() || undefined,
     targets,
     watcher,
   });

@@ -11,6 +11,12 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
+/**
+ * Observes named points in a job's life ("job_stored", "create_image_returned", "slack_posted:available", …).
+ * Crash tests use it to kill the process at an exact step; by default it does nothing.
+ */
+export type StepHook = (step: string) => void;
+
 /** A place images are made: one target (account + role) in one region. */
 export interface Place {
   readonly target: Target;

@@ -1,6 +1,6 @@
 import type { Config } from "../config.js";
 import { allowedTargets, type Principal } from "../domain/access.js";
-import type { Clock, ImageService, JobStore } from "../domain/ports.js";
+import type { Clock, ImageService, JobStore, StepHook } from "../domain/ports.js";
 import type { Logger } from "../logger.js";
 import type { UsergroupDirectory } from "./usergroup-directory.js";
 
@@ -15,6 +15,7 @@ export interface SlackDeps {
   /** Called once a job is stored, so the watcher starts on it at once. */
   readonly onJobAccepted: () => void;
   readonly newJobId: () => string;
+  readonly onStep: StepHook;
 }
 
 export async function principalOf(

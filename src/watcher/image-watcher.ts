@@ -5,7 +5,7 @@
  */
 import type { Config, Target, WatcherSettings } from "../config.js";
 import type { Job } from "../domain/job.js";
-import type { Clock, ImageService, JobStore, Place, Requester } from "../domain/ports.js";
+import type { Clock, ImageService, JobStore, Place, Requester, StepHook } from "../domain/ports.js";
 import { AwsRefusedError } from "../errors.js";
 import type { Logger } from "../logger.js";
 
@@ -22,6 +22,7 @@ export interface ImageWatcherDeps {
   readonly batchSize?: number;
   /** CreateImage calls in flight at once. */
   readonly createConcurrency?: number;
+  readonly onStep?: StepHook;
 }
 
 export interface ImageWatcher {
@@ -44,6 +45,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   const batchSize = deps.batchSize ?? 2000;
   const createConcurrency = deps.createConcurrency ?? 8;
   const targets = new Map(deps.targets.map((t) => [t.name, t]));
+  const step: StepHook = deps.onStep ?? (() => {});
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = true;
@@ -121,8 +123,10 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         noReboot: job.noReboot,
         tags: job.tags,
       });
+      step("create_image_returned");
       store.apply(job.id, { type: "image_created", imageId }, clock.now());
       store.scheduleNext(job.id, clock.now() + settings.pollIntervalMs, clock.now());
+      step("image_id_stored");
       logger.info(
         { jobId: job.id, imageId, target: job.targetName, region: job.region },
         "image creation started",
@@ -178,6 +182,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         { type: "image_state", state: status.state, reason: status.reason },
         at,
       );
+      if (next && next.state !== job.state) step(`state_stored:${next.state}`);
       if (next?.state === "pending") {
         stillPending.push({ job: next, snapshots: status.snapshotIds });
         if (at - job.createdAt >= settings.slowAfterMs) store.apply(job.id, { type: "slow" }, at);

@@ -4,7 +4,7 @@
  * Slack first, so a restart neither skips nor repeats an update. Posts to one channel are paced.
  */
 import type { Job } from "../domain/job.js";
-import type { Clock, JobStore, Notifier, OutboxMessage } from "../domain/ports.js";
+import type { Clock, JobStore, Notifier, OutboxMessage, StepHook } from "../domain/ports.js";
 import { SlackDeliveryError } from "../errors.js";
 import type { Logger } from "../logger.js";
 
@@ -18,6 +18,7 @@ export interface OutboxRelayDeps {
   /** How often to look for messages when nothing wakes the relay. */
   readonly idleMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
+  readonly onStep?: StepHook;
 }
 
 export interface OutboxRelay {
@@ -37,6 +38,7 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
   const idleMs = deps.idleMs ?? 2000;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.()));
   const lastPostAt = new Map<string, number>();
+  const step: StepHook = deps.onStep ?? (() => {});
   let stopped = true;
   let running: Promise<void> | undefined;
   let again = false;
@@ -52,6 +54,7 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     if (job.rootTs && job.rootChannelId === job.channelId) return job;
     const found = search ? await notifier.findPosted(job, "root", undefined, since) : undefined;
     const ts = found ?? (await notifier.postRoot(job));
+    step("slack_posted:root");
     store.markRootPosted(job.id, job.channelId, ts, clock.now());
     lastPostAt.set(job.channelId, clock.now());
     return { ...job, rootChannelId: job.channelId, rootTs: ts };
@@ -80,13 +83,16 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     if (message.kind === "root_update") {
       // Idempotent: rewriting the root twice shows the same thing.
       await notifier.updateRoot(rooted, rootTs);
+      step("slack_posted:root_update");
       store.markDelivered(message.id, rootTs, clock.now());
       return;
     }
     const already = wasSending ? await notifier.findPosted(rooted, message.key, rootTs, since) : undefined;
     const ts = already ?? (await notifier.postReply(rooted, rootTs, message));
+    step(`slack_posted:${message.key}`);
     lastPostAt.set(channelOf(rooted, message), clock.now());
     store.markDelivered(message.id, ts, clock.now());
+    step(`slack_recorded:${message.key}`);
   }
 
   /** Records a failed delivery; true when the job has something due right away (thread moved, message dropped). */

@@ -11,7 +11,13 @@ import { encodeMetadata } from "../private-metadata.js";
 type Args = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
 
 export function createAmiCommand(deps: SlackDeps) {
-  return async ({ command, ack, client }: Args): Promise<void> => {
+  return async ({ command, ack, client, context }: Args): Promise<void> => {
+    if (context.retryNum !== undefined) {
+      // A redelivery of a command we already answered: opening a second form would only confuse.
+      deps.logger.info({ user: command.user_id, retryNum: context.retryNum }, "ignored a redelivered /ami");
+      await ack();
+      return;
+    }
     const text = command.text.trim();
     if (text === "help" || text === "-h" || text === "--help") {
       await ack({ response_type: "ephemeral", text: helpText() });

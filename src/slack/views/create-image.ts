@@ -107,6 +107,7 @@ export function createImageSubmission(deps: SlackDeps) {
       });
       return;
     }
+    deps.onStep("job_stored");
     audit(deps, {
       user: userId,
       action: "submit",
@@ -117,6 +118,7 @@ export function createImageSubmission(deps: SlackDeps) {
       jobId,
     });
     await ack();
+    deps.onStep("submission_acked");
     if (inserted) {
       deps.logger.info(
         { jobId, user: userId, target: target.name, region: request.region, instance: request.instanceId },
