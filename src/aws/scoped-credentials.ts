@@ -1,5 +1,5 @@
 import { fromTemporaryCredentials } from "@aws-sdk/credential-providers";
-import type { AwsCredentialIdentityProvider } from "@smithy/types";
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
 import type { Target } from "../config.js";
 import { AwsRefusedError } from "../errors.js";
 import type { PolicyDocument } from "./session-policy.js";
@@ -37,7 +37,12 @@ export function assumeRoleParams(request: SessionRequest) {
  * The default factory: STS AssumeRole through the SDK's own provider, which refreshes before expiry.
  * The bot's own credentials and the STS endpoint come from the SDK's standard chain and variables.
  */
-export function createSessionFactory(clientConfig: { endpoint?: string } = {}): SessionFactory {
+export function createSessionFactory(
+  clientConfig: {
+    endpoint?: string;
+    credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  } = {},
+): SessionFactory {
   return (request) => {
     const provider = fromTemporaryCredentials({
       params: assumeRoleParams(request),

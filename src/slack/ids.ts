@@ -11,6 +11,8 @@ export const BLOCK = {
   reboot: "reboot",
   tags: "tags",
   channel: "channel",
+  check: "check",
+  checkResult: "check_result",
 } as const;
 
 export const ACTION = {
@@ -21,6 +23,7 @@ export const ACTION = {
   reboot: "reboot_choice",
   tags: "tags_input",
   channel: "channel_select",
+  check: "check_access",
 } as const;
 
 /** Slack message metadata type: lets the bot find its own posts after a crash. */

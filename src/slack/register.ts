@@ -1,4 +1,5 @@
-import type { App, BlockAction, ExternalSelectAction } from "@slack/bolt";
+import type { App, BlockAction, ButtonAction, ExternalSelectAction } from "@slack/bolt";
+import { createCheckAccess } from "./actions/check-access.js";
 import { createInstanceSelected } from "./actions/instance-selected.js";
 import { createAmiCommand } from "./commands/ami.js";
 import type { SlackDeps } from "./deps.js";
@@ -11,5 +12,6 @@ export function registerListeners(app: App, deps: SlackDeps): void {
   app.command(COMMAND, createAmiCommand(deps));
   app.options({ type: "block_suggestion", action_id: ACTION.instance }, createInstanceOptions(deps));
   app.action<BlockAction<ExternalSelectAction>>(ACTION.instance, createInstanceSelected(deps));
+  app.action<BlockAction<ButtonAction>>(ACTION.check, createCheckAccess(deps));
   app.view({ type: "view_submission", callback_id: CREATE_VIEW }, createImageSubmission(deps));
 }

@@ -54,6 +54,7 @@ describe("the /ami flow", () => {
       "reboot",
       "tags",
       "channel",
+      "check",
     ]);
 
     // The instance picker's options load, under a read-only scoped session.

@@ -42,6 +42,8 @@ export interface FakeSlackOptions {
 
 export interface FakeSlack {
   readonly url: string;
+  /** A response_url for slash commands that points back at this fake. */
+  readonly responseUrl: string;
   readonly calls: SlackCall[];
   readonly messages: StoredMessage[];
   callsTo(method: string): SlackCall[];
@@ -211,6 +213,12 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     req.on("end", () => {
       const method = (req.url ?? "").replace(/^\/(api\/)?/, "").split("?")[0] ?? "";
       const args = decodeForm(Buffer.concat(chunks).toString("utf8"), req.headers["content-type"]);
+      // A slash command's response_url (see responseUrl below): no token, recorded as "response_url".
+      if ((req.url ?? "").startsWith("/response/")) {
+        record("response_url", args, "ok");
+        send(res, 200, { ok: true });
+        return;
+      }
       if (req.headers.authorization !== "Bearer xoxb-test-token" && args.token !== "xoxb-test-token") {
         record(method, args, "invalid_auth");
         send(res, 200, { ok: false, error: "invalid_auth" });
@@ -239,6 +247,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
 
   return {
     url: `http://127.0.0.1:${port}/api/`,
+    responseUrl: `http://127.0.0.1:${port}/response/T111/111/xxxxx`,
     calls,
     messages,
     unusableChannels: unusable,

@@ -162,6 +162,7 @@ export async function startHarness(
         user_id: fields.user_id ?? ALLOWED_USER,
         channel_id: fields.channel_id ?? CHANNEL,
         text: fields.text ?? "",
+        response_url: slack.responseUrl,
       });
       return postSigned(urlOf(bot), body, SIGNING_SECRET, headers ? { headers } : {});
     },

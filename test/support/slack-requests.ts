@@ -41,6 +41,7 @@ export function slashCommandBody(fields: {
   channel_id: string;
   text?: string;
   trigger_id?: string;
+  response_url?: string;
 }): string {
   return new URLSearchParams({
     token: "verification_token",
@@ -53,7 +54,7 @@ export function slashCommandBody(fields: {
     command: "/ami",
     text: fields.text ?? "",
     api_app_id: "A111",
-    response_url: "https://hooks.slack.com/commands/T111/111/xxxxx",
+    response_url: fields.response_url ?? "https://hooks.slack.com/commands/T111/111/xxxxx",
     trigger_id: fields.trigger_id ?? `trigger.${Math.random().toString(36).slice(2)}`,
   }).toString();
 }

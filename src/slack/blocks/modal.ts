@@ -3,6 +3,7 @@
  */
 import type { types } from "@slack/bolt";
 import { ACTION, BLOCK, CREATE_VIEW } from "../ids.js";
+import { escapeText } from "./format.js";
 
 type KnownBlock = types.KnownBlock;
 type ModalView = types.ModalView;
@@ -22,6 +23,8 @@ export interface ModalState {
   /** Bumped to replace the name field's value (Slack keeps typed values while the block id is unchanged). */
   readonly nameVersion: number;
   readonly channelId: string | undefined;
+  /** The outcome of the last "Check access" click, shown under the button. */
+  readonly checkResult?: { readonly allowed: boolean; readonly message: string } | undefined;
 }
 
 export function placeValue(p: { targetName: string; region: string }): string {
@@ -162,6 +165,31 @@ export function createImageModal(state: ModalState, privateMetadata: string): Mo
     },
   );
 
+  blocks.push({
+    type: "actions",
+    block_id: BLOCK.check,
+    elements: [
+      {
+        type: "button",
+        action_id: ACTION.check,
+        text: plain("Check access (dry run)"),
+        value: "check",
+      },
+    ],
+  });
+  if (state.checkResult) {
+    blocks.push({
+      type: "context",
+      block_id: BLOCK.checkResult,
+      elements: [
+        {
+          type: "mrkdwn",
+          text: `${state.checkResult.allowed ? ":white_check_mark:" : ":no_entry:"} ${escapeText(state.checkResult.message)}`,
+        },
+      ],
+    });
+  }
+
   return {
     type: "modal",
     callback_id: CREATE_VIEW,
@@ -179,6 +207,7 @@ export function helpText(): string {
     "*/ami* creates an Amazon Machine Image (AMI) of an EC2 instance and follows it in a thread.",
     "• `/ami` opens the form.",
     "• `/ami i-0123456789abcdef0` opens it with that instance chosen.",
+    "• `/ami check i-0123456789abcdef0` asks AWS (dry run) whether you could image it, creating nothing.",
     "• `/ami help` shows this.",
     "You choose the account and region, the instance, the image name, whether to reboot, and tags. ",
     "Updates go to the channel you pick; the final result is posted there too.",

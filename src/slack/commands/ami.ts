@@ -3,6 +3,7 @@
  */
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from "@slack/bolt";
 import { deniedMessage } from "../../domain/access.js";
+import { checkImageAccess } from "../../domain/access-check.js";
 import { defaultImageName, isInstanceId } from "../../domain/image-request.js";
 import { createImageModal, helpText } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
@@ -10,15 +11,20 @@ import { encodeMetadata } from "../private-metadata.js";
 
 type Args = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
 
+/** `/ami check` answers within Slack's message size: a few places at most. */
+const MAX_CHECKED_PLACES = 10;
+
 export function createAmiCommand(deps: SlackDeps) {
-  return async ({ command, ack, client, context }: Args): Promise<void> => {
+  return async ({ command, ack, client, context, respond }: Args): Promise<void> => {
     if (context.retryNum !== undefined) {
       // A redelivery of a command we already answered: opening a second form would only confuse.
       deps.logger.info({ user: command.user_id, retryNum: context.retryNum }, "ignored a redelivered /ami");
       await ack();
       return;
     }
-    const text = command.text.trim();
+    const words = command.text.trim().split(/\s+/).filter(Boolean);
+    const checking = words[0] === "check";
+    const text = (checking ? words.slice(1) : words).join(" ");
     if (text === "help" || text === "-h" || text === "--help") {
       await ack({ response_type: "ephemeral", text: helpText() });
       return;
@@ -35,12 +41,36 @@ export function createAmiCommand(deps: SlackDeps) {
     const places = placesFor(deps, who);
     audit(deps, {
       user: command.user_id,
-      action: "open_modal",
+      action: checking && text ? "check_access" : "open_modal",
       allowed: places.length > 0,
       reason: places.length > 0 ? `${places.length} places allowed` : "no target allows this user here",
     });
     if (places.length === 0) {
       await ack({ response_type: "ephemeral", text: deniedMessage() });
+      return;
+    }
+    if (checking && text) {
+      await ack({
+        response_type: "ephemeral",
+        text: `Asking AWS (dry run) whether you could image ${text}…`,
+      });
+      const results = await Promise.all(
+        places.slice(0, MAX_CHECKED_PLACES).map((p) => {
+          const target = deps.config.targets.find((t) => t.name === p.targetName);
+          return target
+            ? checkImageAccess(
+                deps.images,
+                { target, region: p.region },
+                { userId: command.user_id, channelId: command.channel_id },
+                text,
+              )
+            : undefined;
+        }),
+      );
+      const lines = results.flatMap((r) =>
+        r ? [`${r.allowed ? ":white_check_mark:" : ":no_entry:"} ${r.message}`] : [],
+      );
+      await respond({ response_type: "ephemeral", replace_original: false, text: lines.join("\n") });
       return;
     }
     await ack();

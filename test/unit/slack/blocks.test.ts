@@ -244,8 +244,19 @@ describe("createImageModal", () => {
       BLOCK.reboot,
       BLOCK.tags,
       BLOCK.channel,
+      BLOCK.check,
     ]);
     expect(element(modal(), BLOCK.tags)).toMatchObject({ action_id: ACTION.tags, multiline: true });
+  });
+
+  it("shows the access check's verdict under its button only after a check", () => {
+    expect(modal().blocks.some((b) => "block_id" in b && b.block_id === BLOCK.checkResult)).toBe(false);
+    const checked = modal({ checkResult: { allowed: false, message: "Not allowed <here>" } });
+    expect(checked.blocks.at(-1)).toEqual({
+      type: "context",
+      block_id: BLOCK.checkResult,
+      elements: [{ type: "mrkdwn", text: ":no_entry: Not allowed &lt;here&gt;" }],
+    });
   });
 
   it("offers a place select, defaulting to the first place, when the person may use several", () => {
