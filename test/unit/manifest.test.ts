@@ -222,7 +222,11 @@ describe("deploy/target-role.yaml", () => {
       expect(statement.Effect).toBe("Allow");
       expect(at(statement, "Principal", "AWS")).toEqual({ Ref: "BotPrincipalArn" });
       expect(at(statement, "Condition", "StringEquals", "sts:ExternalId")).toEqual({ Ref: "ExternalId" });
-      expect(at(statement, "Condition", "StringLike", "sts:SourceIdentity")).toEqual(["U*", "W*", "ami-bot-*"]);
+      expect(at(statement, "Condition", "StringLike", "sts:SourceIdentity")).toEqual([
+        "U*",
+        "W*",
+        "ami-bot-*",
+      ]);
     }
   });
 
