@@ -39,6 +39,11 @@ export interface ImageWatcher {
 const VANISHED_AFTER_MS = 10 * 60_000;
 const MAX_BACKOFF_MS = 15 * 60_000;
 const CHECKS_FAILING_AFTER = 3;
+/**
+ * A queued job whose CreateImage keeps failing for passing reasons (throttling, outages) is refused after
+ * this many tries rather than left waiting for hours: the person is told the cause and can try again.
+ */
+const MAX_CREATE_ATTEMPTS = 6;
 
 export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   const { store, images, settings, clock, logger } = deps;
@@ -63,6 +68,18 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   function recordFailure(job: Job, error: unknown, now: number): void {
     const message =
       error instanceof AwsRefusedError ? error.userMessage : "unexpected error (see the bot's log)";
+    if (job.state === "queued" && job.attempts + 1 >= MAX_CREATE_ATTEMPTS) {
+      logger.warn({ jobId: job.id, err: error }, "giving up creating the image");
+      store.apply(
+        job.id,
+        {
+          type: "create_refused",
+          reason: `${message} ami-bot tried ${MAX_CREATE_ATTEMPTS} times without success; run /ami again later.`,
+        },
+        now,
+      );
+      return;
+    }
     logger.warn({ jobId: job.id, err: error }, "job check failed; backing off");
     store.recordError(job.id, message, now + backoff(job), now);
     if (job.attempts + 1 >= CHECKS_FAILING_AFTER && job.state === "pending")

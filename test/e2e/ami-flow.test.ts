@@ -261,4 +261,31 @@ describe("the /ami flow", () => {
     expect(note.args).toMatchObject({ user: ALLOWED_USER, channel: CHANNEL });
     await eventually(() => root.updates > 0 && root.text.includes("refused"), 10_000, "root updated");
   });
+
+  it("carries on in a DM and tells the requester how to fix it when the bot cannot post in the channel", async () => {
+    await h.close();
+    h = await startHarness({ slack: { unusableChannels: [CHANNEL] } });
+    h.aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
+    await h.command({});
+    await h.slack.waitFor("views.open");
+    await h.interaction(h.submission({ instanceId: INSTANCE, imageName: "web-1 dm", reboot: "reboot" }));
+
+    const root = await eventually(() => h.slack.messages.find((m) => !m.threadTs), 10_000, "root in DM");
+    expect(root.channel).toBe(ALLOWED_USER);
+    const note = await eventually(
+      () => h.slack.messages.find((m) => m.channel === ALLOWED_USER && m.text.includes("/invite @ami-bot")),
+      10_000,
+      "note to the requester",
+    );
+    expect(note.text).toContain(`I can't post in <#${CHANNEL}>`);
+
+    const imageId = await eventually(() => [...h.aws.images.keys()][0], 10_000, "image created");
+    h.aws.setImageState(imageId, "available");
+    await eventually(
+      () => h.slack.repliesTo(root.ts).some((m) => keyOf(m) === "available"),
+      10_000,
+      "available in DM",
+    );
+    expect(h.slack.messages.filter((m) => m.channel === CHANNEL)).toHaveLength(0);
+  });
 });

@@ -241,6 +241,23 @@ describe("creating images", () => {
     });
   });
 
+  it("refuses a queued job with the cause after six failed tries when AWS keeps throttling", async () => {
+    const job = submit();
+    images.failAlways("createImage", new AwsRefusedError("throttled", "AWS is throttling requests.", true));
+    for (let i = 0; i < 6; i++) {
+      await watcher.tick();
+      clock.advance(60 * SETTINGS.pollIntervalMs);
+    }
+    expect(images.callsTo("createImage")).toHaveLength(6);
+    expect(jobOf(job.id)).toMatchObject({
+      state: "refused",
+      finalReason: "AWS is throttling requests. ami-bot tried 6 times without success; run /ami again later.",
+    });
+    expect(notices(job.id)).toEqual(["root", "creating", "refused", "requester_note", "root_update"]);
+    await watcher.tick();
+    expect(images.callsTo("createImage")).toHaveLength(6);
+  });
+
   it("gives up on a queued job when AWS stays unreachable past giveUpAfterMs", async () => {
     const job = submit();
     images.failAlways(
