@@ -20,7 +20,10 @@
  * - CreateImage checks, in order: instance exists, permission, DryRun (→ DryRunOperation 412, nothing made),
  *   instance running/stopped, Name unused in the region. Unknown filter names are InvalidParameterValue,
  *   as in EC2, so a misspelt filter in the bot fails loudly instead of matching nothing.
- * - Not modelled: signatures, session expiry, pagination tokens, IAM of roles/base identity, deregistration.
+ * - Session expiry only on demand: after `expireSessions()`, EC2 calls signed with a session issued before
+ *   answer RequestExpired (as EC2 does for expired temporary credentials); new AssumeRole sessions work.
+ * - Not modelled: signatures, timed session expiry, pagination tokens, IAM of roles/base identity,
+ *   deregistration.
  * - Partition is always `aws`. An instance added without `region` exists in whichever region is asked.
  */
 import { randomBytes, randomUUID } from "node:crypto";
@@ -138,6 +141,8 @@ export interface FakeAws {
   setSnapshotProgress(imageId: string, percent: number): void;
   /** The next `count` calls of `action` fail with this error (in that service's error format). */
   failNext(action: string, fault: FakeFault): void;
+  /** Every session issued so far expires now: EC2 calls signed with one answer RequestExpired. */
+  expireSessions(): void;
   latencyMs: number;
   close(): Promise<void>;
 }
@@ -307,6 +312,7 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
   const images = new Map<string, FakeImage>();
   const sessions = new Map<string, FakeSession>();
   const faults = new Map<string, (FakeFault & { left: number })[]>();
+  const expired = new Set<string>();
   const timers = new Set<NodeJS.Timeout>();
 
   const setImageState = (imageId: string, state: string, reason?: string) => {
@@ -573,6 +579,8 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
           if (--fault.left <= 0) queued.shift();
           throw new AwsFault(fault.code, fault.status, fault.message);
         }
+        if (service === "ec2" && accessKeyId !== undefined && expired.has(accessKeyId))
+          throw new AwsFault("RequestExpired", 400, "Request has expired.");
         const result =
           service === "sts" ? sts(action, params, accessKeyId) : ec2(action, params, accessKeyId, region);
         body =
@@ -629,6 +637,9 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
     },
     failNext(action, fault) {
       faults.set(action, [...(faults.get(action) ?? []), { ...fault, left: fault.count ?? 1 }]);
+    },
+    expireSessions() {
+      for (const key of sessions.keys()) expired.add(key);
     },
     get latencyMs() {
       return state.latencyMs;

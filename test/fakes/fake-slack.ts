@@ -28,7 +28,8 @@ export interface StoredMessage {
 
 export type Fault =
   | { readonly status: 429; readonly retryAfter: number }
-  | { readonly status: 500 | 502 | 503 }
+  /** `delivered`: the call takes effect (a message is stored) but the answer is lost, as on a timeout. */
+  | { readonly status: 500 | 502 | 503; readonly delivered?: boolean }
   | { readonly error: string };
 
 export interface FakeSlackOptions {
@@ -93,9 +94,12 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const waiters: { method: string; predicate: (c: SlackCall) => boolean; resolve: (c: SlackCall) => void }[] =
     [];
   const random = mulberry32(options.faultSeed ?? 42);
-  let tsCounter = 0;
-  const nextTs = () =>
-    `${1_700_000_000 + Math.floor(tsCounter / 1000)}.${String(++tsCounter).padStart(6, "0")}`;
+  // Like Slack's: seconds since the epoch and six digits, unique and increasing, so `oldest` filters work.
+  let lastMicros = 0;
+  const nextTs = () => {
+    lastMicros = Math.max(lastMicros + 1, Date.now() * 1000);
+    return `${Math.floor(lastMicros / 1e6)}.${String(lastMicros % 1e6).padStart(6, "0")}`;
+  };
 
   function record(method: string, args: Record<string, unknown>, outcome: string): void {
     const call = { method, args, at: performance.now(), outcome };
@@ -226,6 +230,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       }
       const fault = pickFault(method);
       if (fault && "status" in fault) {
+        if ("delivered" in fault && fault.delivered) answer(method, args);
         record(method, args, `http_${fault.status}`);
         if (fault.status === 429)
           send(res, 429, { ok: false, error: "ratelimited" }, { "retry-after": String(fault.retryAfter) });
