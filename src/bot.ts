@@ -9,6 +9,7 @@ import { mentionedUsergroups } from "./domain/access.js";
 import { type Clock, type ImageService, type Notifier, type StepHook, systemClock } from "./domain/ports.js";
 import type { Logger } from "./logger.js";
 import { createBackgroundClient, createSlackApp } from "./slack/app.js";
+import { createInflightTracker } from "./slack/inflight.js";
 import { registerListeners } from "./slack/register.js";
 import { SlackNotifier } from "./slack/slack-notifier.js";
 import { createUsergroupDirectory } from "./slack/usergroup-directory.js";
@@ -76,6 +77,8 @@ export async function startBot(
     clock,
     logger,
   });
+  const inflight = createInflightTracker();
+  slack.app.use(inflight.middleware);
   registerListeners(slack.app, {
     config,
     store,
@@ -113,6 +116,8 @@ export async function startBot(
   async function shutdown(): Promise<void> {
     accepting = false;
     await slack.stop();
+    // Requests already received run to the end (a modal to open, a job to wake) before the store closes.
+    await inflight.drain(10_000);
     await watcher.stop();
     await relay.stop();
     db.close();
