@@ -262,3 +262,17 @@ export function loadDotEnv(path = ".env"): void {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
 }
+
+/**
+ * For the entry points: `.env`, then every setting; on a problem, the full list on stderr and exit code 2.
+ */
+export function loadSettingsOrExit(): Config {
+  loadDotEnv();
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
+}

@@ -4,24 +4,13 @@ import { getBotIdentity } from "./aws/bot-identity.js";
 import { Ec2Images } from "./aws/ec2-images.js";
 import { createSessionFactory } from "./aws/scoped-credentials.js";
 import { readOnlyPolicy } from "./aws/session-policy.js";
-import { loadConfig, loadDotEnv } from "./config.js";
+import { loadSettingsOrExit } from "./config.js";
 import { formatDoctor, runDoctor } from "./doctor.js";
-import { ConfigError } from "./errors.js";
 import { createLogger } from "./logger.js";
 import { createBackgroundClient } from "./slack/app.js";
 
 async function main(): Promise<number> {
-  loadDotEnv();
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stdout.write(`FAIL  settings: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
+  const config = loadSettingsOrExit();
   const logger = createLogger("silent");
   const sessions = createSessionFactory();
   const lines = await runDoctor({

@@ -1,21 +1,10 @@
 /** Entry point: read settings, start the bot, stop cleanly on SIGTERM/SIGINT. */
 import { startBot } from "./bot.js";
-import { loadConfig, loadDotEnv } from "./config.js";
-import { ConfigError } from "./errors.js";
+import { loadSettingsOrExit } from "./config.js";
 import { createLogger } from "./logger.js";
 
 async function main(): Promise<void> {
-  loadDotEnv();
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const config = loadSettingsOrExit();
   const logger = createLogger(config.logLevel);
   const bot = await startBot(config, logger);
   let stopping = false;

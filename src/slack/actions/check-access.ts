@@ -6,11 +6,12 @@ import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewar
 import { allowedPlaces, deniedMessage } from "../../domain/access.js";
 import { checkImageAccess } from "../../domain/access-check.js";
 import { isInstanceId } from "../../domain/image-request.js";
-import { createImageModal, placeValue } from "../blocks/modal.js";
+import { placeValue } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
 import { findElement, readRequestInput, type StateValues } from "../form-values.js";
 import { ACTION } from "../ids.js";
-import { decodeMetadata, encodeMetadata } from "../private-metadata.js";
+import { decodeMetadata } from "../private-metadata.js";
+import { updateModal } from "../views/update-modal.js";
 
 type Args = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 
@@ -48,33 +49,18 @@ export function createCheckAccess(deps: SlackDeps) {
       );
 
     const typedName = findElement(values, ACTION.imageName)?.state.value ?? undefined;
-    try {
-      await client.views.update({
-        view_id: view.id,
-        hash: view.hash,
-        view: createImageModal(
-          {
-            places,
-            selectedPlace:
-              input.targetName && input.region ? `${input.targetName}|${input.region}` : undefined,
-            instance: input.instanceId
-              ? {
-                  id: input.instanceId,
-                  label:
-                    findElement(values, ACTION.instance)?.state.selected_option?.text?.text ??
-                    input.instanceId,
-                }
-              : undefined,
-            imageName: typedName ?? metadata.autoName,
-            nameVersion: metadata.nameVersion,
-            channelId: input.channelId ?? metadata.origin,
-            checkResult: result,
-          },
-          encodeMetadata(metadata),
-        ),
-      });
-    } catch (error) {
-      deps.logger.debug({ err: error }, "check result not shown (the form changed meanwhile)");
-    }
+    const label = findElement(values, ACTION.instance)?.state.selected_option?.text?.text;
+    await updateModal(
+      client,
+      view,
+      { places, input, metadata },
+      {
+        instance: input.instanceId ? { id: input.instanceId, label: label ?? input.instanceId } : undefined,
+        imageName: typedName ?? metadata.autoName,
+        nameVersion: metadata.nameVersion,
+        checkResult: result,
+      },
+      deps.logger,
+    );
   };
 }

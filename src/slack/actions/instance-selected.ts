@@ -9,11 +9,12 @@ import type {
   SlackActionMiddlewareArgs,
 } from "@slack/bolt";
 import { defaultImageName, isInstanceId } from "../../domain/image-request.js";
-import { createImageModal, placeValue } from "../blocks/modal.js";
+import { placeValue } from "../blocks/modal.js";
 import { placesFor, principalOf, type SlackDeps } from "../deps.js";
 import { findElement, readRequestInput, type StateValues } from "../form-values.js";
 import { ACTION } from "../ids.js";
-import { decodeMetadata, encodeMetadata } from "../private-metadata.js";
+import { decodeMetadata } from "../private-metadata.js";
+import { updateModal } from "../views/update-modal.js";
 
 type Args = SlackActionMiddlewareArgs<BlockAction<ExternalSelectAction>> & AllMiddlewareArgs;
 
@@ -34,27 +35,17 @@ export function createInstanceSelected(deps: SlackDeps) {
     if (places.length === 0) return;
     const input = readRequestInput(values, places[0] ? placeValue(places[0]) : undefined);
     const autoName = defaultImageName(input.instanceLabel, instanceId, new Date(deps.clock.now()));
-    const nameVersion = metadata.nameVersion + 1;
-    try {
-      await client.views.update({
-        view_id: view.id,
-        hash: view.hash,
-        view: createImageModal(
-          {
-            places,
-            selectedPlace:
-              input.targetName && input.region ? `${input.targetName}|${input.region}` : undefined,
-            instance: { id: instanceId, label },
-            imageName: autoName,
-            nameVersion,
-            channelId: input.channelId ?? metadata.origin,
-          },
-          encodeMetadata({ origin: metadata.origin, nameVersion, autoName }),
-        ),
-      });
-    } catch (error) {
-      // hash_conflict: the person changed the form meanwhile; their version stands.
-      deps.logger.debug({ err: error }, "default name not applied");
-    }
+    await updateModal(
+      client,
+      view,
+      { places, input, metadata },
+      {
+        instance: { id: instanceId, label },
+        imageName: autoName,
+        autoName,
+        nameVersion: metadata.nameVersion + 1,
+      },
+      deps.logger,
+    );
   };
 }

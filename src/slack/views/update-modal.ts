@@ -1,0 +1,44 @@
+/**
+ * Redraws the open modal after a button or a selection, keeping what the person chose so far.
+ * Slack keeps typed values for inputs whose block id is unchanged, so only what changed is passed in.
+ */
+import type { webApi } from "@slack/bolt";
+import type { ImageRequestInput } from "../../domain/image-request.js";
+import type { Logger } from "../../logger.js";
+import { createImageModal, type ModalState } from "../blocks/modal.js";
+import { encodeMetadata, type ModalMetadata } from "../private-metadata.js";
+
+export async function updateModal(
+  client: webApi.WebClient,
+  view: { id: string; hash: string },
+  base: { places: ModalState["places"]; input: ImageRequestInput; metadata: ModalMetadata },
+  changes: Pick<ModalState, "instance" | "imageName" | "nameVersion" | "checkResult"> & {
+    /** A new default name offered (remembered, so a later default may replace it but never a typed name). */
+    readonly autoName?: string;
+  },
+  logger: Logger,
+): Promise<void> {
+  const { places, input, metadata } = base;
+  try {
+    await client.views.update({
+      view_id: view.id,
+      // With the hash, Slack refuses the update if the person changed the form meanwhile; their version stands.
+      hash: view.hash,
+      view: createImageModal(
+        {
+          places,
+          selectedPlace: input.targetName && input.region ? `${input.targetName}|${input.region}` : undefined,
+          channelId: input.channelId ?? metadata.origin,
+          ...changes,
+        },
+        encodeMetadata({
+          ...metadata,
+          nameVersion: changes.nameVersion,
+          autoName: changes.imageName ?? metadata.autoName,
+        }),
+      ),
+    });
+  } catch (error) {
+    logger.debug({ err: error }, "modal not updated (it changed meanwhile, or was closed)");
+  }
+}

@@ -1,0 +1,72 @@
+/** The modal follows the person's choices: picking an instance offers a default name, never over a typed one. */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ALLOWED_USER, CHANNEL, formState, type Harness, startHarness } from "../support/bot-harness.js";
+
+const INSTANCE = "i-0123456789abcdef0";
+
+function selection(h: Harness, typedName: string | undefined) {
+  const opened = h.slack.callsTo("views.open").at(-1);
+  const view = (opened?.args.view ?? {}) as { private_metadata?: string; blocks?: unknown[] };
+  return {
+    type: "block_actions",
+    user: { id: ALLOWED_USER, username: "someone", name: "someone", team_id: "T111" },
+    api_app_id: "A111",
+    token: "verification_token",
+    container: { type: "view", view_id: "V0VIEW0001" },
+    trigger_id: "111.222.valid",
+    team: { id: "T111", domain: "workspace-domain" },
+    view: {
+      id: "V0VIEW0001",
+      type: "modal",
+      callback_id: "ami_create",
+      hash: "1596530361.3wRYuk3R",
+      private_metadata: view.private_metadata,
+      blocks: view.blocks,
+      state: { values: formState({ instanceId: INSTANCE, imageName: typedName, channel: CHANNEL }) },
+    },
+    actions: [
+      {
+        type: "external_select",
+        action_id: "instance_select",
+        block_id: "instance",
+        selected_option: {
+          text: { type: "plain_text", text: `web-1 (${INSTANCE}) · running · t3.micro` },
+          value: INSTANCE,
+        },
+        action_ts: "1596530385.194939",
+      },
+    ],
+  };
+}
+
+describe("the modal as the person fills it in", () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it("offers the instance's name and the UTC time as the image name when an instance is picked", async () => {
+    await h.command({});
+    await h.slack.waitFor("views.open");
+    await h.interaction(selection(h, undefined));
+    const update = await h.slack.waitFor("views.update");
+    const view = update.args.view as {
+      blocks: { block_id?: string; element?: { initial_value?: string } }[];
+    };
+    const name = view.blocks.find((b) => b.block_id === "image_name.1");
+    expect(name?.element?.initial_value).toMatch(/^web-1 \d{4}-\d{2}-\d{2} \d{4} UTC$/);
+    expect(update.args).toMatchObject({ view_id: "V0VIEW0001", hash: "1596530361.3wRYuk3R" });
+    expect(h.aws.requests).toHaveLength(0);
+  });
+
+  it("leaves a name the person typed alone when an instance is picked", async () => {
+    await h.command({});
+    await h.slack.waitFor("views.open");
+    await h.interaction(selection(h, "my own name"));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.slack.callsTo("views.update")).toHaveLength(0);
+  });
+});
