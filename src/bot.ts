@@ -10,6 +10,7 @@ import { type Clock, type ImageService, type Notifier, type StepHook, systemCloc
 import type { Logger } from "./logger.js";
 import { createBackgroundClient, createSlackApp } from "./slack/app.js";
 import { createInflightTracker } from "./slack/inflight.js";
+import { createMetadataCodec } from "./slack/private-metadata.js";
 import { registerListeners } from "./slack/register.js";
 import { SlackNotifier } from "./slack/slack-notifier.js";
 import { createUsergroupDirectory } from "./slack/usergroup-directory.js";
@@ -87,6 +88,7 @@ export async function startBot(
     logger,
     directory,
     newJobId: overrides.newJobId ?? randomUUID,
+    metadata: createBotMetadataCodec(config),
     onStep,
     onJobAccepted: () => {
       relay.wake();
@@ -135,4 +137,9 @@ function crashHook(crashAt: string | undefined, logger: Logger): StepHook {
   return (step) => {
     if (step === crashAt) process.kill(process.pid, "SIGKILL");
   };
+}
+
+/** Keyed by a secret the bot already holds, so a modal opened before a restart still verifies after it. */
+export function createBotMetadataCodec(config: Pick<Config, "slack">) {
+  return createMetadataCodec(`ami-bot-metadata:${config.slack.signingSecret ?? config.slack.botToken}`);
 }

@@ -6,6 +6,9 @@ import { createLogger } from "./logger.js";
 async function main(): Promise<void> {
   const config = loadSettingsOrExit();
   const logger = createLogger(config.logLevel);
+  // A listener or library failing outside any request (Bolt's receiver on a malformed payload, say)
+  // must not take every accepted job's watcher down with it: log it and carry on.
+  process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled rejection"));
   const bot = await startBot(config, logger);
   let stopping = false;
   const shutdown = (signal: string) => {

@@ -98,8 +98,23 @@ export class Ec2Images implements ImageService {
     return this.client(place, requester, readOnlyPolicy(this.policyScope(place)));
   }
 
+  private watchKey(place: Place): string {
+    return `${place.target.name}|${place.target.roleArn}|${place.region}`;
+  }
+
+  /**
+   * Translates a watcher error; when it says the session is no good (expired, denied), the cached client is
+   * dropped so the next check assumes the role afresh instead of reusing credentials AWS now refuses.
+   */
+  private watchError(place: Place, error: unknown): AwsRefusedError {
+    const translated = translateEc2Error(error);
+    if (["credentials_expired", "access_denied", "assume_role_failed"].includes(translated.code))
+      this.watchClients.delete(this.watchKey(place));
+    return translated;
+  }
+
   private watchClient(place: Place): EC2Client {
-    const key = `${place.target.name}|${place.target.roleArn}|${place.region}`;
+    const key = this.watchKey(place);
     let client = this.watchClients.get(key);
     if (!client) {
       client = this.readClient(place, { userId: this.watcherIdentity, channelId: "none" });
@@ -252,7 +267,7 @@ export class Ec2Images implements ImageService {
         }
       }
     } catch (error) {
-      throw translateEc2Error(error);
+      throw this.watchError(place, error);
     }
     return result;
   }
@@ -270,7 +285,7 @@ export class Ec2Images implements ImageService {
         }
       }
     } catch (error) {
-      throw translateEc2Error(error);
+      throw this.watchError(place, error);
     }
     return result;
   }

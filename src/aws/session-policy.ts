@@ -29,6 +29,11 @@ function regionOnly(region: string) {
 /** CreateImage of exactly one instance, tagging only what that call creates. */
 export function createImagePolicy(scope: PolicyScope, instanceId: string): PolicyDocument {
   const { partition, accountId, region } = scope;
+  // Never widen by accident: a wildcard or a malformed id must not become "instance/*".
+  if (!/^i-([0-9a-f]{8}|[0-9a-f]{17})$/.test(instanceId))
+    throw new Error(`not an instance id: ${instanceId}`);
+  if (!/^\d{12}$/.test(accountId) || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region))
+    throw new Error("a session policy needs an account id and a region");
   const created = [`arn:${partition}:ec2:${region}::image/*`, `arn:${partition}:ec2:${region}::snapshot/*`];
   return {
     Version: "2012-10-17",

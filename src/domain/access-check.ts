@@ -4,7 +4,23 @@
  * would use. Shared by the modal's button, `/ami check` and the operators' doctor.
  */
 import { AwsRefusedError } from "../errors.js";
-import type { ImageService, Place, Requester } from "./ports.js";
+import type { ImageService, InstanceSummary, Place, Requester } from "./ports.js";
+
+/** States CreateImage accepts. */
+const IMAGEABLE_STATES: ReadonlySet<string> = new Set(["running", "stopped"]);
+
+/** Why an instance cannot be imaged (missing, or in a state AWS refuses), or undefined when it can. */
+export function instanceProblem(
+  instance: InstanceSummary | undefined,
+  instanceId: string,
+  place: Place,
+): string | undefined {
+  if (!instance)
+    return `Instance ${instanceId} was not found in ${place.target.name} (${place.region}). Check the account, region and id, then run /ami again.`;
+  if (!IMAGEABLE_STATES.has(instance.state))
+    return `Instance ${instanceId} is ${instance.state}: AWS can image only running or stopped instances.`;
+  return undefined;
+}
 
 export interface AccessCheckResult {
   readonly allowed: boolean;
@@ -22,6 +38,8 @@ export async function checkImageAccess(
   try {
     const instance = await images.describeInstance(place, requester, instanceId);
     if (!instance) return { allowed: false, message: `Instance ${instanceId} was not found in ${where}.` };
+    const problem = instanceProblem(instance, instanceId, place);
+    if (problem) return { allowed: false, message: problem };
     await images.checkCreateImage(place, requester, {
       jobId: "dry-run",
       instanceId,

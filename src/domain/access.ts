@@ -29,6 +29,17 @@ export function decideAccess(target: Target, who: Principal): AccessDecision {
   return { allowed: false, reason: `not listed for target ${target.name}` };
 }
 
+/**
+ * Whether a job's updates may go to a channel. Someone listed by user or group may pick any channel; someone
+ * allowed only because of where they typed /ami must keep the updates in a channel the rule lists.
+ */
+export function mayPostTo(target: Target, who: Principal, channelId: string): boolean {
+  const { users, usergroups, channels } = target.allow;
+  if (users.includes("*") || users.includes(who.userId)) return true;
+  if (usergroups.some((g) => who.usergroupIds.has(g))) return true;
+  return channels.includes(channelId);
+}
+
 /** The targets a person may use, in configuration order. */
 export function allowedTargets(targets: readonly Target[], who: Principal): Target[] {
   return targets.filter((t) => decideAccess(t, who).allowed);

@@ -91,7 +91,7 @@ export function checkImageName(name: string): string | undefined {
   if (!IMAGE_NAME.test(name)) {
     const bad = [...new Set([...name].filter((c) => !/[A-Za-z0-9()[\] ./\-'@_]/.test(c)))];
     const shown = bad.map((c) =>
-      CONTROL.test(c) || c.trim() === ""
+      CONTROL.test(c) || c.trim() === "" || /[\p{C}\p{Z}\p{M}]/u.test(c)
         ? `U+${c.codePointAt(0)?.toString(16).toUpperCase().padStart(4, "0")}`
         : `“${c}”`,
     );

@@ -2,6 +2,7 @@ import type { Config } from "../config.js";
 import { allowedTargets, type Principal } from "../domain/access.js";
 import type { Clock, ImageService, JobStore, StepHook } from "../domain/ports.js";
 import type { Logger } from "../logger.js";
+import type { MetadataCodec } from "./private-metadata.js";
 import type { UsergroupDirectory } from "./usergroup-directory.js";
 
 /** What the Slack listeners need, passed in by the composition root. */
@@ -16,6 +17,8 @@ export interface SlackDeps {
   readonly onJobAccepted: () => void;
   readonly newJobId: () => string;
   readonly onStep: StepHook;
+  /** Signs and checks the modal's private_metadata. */
+  readonly metadata: MetadataCodec;
 }
 
 export async function principalOf(

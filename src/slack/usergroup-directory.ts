@@ -35,7 +35,7 @@ export function createUsergroupDirectory(deps: {
       .catch((error: unknown) => {
         // Deny by default: a group we cannot read grants nothing.
         deps.logger.warn({ err: error, usergroup: groupId }, "cannot read user group members");
-        return hit?.members ?? new Set<string>();
+        return new Set<string>();
       })
       .finally(() => inflight.delete(groupId));
     inflight.set(groupId, load);

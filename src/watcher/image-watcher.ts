@@ -4,6 +4,7 @@
  * and it never stops because one job or one account errs: that job is backed off and retried.
  */
 import type { Config, Target, WatcherSettings } from "../config.js";
+import { instanceProblem } from "../domain/access-check.js";
 import type { Job } from "../domain/job.js";
 import type { Clock, ImageService, JobStore, Place, Requester, StepHook } from "../domain/ports.js";
 import { AwsRefusedError } from "../errors.js";
@@ -54,6 +55,8 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = true;
+  /** Set by stop(): ticks in progress start no further CreateImage (unset for ticks driven by hand). */
+  let stopping = false;
   let wakeRequested = false;
 
   const placeOf = (job: Job): Place | undefined => {
@@ -120,15 +123,9 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         }
       }
       const instance = await images.describeInstance(place, requester, job.instanceId);
-      if (!instance) {
-        store.apply(
-          job.id,
-          {
-            type: "create_refused",
-            reason: `Instance ${job.instanceId} was not found in ${place.target.name} (${place.region}). Check the account, region and id, then run /ami again.`,
-          },
-          clock.now(),
-        );
+      const problem = instanceProblem(instance, job.instanceId, place);
+      if (problem) {
+        store.apply(job.id, { type: "create_refused", reason: problem }, clock.now());
         return;
       }
       store.markCreateAttempted(job.id, clock.now());
@@ -227,8 +224,9 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
 
   async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
     let index = 0;
+    // On stop, jobs not yet started wait for the next start rather than hold up the shutdown.
     const worker = async () => {
-      while (index < items.length) await fn(items[index++] as T);
+      while (index < items.length && !stopping) await fn(items[index++] as T);
     };
     await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   }
@@ -291,10 +289,12 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
     start() {
       if (!stopped) return;
       stopped = false;
+      stopping = false;
       schedule(0);
     },
     async stop() {
       stopped = true;
+      stopping = true;
       clearTimeout(timer);
       await running;
     },

@@ -36,8 +36,25 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
   const { store, notifier, clock, logger } = deps;
   const gap = deps.channelGapMs ?? 1100;
   const idleMs = deps.idleMs ?? 2000;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.()));
+  // The default sleep can be cut short, so a wake (a message for a free channel) or a stop need not wait.
+  let cutSleep: (() => void) | undefined;
+  const sleep =
+    deps.sleep ??
+    ((ms: number) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, ms);
+        cutSleep = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      }).finally(() => {
+        cutSleep = undefined;
+      }));
   const lastPostAt = new Map<string, number>();
+  /** Channels Slack rate-limited: nothing goes to them before the time given in Retry-After. */
+  const heldUntil = new Map<string, number>();
+  let stopping = false;
+  let nextRetryAt = Number.POSITIVE_INFINITY;
   const step: StepHook = deps.onStep ?? (() => {});
   let stopped = true;
   let running: Promise<void> | undefined;
@@ -117,6 +134,12 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     }
     const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs;
     const delay = retryAfterMs ?? Math.min(1000 * 2 ** message.attempts, MAX_RETRY_MS);
+    if (retryAfterMs !== undefined && job) {
+      // Slack's limit is per channel: hold every message for that channel, not just this one.
+      const channel = channelOf(job, message);
+      heldUntil.set(channel, Math.max(heldUntil.get(channel) ?? 0, now + retryAfterMs));
+    }
+    nextRetryAt = Math.min(nextRetryAt, now + delay);
     if (message.attempts + 1 >= MAX_ATTEMPTS) {
       store.markDropped(message.id, String((error as Error).message ?? error), now);
       logger.error({ jobId: message.jobId, key: message.key }, "message dropped after too many attempts");
@@ -138,18 +161,20 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
   }
 
   async function drain(): Promise<void> {
-    for (;;) {
+    while (!stopping) {
       const now = clock.now();
       const batch = store.pendingOutbox(now, 200);
       if (batch.length === 0) return;
       let delivered = 0;
       let waitMs = Number.POSITIVE_INFINITY;
       for (const message of batch) {
+        if (stopping) return; // what is left stays in the outbox for the next start
         const job = store.get(message.jobId);
         const channel = job ? channelOf(job, message) : "";
         const last = lastPostAt.get(channel) ?? Number.NEGATIVE_INFINITY;
-        const free = last + gap - clock.now();
-        if (free > 0 && message.kind !== "root_update" && message.kind !== "requester_note") {
+        const paced = message.kind !== "root_update" && message.kind !== "requester_note";
+        const free = Math.max(paced ? last + gap : 0, heldUntil.get(channel) ?? 0) - clock.now();
+        if (free > 0) {
           waitMs = Math.min(waitMs, free);
           continue;
         }
@@ -187,7 +212,10 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
         running = undefined;
         const now = again;
         again = false;
-        schedule(now ? 0 : idleMs);
+        // Come back when the earliest failed message may be retried, or after the idle period.
+        const retryIn = Math.max(0, nextRetryAt - clock.now());
+        nextRetryAt = Number.POSITIVE_INFINITY;
+        schedule(now ? 0 : Math.min(idleMs, retryIn));
       });
   }
 
@@ -195,17 +223,22 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     start() {
       if (!stopped) return;
       stopped = false;
+      stopping = false;
       schedule(0);
     },
     async stop() {
       stopped = true;
+      stopping = true;
       clearTimeout(timer);
+      cutSleep?.();
       await running;
     },
     wake() {
       if (stopped) return;
-      if (running) again = true;
-      else schedule(0);
+      if (running) {
+        again = true;
+        cutSleep?.(); // a paced wait must not hold up a message for another channel
+      } else schedule(0);
     },
     drain,
   };

@@ -102,6 +102,8 @@ export interface FakeFault {
   readonly status: number;
   readonly message?: string;
   readonly count?: number;
+  /** Only calls this accepts are failed (say, the AssumeRole whose session policy allows CreateImage). */
+  readonly when?: (request: FakeRequest) => boolean;
 }
 
 export interface FakeAwsOptions {
@@ -143,6 +145,8 @@ export interface FakeAws {
   failNext(action: string, fault: FakeFault): void;
   /** Every session issued so far expires now: EC2 calls signed with one answer RequestExpired. */
   expireSessions(): void;
+  /** The next call of `action` is answered `ms` later than usual (a slow CreateImage, say). */
+  delayNext(action: string, ms: number): void;
   latencyMs: number;
   close(): Promise<void>;
 }
@@ -295,6 +299,19 @@ function permits(
   );
 }
 
+/**
+ * The fake's own policy evaluation, for tests that ask "would this session policy allow X on Y?" about
+ * calls the fake does not serve (a bare CreateTags on an existing image, say). Same rules as above.
+ */
+export function sessionPolicyPermits(
+  policyJson: string,
+  action: string,
+  resources: readonly string[],
+  context: Record<string, string>,
+): boolean {
+  return permits(parsePolicy(policyJson), action, resources, context);
+}
+
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -313,6 +330,7 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
   const sessions = new Map<string, FakeSession>();
   const faults = new Map<string, (FakeFault & { left: number })[]>();
   const expired = new Set<string>();
+  const delays = new Map<string, number[]>();
   const timers = new Set<NodeJS.Timeout>();
 
   const setImageState = (imageId: string, state: string, reason?: string) => {
@@ -568,15 +586,17 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
       } catch {
         // AssumeRole itself answers MalformedPolicyDocument below.
       }
-      requests.push({ service, action, params, accessKeyId, region, at: Date.now(), policy });
-      if (state.latencyMs > 0) await new Promise((r) => setTimeout(r, state.latencyMs));
+      const received: FakeRequest = { service, action, params, accessKeyId, region, at: Date.now(), policy };
+      requests.push(received);
+      const wait = state.latencyMs + (delays.get(action)?.shift() ?? 0);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       let status = 200;
       let body: string;
       try {
         const queued = faults.get(action) ?? [];
-        const fault = queued[0];
+        const fault = queued.find((f) => f.when?.(received) ?? true);
         if (fault) {
-          if (--fault.left <= 0) queued.shift();
+          if (--fault.left <= 0) queued.splice(queued.indexOf(fault), 1);
           throw new AwsFault(fault.code, fault.status, fault.message);
         }
         if (service === "ec2" && accessKeyId !== undefined && expired.has(accessKeyId))
@@ -640,6 +660,9 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
     },
     expireSessions() {
       for (const key of sessions.keys()) expired.add(key);
+    },
+    delayNext(action, ms) {
+      delays.set(action, [...(delays.get(action) ?? []), ms]);
     },
     get latencyMs() {
       return state.latencyMs;

@@ -50,6 +50,8 @@ export interface FakeSlack {
   callsTo(method: string): SlackCall[];
   /** Fails the next `count` calls of a method. */
   failNext(method: string, fault: Fault, count?: number): void;
+  /** Answers the next call of a method `ms` late (it is recorded, and takes effect, on arrival). */
+  delayNext(method: string, ms: number): void;
   unusableChannels: Set<string>;
   /** Resolves when a call matching the predicate has arrived (checks past calls first). */
   waitFor(method: string, predicate?: (call: SlackCall) => boolean, timeoutMs?: number): Promise<SlackCall>;
@@ -90,6 +92,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const calls: SlackCall[] = [];
   const messages: StoredMessage[] = [];
   const faults = new Map<string, Fault[]>();
+  const delays = new Map<string, number[]>();
   const unusable = new Set(options.unusableChannels ?? []);
   const waiters: { method: string; predicate: (c: SlackCall) => boolean; resolve: (c: SlackCall) => void }[] =
     [];
@@ -118,8 +121,14 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     body: unknown,
     headers: Record<string, string> = {},
   ): void {
-    res.writeHead(status, { "content-type": "application/json", ...headers });
-    res.end(JSON.stringify(body));
+    const method = (res.req.url ?? "").replace(/^\/(api\/)?/, "").split("?")[0] ?? "";
+    const wait = delays.get(method)?.shift() ?? 0;
+    const write = () => {
+      res.writeHead(status, { "content-type": "application/json", ...headers });
+      res.end(JSON.stringify(body));
+    };
+    if (wait > 0) setTimeout(write, wait);
+    else write();
   }
 
   function pickFault(method: string): Fault | undefined {
@@ -259,6 +268,9 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     callsTo: (method) => calls.filter((c) => c.method === method),
     failNext(method, fault, count = 1) {
       faults.set(method, [...(faults.get(method) ?? []), ...Array.from({ length: count }, () => fault)]);
+    },
+    delayNext(method, ms) {
+      delays.set(method, [...(delays.get(method) ?? []), ms]);
     },
     waitFor(method, predicate = () => true, timeoutMs = 10_000) {
       const past = calls.find((c) => c.method === method && predicate(c));

@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { vi } from "vitest";
-import { type BotOverrides, type RunningBot, startBot } from "../../src/bot.js";
+import { type BotOverrides, createBotMetadataCodec, type RunningBot, startBot } from "../../src/bot.js";
 import { type Config, loadConfig } from "../../src/config.js";
-import type { Logger } from "../../src/logger.js";
+import { createLogger, type Logger } from "../../src/logger.js";
 import { type FakeAws, startFakeAws } from "../fakes/fake-aws.js";
 import { type FakeSlack, type FakeSlackOptions, startFakeSlack } from "../fakes/fake-slack.js";
 import { interactionBody, postSigned, slashCommandBody } from "./slack-requests.js";
@@ -23,6 +23,18 @@ export const CHANNEL = "C0CHANNEL1";
 const fixture = JSON.parse(
   readFileSync(new URL("../fixtures/slack/view_submission.bolt-python.json", import.meta.url), "utf8"),
 ) as { view: Record<string, unknown> } & Record<string, unknown>;
+
+/** private_metadata as the bot itself signs it, for payloads of a modal the test pretends was opened. */
+export function signedMetadata(origin: string, nameVersion = 0, autoName?: string): string {
+  return createBotMetadataCodec({
+    slack: {
+      botToken: "xoxb-test-token",
+      signingSecret: SIGNING_SECRET,
+      appToken: undefined,
+      apiUrl: undefined,
+    },
+  }).encode({ origin, nameVersion, autoName });
+}
 
 export interface Harness {
   readonly slack: FakeSlack;
@@ -103,14 +115,18 @@ export async function startHarness(
     slack?: FakeSlackOptions;
     overrides?: BotOverrides;
     pollInterval?: string;
+    /** Log through the bot's own createLogger (with its redaction), as production does. */
+    appLogger?: boolean;
+    /** The bot's own AWS keys (default "test"/"test"); distinctive values let a test search logs for them. */
+    awsCredentials?: { accessKeyId: string; secretAccessKey: string };
   } = {},
 ): Promise<Harness> {
   const slack = await startFakeSlack(options.slack);
   const aws = await startFakeAws({ roles: { [ROLE_ARN]: { externalId: EXTERNAL_ID } } });
   vi.stubEnv("AWS_ENDPOINT_URL", aws.url);
   vi.stubEnv("AWS_REGION", "eu-west-1");
-  vi.stubEnv("AWS_ACCESS_KEY_ID", "test");
-  vi.stubEnv("AWS_SECRET_ACCESS_KEY", "test");
+  vi.stubEnv("AWS_ACCESS_KEY_ID", options.awsCredentials?.accessKeyId ?? "test");
+  vi.stubEnv("AWS_SECRET_ACCESS_KEY", options.awsCredentials?.secretAccessKey ?? "test");
   vi.stubEnv("AWS_SESSION_TOKEN", "");
   vi.stubEnv("AWS_PROFILE", "");
   const dbPath = join(mkdtempSync(join(tmpdir(), "ami-bot-e2e-")), "bot.db");
@@ -132,7 +148,10 @@ export async function startHarness(
   const logs: string[] = [];
   const start = async (): Promise<RunningBot> => {
     const config: Config = loadConfig(env);
-    const logger: Logger = pino({ level: "debug" }, { write: (line: string) => void logs.push(line) });
+    const destination = { write: (line: string) => void logs.push(line) };
+    const logger: Logger = options.appLogger
+      ? createLogger("debug", destination)
+      : pino({ level: "debug" }, destination);
     return startBot(config, logger, { channelGapMs: 0, ...options.overrides });
   };
   let bot = await start();

@@ -10,7 +10,6 @@ import { placeValue } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
 import { findElement, readRequestInput, type StateValues } from "../form-values.js";
 import { ACTION } from "../ids.js";
-import { decodeMetadata } from "../private-metadata.js";
 import { updateModal } from "../views/update-modal.js";
 
 type Args = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
@@ -19,7 +18,7 @@ export function createCheckAccess(deps: SlackDeps) {
   return async ({ ack, body, client }: Args): Promise<void> => {
     await ack();
     const view = body.view;
-    const metadata = decodeMetadata(view?.private_metadata);
+    const metadata = deps.metadata.decode(view?.private_metadata);
     if (!view || !metadata) return;
     const userId = body.user.id;
     const values = view.state.values as StateValues;
@@ -53,7 +52,7 @@ export function createCheckAccess(deps: SlackDeps) {
     await updateModal(
       client,
       view,
-      { places, input, metadata },
+      { places, input, metadata, codec: deps.metadata },
       {
         instance: input.instanceId ? { id: input.instanceId, label: label ?? input.instanceId } : undefined,
         imageName: typedName ?? metadata.autoName,

@@ -10,10 +10,9 @@ import type {
 } from "@slack/bolt";
 import { defaultImageName, isInstanceId } from "../../domain/image-request.js";
 import { placeValue } from "../blocks/modal.js";
-import { placesFor, principalOf, type SlackDeps } from "../deps.js";
+import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
 import { findElement, readRequestInput, type StateValues } from "../form-values.js";
 import { ACTION } from "../ids.js";
-import { decodeMetadata } from "../private-metadata.js";
 import { updateModal } from "../views/update-modal.js";
 
 type Args = SlackActionMiddlewareArgs<BlockAction<ExternalSelectAction>> & AllMiddlewareArgs;
@@ -22,7 +21,7 @@ export function createInstanceSelected(deps: SlackDeps) {
   return async ({ ack, body, action, client }: Args): Promise<void> => {
     await ack();
     const view = body.view;
-    const metadata = decodeMetadata(view?.private_metadata);
+    const metadata = deps.metadata.decode(view?.private_metadata);
     const instanceId = action.selected_option?.value;
     const label = action.selected_option?.text.text ?? instanceId;
     if (!view || !metadata || !instanceId || !label || !isInstanceId(instanceId)) return;
@@ -32,13 +31,19 @@ export function createInstanceSelected(deps: SlackDeps) {
 
     const who = await principalOf(deps, body.user.id, metadata.origin);
     const places = placesFor(deps, who);
+    audit(deps, {
+      user: body.user.id,
+      action: "select_instance",
+      allowed: places.length > 0,
+      reason: places.length > 0 ? `${places.length} places allowed` : "no target allows this user here",
+    });
     if (places.length === 0) return;
     const input = readRequestInput(values, places[0] ? placeValue(places[0]) : undefined);
     const autoName = defaultImageName(input.instanceLabel, instanceId, new Date(deps.clock.now()));
     await updateModal(
       client,
       view,
-      { places, input, metadata },
+      { places, input, metadata, codec: deps.metadata },
       {
         instance: { id: instanceId, label },
         imageName: autoName,

@@ -5,9 +5,9 @@ import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from "@slack/bolt"
 import { deniedMessage } from "../../domain/access.js";
 import { checkImageAccess } from "../../domain/access-check.js";
 import { defaultImageName, isInstanceId } from "../../domain/image-request.js";
+import { escapeText } from "../blocks/format.js";
 import { createImageModal, helpText } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
-import { encodeMetadata } from "../private-metadata.js";
 
 type Args = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
 
@@ -32,7 +32,7 @@ export function createAmiCommand(deps: SlackDeps) {
     if (text !== "" && !isInstanceId(text)) {
       await ack({
         response_type: "ephemeral",
-        text: `“${text.slice(0, 80)}” is not an instance id (i-…). Type \`/ami\` to open the form, or \`/ami help\`.`,
+        text: `“${escapeText(text.slice(0, 80))}” is not an instance id (i-…). Type \`/ami\` to open the form, or \`/ami help\`.`,
       });
       return;
     }
@@ -87,7 +87,7 @@ export function createAmiCommand(deps: SlackDeps) {
         nameVersion: 0,
         channelId: command.channel_id,
       },
-      encodeMetadata({ origin: command.channel_id, nameVersion: 0, autoName }),
+      deps.metadata.encode({ origin: command.channel_id, nameVersion: 0, autoName }),
     );
     await client.views.open({ trigger_id: command.trigger_id, view });
   };

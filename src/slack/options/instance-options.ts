@@ -8,14 +8,15 @@ import { AwsRefusedError } from "../../errors.js";
 import { instanceOptionText, placeValue } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
 import { readRequestInput, type StateValues } from "../form-values.js";
-import { decodeMetadata } from "../private-metadata.js";
 
 type Args = SlackOptionsMiddlewareArgs<"block_suggestion"> & AllMiddlewareArgs;
+
+export const NOT_ALLOWED_OPTION = "⛔ You are not allowed to list instances here; ask ami-bot's admins";
 
 export function createInstanceOptions(deps: SlackDeps) {
   return async ({ body, ack }: Args): Promise<void> => {
     const userId = body.user.id;
-    const metadata = decodeMetadata(body.view?.private_metadata);
+    const metadata = deps.metadata.decode(body.view?.private_metadata);
     const who = await principalOf(deps, userId, metadata?.origin);
     const places = placesFor(deps, who);
     const input = readRequestInput(
@@ -34,7 +35,10 @@ export function createInstanceOptions(deps: SlackDeps) {
     });
     const target = deps.config.targets.find((t) => t.name === input.targetName);
     if (!allowed || !target || !input.region) {
-      await ack({ options: [] });
+      // The picker can only show options: the refusal is one that fails validation if chosen.
+      await ack({
+        options: [{ text: { type: "plain_text" as const, text: NOT_ALLOWED_OPTION }, value: "not-allowed" }],
+      });
       return;
     }
     try {

@@ -4,13 +4,15 @@
  * before the modal closes, so nothing accepted is lost.
  */
 import type { AllMiddlewareArgs, SlackViewMiddlewareArgs, ViewSubmitAction } from "@slack/bolt";
-import { allowedPlaces } from "../../domain/access.js";
+import { allowedPlaces, deniedMessage, mayPostTo } from "../../domain/access.js";
+import { instanceProblem } from "../../domain/access-check.js";
 import { type RequestField, validateImageRequest } from "../../domain/image-request.js";
+import type { Place } from "../../domain/ports.js";
+import { AwsRefusedError } from "../../errors.js";
 import { placeValue } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
 import { findElement, readRequestInput, type StateValues } from "../form-values.js";
 import { ACTION, BLOCK } from "../ids.js";
-import { decodeMetadata } from "../private-metadata.js";
 
 type Args = SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs;
 
@@ -38,7 +40,7 @@ export function createImageSubmission(deps: SlackDeps) {
   return async ({ body, view, ack }: Args): Promise<void> => {
     const userId = body.user.id;
     const values = view.state.values as StateValues;
-    const metadata = decodeMetadata(view.private_metadata);
+    const metadata = deps.metadata.decode(view.private_metadata);
     const origin = metadata?.origin;
     const who = await principalOf(deps, userId, origin);
     const places = placesFor(deps, who);
@@ -52,9 +54,33 @@ export function createImageSubmission(deps: SlackDeps) {
       new Date(deps.clock.now()),
     );
 
-    if (!result.ok) {
+    const target = result.ok
+      ? deps.config.targets.find((t) => t.name === result.request.targetName)
+      : undefined;
+    const problems: Partial<Record<RequestField, string>> = result.ok ? {} : { ...result.errors };
+    // Someone no rule allows is told so, and whom to ask, whatever the form claims.
+    if (places.length === 0 || problems.where === "You may not create images in that account and region.")
+      problems.where = deniedMessage();
+    if (result.ok && target) {
+      const request = result.request;
+      if (!mayPostTo(target, who, request.channelId))
+        problems.channel =
+          "You may use ami-bot here because of this channel's rule, so the updates must stay in a channel that rule lists. Choose one of those.";
+      else {
+        const problem = await precheckInstance(
+          deps,
+          { target, region: request.region },
+          userId,
+          origin ?? request.channelId,
+          request.instanceId,
+        );
+        if (problem) problems.instance = problem;
+      }
+    }
+
+    if (!result.ok || !target || Object.keys(problems).length > 0) {
       const errors: Record<string, string> = {};
-      for (const [field, message] of Object.entries(result.errors) as [RequestField, string][]) {
+      for (const [field, message] of Object.entries(problems) as [RequestField, string][]) {
         // Errors are keyed by the block the field is really in (the name's block id is versioned).
         const blockId = findElement(values, FIELD_ACTION[field])?.blockId ?? FIELD_BLOCK[field];
         errors[blockId] = message;
@@ -64,15 +90,30 @@ export function createImageSubmission(deps: SlackDeps) {
         errors[BLOCK.instance] = errors[BLOCK.instance] ?? (errors[BLOCK.where] as string);
         delete errors[BLOCK.where];
       }
-      if (result.errors.where)
-        audit(deps, { user: userId, action: "submit", allowed: false, reason: result.errors.where });
+      if (problems.where || problems.channel)
+        audit(deps, {
+          user: userId,
+          action: "submit",
+          allowed: false,
+          reason: problems.where
+            ? "place not allowed for this user"
+            : "updates channel not allowed by a channel rule",
+          ...(input.targetName ? { target: input.targetName } : {}),
+        });
+      else if (result.ok && target)
+        audit(deps, {
+          user: userId,
+          action: "submit",
+          allowed: true,
+          reason: `rules allow it, but the instance check refused: ${problems.instance ?? "invalid form"}`,
+          target: target.name,
+          region: result.request.region,
+        });
       await ack({ response_action: "errors", errors });
       return;
     }
 
     const request = result.request;
-    const target = deps.config.targets.find((t) => t.name === request.targetName);
-    if (!target) throw new Error("validated target vanished from config");
     const jobId = deps.newJobId();
     let inserted: boolean;
     try {
@@ -127,4 +168,39 @@ export function createImageSubmission(deps: SlackDeps) {
       deps.onJobAccepted();
     }
   };
+}
+
+/** How long the submission waits for AWS to confirm the instance before accepting and letting the watcher check. */
+const PRECHECK_BUDGET_MS = 1000;
+
+/**
+ * Checks the instance while the form is still open, so a missing, out-of-scope or terminated instance is
+ * an error under the field rather than a refusal in the channel. Read-only, under the person's scoped session.
+ * If AWS is slow or failing, the request is accepted and the watcher checks again before CreateImage.
+ */
+async function precheckInstance(
+  deps: SlackDeps,
+  place: Place,
+  userId: string,
+  channelId: string,
+  instanceId: string,
+): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), PRECHECK_BUDGET_MS);
+  });
+  try {
+    const found = await Promise.race([
+      deps.images.describeInstance(place, { userId, channelId }, instanceId),
+      timeout,
+    ]);
+    if (found === "timeout") return undefined;
+    return instanceProblem(found, instanceId, place);
+  } catch (error) {
+    if (error instanceof AwsRefusedError && !error.retryable) return error.userMessage;
+    deps.logger.warn({ err: error, user: userId }, "instance pre-check failed; the watcher will check again");
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
 }

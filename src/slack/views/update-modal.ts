@@ -6,12 +6,17 @@ import type { webApi } from "@slack/bolt";
 import type { ImageRequestInput } from "../../domain/image-request.js";
 import type { Logger } from "../../logger.js";
 import { createImageModal, type ModalState } from "../blocks/modal.js";
-import { encodeMetadata, type ModalMetadata } from "../private-metadata.js";
+import type { MetadataCodec, ModalMetadata } from "../private-metadata.js";
 
 export async function updateModal(
   client: webApi.WebClient,
   view: { id: string; hash: string },
-  base: { places: ModalState["places"]; input: ImageRequestInput; metadata: ModalMetadata },
+  base: {
+    places: ModalState["places"];
+    input: ImageRequestInput;
+    metadata: ModalMetadata;
+    codec: MetadataCodec;
+  },
   changes: Pick<ModalState, "instance" | "imageName" | "nameVersion" | "checkResult"> & {
     /** A new default name offered (remembered, so a later default may replace it but never a typed name). */
     readonly autoName?: string;
@@ -31,7 +36,7 @@ export async function updateModal(
           channelId: input.channelId ?? metadata.origin,
           ...changes,
         },
-        encodeMetadata({
+        base.codec.encode({
           ...metadata,
           nameVersion: changes.nameVersion,
           autoName: changes.imageName ?? metadata.autoName,

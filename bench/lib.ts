@@ -1,0 +1,329 @@
+/**
+ * Shared pieces of the benchmarks: printing figures, percentiles, a bot child process pointed at the local
+ * fakes, and jobs seeded straight into the database. Everything listens and connects on 127.0.0.1 only.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { CreateImageCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { openDatabase } from "../src/store/database.js";
+import { SqliteJobStore } from "../src/store/sqlite-job-store.js";
+import type { FakeAws } from "../test/fakes/fake-aws.js";
+import type { FakeSlack } from "../test/fakes/fake-slack.js";
+
+export const SIGNING_SECRET = "bench-signing-secret-0123456789";
+export const ACCOUNT_ID = "123456789012";
+export const ROLE_ARN = `arn:aws:iam::${ACCOUNT_ID}:role/ami-bot-target`;
+export const EXTERNAL_ID = "external-id-0123456789";
+export const USER = "U0BENCHUSR";
+export const REGION = "eu-west-1";
+export const TARGET = "prod";
+export const INSTANCE = "i-0123456789abcdef0";
+export const REPO_ROOT = new URL("..", import.meta.url).pathname;
+
+/** Prints one figure; run-all.ts collects these lines into its summary. */
+export function figure(label: string, value: number | string, unit = ""): void {
+  const shown = typeof value === "number" ? round(value) : value;
+  console.log(`[bench] ${label}: ${shown}${unit ? ` ${unit}` : ""}`);
+}
+
+export function round(value: number): string {
+  if (!Number.isFinite(value) || Number.isInteger(value)) return String(value);
+  if (Math.abs(value) >= 100) return value.toFixed(0);
+  if (Math.abs(value) >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+/** Nearest-rank percentile (p in 0–100) of a non-empty sample. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(rank, sorted.length) - 1] ?? Number.NaN;
+}
+
+/** A seeded generator (mulberry32), so random flip times are the same on every run. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+const tempDirs: string[] = [];
+export function tempDir(prefix = "ami-bot-bench-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+export function removeTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/** Polls until `check` returns a value, or throws after `timeoutMs`. */
+export async function until<T>(check: () => T | undefined | false, timeoutMs: number, what: string) {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>) {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (typeof address !== "object" || !address) throw new Error("no port");
+  return address.port;
+}
+
+/**
+ * Preloaded into the bot process: Bolt's HTTP receiver listens on every interface when given a bare
+ * port, so listens without a host are pinned to 127.0.0.1. The bot's code is not changed.
+ */
+const LOOPBACK_ONLY = `data:text/javascript,${encodeURIComponent(`
+import net from "node:net";
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (...args) {
+  if (typeof args[0] === "number" && typeof args[1] !== "string") args.splice(1, 0, "127.0.0.1");
+  else if (args[0] && typeof args[0] === "object" && args[0].port !== undefined && !args[0].host)
+    args[0] = { ...args[0], host: "127.0.0.1" };
+  return listen.apply(this, args);
+};`)}`;
+
+export interface BotProcess {
+  readonly pid: number;
+  readonly port: number;
+  /** http://127.0.0.1:port/slack/events */
+  readonly url: string;
+  /** ms from spawn to the "ami-bot ready" log line. */
+  readonly readyMs: number;
+  /** ms from spawn to the first GET /healthz answered 200. */
+  readonly healthyMs: number;
+  readonly logs: string[];
+  /** Resident set size now (VmRSS) and its peak so far (VmHWM), in MiB. */
+  memory(): { rssMiB: number; peakMiB: number };
+  stop(): Promise<void>;
+}
+
+export interface SpawnBotOptions {
+  readonly slack: FakeSlack;
+  readonly aws: FakeAws;
+  readonly dbPath: string;
+  /** Compiled entry point (dist-style main.js); without it the bot runs from source with tsx. */
+  readonly compiledMain?: string | undefined;
+  readonly env?: Record<string, string>;
+}
+
+/** Starts the real bot (src/main.ts) as a child process in HTTP mode, against the fakes. */
+export async function spawnBot(options: SpawnBotOptions): Promise<BotProcess> {
+  const port = await freePort();
+  const cwd = tempDir("ami-bot-bench-cwd-"); // no .env there: only the variables below apply
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: cwd,
+    SLACK_BOT_TOKEN: "xoxb-test-token",
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_API_URL: options.slack.url,
+    PORT: String(port),
+    AMI_BOT_DB: options.dbPath,
+    AMI_TARGET_NAME: TARGET,
+    AMI_TARGET_ROLE_ARN: ROLE_ARN,
+    AMI_TARGET_EXTERNAL_ID: EXTERNAL_ID,
+    AMI_TARGET_REGIONS: REGION,
+    AMI_TARGET_ALLOW_USERS: USER,
+    AWS_ENDPOINT_URL: options.aws.url,
+    AWS_REGION: REGION,
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    AWS_CONFIG_FILE: join(cwd, "no-aws-config"),
+    AWS_SHARED_CREDENTIALS_FILE: join(cwd, "no-aws-credentials"),
+    AWS_EC2_METADATA_DISABLED: "true",
+    LOG_LEVEL: "info",
+    ...options.env,
+  };
+  const entry = options.compiledMain ?? join(REPO_ROOT, "src/main.ts");
+  const loaders = options.compiledMain ? [] : ["--import", import.meta.resolve("tsx")];
+  const started = performance.now();
+  const child: ChildProcess = spawn(process.execPath, [...loaders, "--import", LOOPBACK_ONLY, entry], {
+    cwd,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: string[] = [];
+  let readyAt: number | undefined;
+  let exited: number | string | null | undefined;
+  const exit = new Promise<void>((resolve) =>
+    child.once("exit", (code, signal) => {
+      exited = code ?? signal;
+      resolve();
+    }),
+  );
+  let pending = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    const lines = (pending + chunk.toString("utf8")).split("\n");
+    pending = lines.pop() ?? "";
+    for (const line of lines) {
+      if (readyAt === undefined && line.includes('"ami-bot ready"')) readyAt = performance.now();
+      if (logs.length < 5000) logs.push(line);
+    }
+  });
+  child.stderr?.on("data", (chunk: Buffer) => logs.push(chunk.toString("utf8")));
+  const pid = child.pid ?? 0;
+  const stop = async () => {
+    if (exited !== undefined) return;
+    child.kill("SIGTERM");
+    const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    await exit;
+    clearTimeout(killer);
+  };
+
+  try {
+    let healthyAt: number | undefined;
+    while (healthyAt === undefined) {
+      if (exited !== undefined) throw new Error(`bot exited (${exited}):\n${logs.slice(-20).join("\n")}`);
+      if (performance.now() - started > 60_000) throw new Error("bot did not become healthy in 60 s");
+      const ok = await fetch(`http://127.0.0.1:${port}/healthz`)
+        .then((res) => res.status === 200)
+        .catch(() => false);
+      if (ok) healthyAt = performance.now();
+      else await sleep(5);
+    }
+    await until(() => readyAt !== undefined, 10_000, "the ready log line");
+    return {
+      pid,
+      port,
+      url: `http://127.0.0.1:${port}/slack/events`,
+      readyMs: (readyAt as number) - started,
+      healthyMs: healthyAt - started,
+      logs,
+      memory: () => memoryOf(pid),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+  return { rssMiB: kb("VmRSS") / 1024, peakMiB: kb("VmHWM") / 1024 };
+}
+
+/** An EC2 client on the bot's own (non-session) test key, for setting up images at the fake. */
+export function setupClient(aws: FakeAws, region: string): EC2Client {
+  return new EC2Client({
+    region,
+    endpoint: aws.url,
+    credentials: { accessKeyId: "test", secretAccessKey: "test" },
+  });
+}
+
+/** Creates `count` pending images in one region of the fake, through its CreateImage; returns their ids. */
+export async function createImages(aws: FakeAws, region: string, count: number): Promise<string[]> {
+  if (!aws.instances.has(INSTANCE)) aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
+  const client = setupClient(aws, region);
+  const indexes = Array.from({ length: count }, (_, i) => i);
+  const ids = await mapLimited(indexes, 8, async (i) => {
+    const out = await client.send(
+      new CreateImageCommand({ InstanceId: INSTANCE, Name: `bench ${region} ${i} ${Date.now()}` }),
+    );
+    return out.ImageId as string;
+  });
+  client.destroy();
+  return ids;
+}
+
+export interface SeededJob {
+  readonly jobId: string;
+  readonly imageId: string;
+  readonly channel: string;
+  readonly rootTs: string;
+}
+
+/**
+ * Writes `count` jobs whose images are pending into a new database, as the bot would have left them
+ * after CreateImage. Given `slack`, their root and "pending" messages count as already posted and each
+ * root is placed in the fake Slack (so replies have a thread to go to); without it the bot posts them.
+ */
+export async function seedPendingJobs(options: {
+  dbPath: string;
+  aws: FakeAws;
+  slack?: FakeSlack;
+  count: number;
+  channelOf: (index: number) => string;
+}): Promise<SeededJob[]> {
+  const imageIds = await createImages(options.aws, REGION, options.count);
+  const db = openDatabase(options.dbPath);
+  const store = new SqliteJobStore(db);
+  const now = Date.now();
+  const seeded = imageIds.map((imageId, i) => {
+    const jobId = `bench-job-${String(i).padStart(5, "0")}`;
+    const channel = options.channelOf(i);
+    store.insert(
+      {
+        id: jobId,
+        idempotencyKey: `bench-view-${i}`,
+        requestedBy: USER,
+        originChannelId: channel,
+        targetName: TARGET,
+        roleArn: ROLE_ARN,
+        region: REGION,
+        instanceId: INSTANCE,
+        instanceName: "web-1",
+        imageName: `bench image ${i}`,
+        description: undefined,
+        noReboot: true,
+        tags: [],
+        channelId: channel,
+      },
+      now,
+    );
+    store.apply(jobId, { type: "image_created", imageId }, now);
+    const rootTs = `1700000000.${String(i).padStart(6, "0")}`;
+    if (options.slack) {
+      store.markRootPosted(jobId, channel, rootTs, now);
+      for (const message of store.outboxForJob(jobId)) store.markDelivered(message.id, rootTs, now);
+      options.slack.messages.push({
+        channel,
+        ts: rootTs,
+        threadTs: undefined,
+        text: `bench root ${i}`,
+        blocks: [],
+        metadata: undefined,
+        broadcast: false,
+        updates: 0,
+      });
+    }
+    return { jobId, imageId, channel, rootTs };
+  });
+  db.close();
+  return seeded;
+}
