@@ -4,11 +4,10 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  ALLOWED_USER,
   CHANNEL,
   eventually,
-  formState,
   type Harness,
+  modalActionPayload,
   startHarness,
 } from "../support/bot-harness.js";
 
@@ -16,35 +15,10 @@ const INSTANCE = "i-0123456789abcdef0";
 const UNTAGGED = "i-0fedcba9876543210";
 
 function buttonClick(h: Harness, instanceId: string | undefined) {
-  const opened = h.slack.callsTo("views.open").at(-1);
-  const view = (opened?.args.view ?? {}) as { private_metadata?: string; blocks?: unknown[] };
-  return {
-    type: "block_actions",
-    user: { id: ALLOWED_USER, username: "someone", name: "someone", team_id: "T111" },
-    api_app_id: "A111",
-    token: "verification_token",
-    container: { type: "view", view_id: "V0VIEW0001" },
-    trigger_id: "111.222.valid",
-    team: { id: "T111", domain: "workspace-domain" },
-    view: {
-      id: "V0VIEW0001",
-      type: "modal",
-      callback_id: "ami_create",
-      hash: "1596530361.3wRYuk3R",
-      private_metadata: view.private_metadata,
-      blocks: view.blocks,
-      state: { values: formState({ instanceId, channel: CHANNEL }) },
-    },
-    actions: [
-      {
-        action_id: "check_access",
-        block_id: "check",
-        type: "button",
-        value: "check",
-        action_ts: "1596530385.194939",
-      },
-    ],
-  };
+  return modalActionPayload(h, {
+    answers: { instanceId, channel: CHANNEL },
+    action: { action_id: "check_access", block_id: "check", type: "button", value: "check" },
+  });
 }
 
 describe("checking access without creating anything", () => {

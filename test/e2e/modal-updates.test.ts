@@ -1,42 +1,22 @@
 /** The modal follows the person's choices: picking an instance offers a default name, never over a typed one. */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ALLOWED_USER, CHANNEL, formState, type Harness, startHarness } from "../support/bot-harness.js";
+import { CHANNEL, type Harness, modalActionPayload, startHarness } from "../support/bot-harness.js";
 
 const INSTANCE = "i-0123456789abcdef0";
 
 function selection(h: Harness, typedName: string | undefined) {
-  const opened = h.slack.callsTo("views.open").at(-1);
-  const view = (opened?.args.view ?? {}) as { private_metadata?: string; blocks?: unknown[] };
-  return {
-    type: "block_actions",
-    user: { id: ALLOWED_USER, username: "someone", name: "someone", team_id: "T111" },
-    api_app_id: "A111",
-    token: "verification_token",
-    container: { type: "view", view_id: "V0VIEW0001" },
-    trigger_id: "111.222.valid",
-    team: { id: "T111", domain: "workspace-domain" },
-    view: {
-      id: "V0VIEW0001",
-      type: "modal",
-      callback_id: "ami_create",
-      hash: "1596530361.3wRYuk3R",
-      private_metadata: view.private_metadata,
-      blocks: view.blocks,
-      state: { values: formState({ instanceId: INSTANCE, imageName: typedName, channel: CHANNEL }) },
-    },
-    actions: [
-      {
-        type: "external_select",
-        action_id: "instance_select",
-        block_id: "instance",
-        selected_option: {
-          text: { type: "plain_text", text: `web-1 (${INSTANCE}) · running · t3.micro` },
-          value: INSTANCE,
-        },
-        action_ts: "1596530385.194939",
+  return modalActionPayload(h, {
+    answers: { instanceId: INSTANCE, imageName: typedName, channel: CHANNEL },
+    action: {
+      type: "external_select",
+      action_id: "instance_select",
+      block_id: "instance",
+      selected_option: {
+        text: { type: "plain_text", text: `web-1 (${INSTANCE}) · running · t3.micro` },
+        value: INSTANCE,
       },
-    ],
-  };
+    },
+  });
 }
 
 describe("the modal as the person fills it in", () => {

@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
+import { seededRandom } from "../support/seeded-random.js";
 
 export interface SlackCall {
   readonly method: string;
@@ -77,17 +78,6 @@ function decodeForm(body: string, contentType: string | undefined): Record<strin
   return out;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<FakeSlack> {
   const calls: SlackCall[] = [];
   const messages: StoredMessage[] = [];
@@ -96,7 +86,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const unusable = new Set(options.unusableChannels ?? []);
   const waiters: { method: string; predicate: (c: SlackCall) => boolean; resolve: (c: SlackCall) => void }[] =
     [];
-  const random = mulberry32(options.faultSeed ?? 42);
+  const random = seededRandom(options.faultSeed ?? 42);
   // Like Slack's: seconds since the epoch and six digits, unique and increasing, so `oldest` filters work.
   let lastMicros = 0;
   const nextTs = () => {

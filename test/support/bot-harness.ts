@@ -228,3 +228,35 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * A block_actions payload from the modal the bot opened last (its blocks and signed metadata), with the
+ * form filled in as `answers` and one action: a button click or an instance pick.
+ */
+export function modalActionPayload(
+  h: Harness,
+  options: { userId?: string; answers: FormAnswers; action: Record<string, unknown>; metadata?: string },
+): Record<string, unknown> {
+  const opened = h.slack.callsTo("views.open").at(-1);
+  const view = (opened?.args.view ?? {}) as { private_metadata?: string; blocks?: unknown[] };
+  const userId = options.userId ?? ALLOWED_USER;
+  return {
+    type: "block_actions",
+    user: { id: userId, username: "someone", name: "someone", team_id: "T111" },
+    api_app_id: "A111",
+    token: "verification_token",
+    container: { type: "view", view_id: "V0VIEW0001" },
+    trigger_id: "111.222.valid",
+    team: { id: "T111", domain: "workspace-domain" },
+    view: {
+      id: "V0VIEW0001",
+      type: "modal",
+      callback_id: "ami_create",
+      hash: "1596530361.3wRYuk3R",
+      private_metadata: options.metadata ?? view.private_metadata,
+      blocks: view.blocks,
+      state: { values: formState(options.answers) },
+    },
+    actions: [{ block_id: "x", action_ts: "1596530385.194939", ...options.action }],
+  };
+}
