@@ -74,7 +74,9 @@ export function createSlackApp(
     ? new SocketModeReceiver({
         appToken: config.slack.appToken,
         customRoutes,
-        installerOptions: { port: config.port },
+        // clientOptions reach the Socket Mode client's own WebClient (apps.connections.open), so
+        // SLACK_API_URL applies to it too.
+        installerOptions: { port: config.port, clientOptions },
         logger: boltLogger,
       })
     : new HTTPReceiver({

@@ -40,6 +40,8 @@ export interface FakeSlackOptions {
   /** Answers at random with a fault, this share of the time (0–1), from a seeded generator. */
   readonly faultRate?: number;
   readonly faultSeed?: number;
+  /** The WebSocket URL apps.connections.open hands out (Socket Mode), for the app token xapp-test-token. */
+  readonly socketModeUrl?: string;
 }
 
 export interface FakeSlack {
@@ -220,6 +222,18 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       if ((req.url ?? "").startsWith("/response/")) {
         record("response_url", args, "ok");
         send(res, 200, { ok: true });
+        return;
+      }
+      // Socket Mode: the app-level token opens a connection; nothing else accepts it.
+      if (method === "apps.connections.open" && req.headers.authorization === "Bearer xapp-test-token") {
+        record(method, args, options.socketModeUrl ? "ok" : "not_allowed_token_type");
+        send(
+          res,
+          200,
+          options.socketModeUrl
+            ? { ok: true, url: options.socketModeUrl }
+            : { ok: false, error: "not_allowed_token_type" },
+        );
         return;
       }
       if (req.headers.authorization !== "Bearer xoxb-test-token" && args.token !== "xoxb-test-token") {

@@ -16,7 +16,8 @@ const MAX_CHECKED_PLACES = 10;
 
 export function createAmiCommand(deps: SlackDeps) {
   return async ({ command, ack, client, context, respond }: Args): Promise<void> => {
-    if (context.retryNum !== undefined) {
+    // Socket Mode numbers the first delivery 0; HTTP sends no retry header on it at all.
+    if (context.retryNum) {
       // A redelivery of a command we already answered: opening a second form would only confuse.
       deps.logger.info({ user: command.user_id, retryNum: context.retryNum }, "ignored a redelivered /ami");
       await ack();
