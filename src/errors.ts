@@ -38,8 +38,22 @@ export class AwsRefusedError extends Error {
   }
 }
 
-/** Slack refused a call in a way that retrying will not fix (not in channel, archived, …). */
+/** Slack answers meaning the bot cannot post in that conversation at all (the thread must move). */
+const CHANNEL_UNUSABLE: ReadonlySet<string> = new Set([
+  "not_in_channel",
+  "channel_not_found",
+  "is_archived",
+  "restricted_action",
+  "restricted_action_read_only_channel",
+  "restricted_action_thread_only_channel",
+  "team_access_not_granted",
+  "ekm_access_denied",
+]);
+
+/** Slack refused a call in a way that retrying will not fix (not in channel, archived, bad payload, …). */
 export class SlackDeliveryError extends Error {
+  /** The conversation itself is out of reach, as opposed to this one message being refused. */
+  readonly channelUnusable: boolean;
   constructor(
     readonly code: string,
     readonly retryable: boolean,
@@ -47,5 +61,22 @@ export class SlackDeliveryError extends Error {
   ) {
     super(`Slack refused the message: ${code}`, options);
     this.name = "SlackDeliveryError";
+    this.channelUnusable = CHANNEL_UNUSABLE.has(code);
+  }
+}
+
+/** A Slack call worth trying again later: rate limits, outages, no answer. */
+export class SlackRetryableError extends Error {
+  /** The call failed without a clear answer (timeout, 5xx, internal_error): the message may have been posted. */
+  readonly maybeDelivered: boolean;
+  constructor(
+    message: string,
+    /** Slack's Retry-After, when it gave one. */
+    readonly retryAfterMs: number | undefined,
+    options?: { cause?: unknown; maybeDelivered?: boolean },
+  ) {
+    super(message, options);
+    this.name = "SlackRetryableError";
+    this.maybeDelivered = options?.maybeDelivered ?? false;
   }
 }

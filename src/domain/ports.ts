@@ -115,6 +115,7 @@ export interface JobStore {
   recordError(jobId: string, message: string, nextCheckAt: number, now: number): void;
   /** Records a successful check (ending any run of failures) and when to check next. */
   scheduleNext(jobId: string, nextCheckAt: number, now: number): void;
+  /** Sends the job's thread elsewhere (the requester's DM): a new root is posted there. */
   moveThread(jobId: string, channelId: string, now: number): void;
   enqueue(jobId: string, notice: Notice, now: number): void;
   /** Undelivered notices whose time has come, in the order they were written. */
@@ -132,8 +133,8 @@ export interface JobStore {
 
 /** What a notice says in Slack, rendered from the job at delivery time. */
 export interface Notifier {
-  /** Posts the job's root message; returns its ts. */
-  postRoot(job: Job): Promise<string>;
+  /** Posts the job's root message; returns its ts and the conversation it landed in (a DM's D… id for a user). */
+  postRoot(job: Job): Promise<{ ts: string; channel: string }>;
   /** Posts a reply in the job's thread; returns its ts. */
   postReply(job: Job, rootTs: string, message: OutboxMessage): Promise<string>;
   /** Rewrites the root message in place to show the job's current state. */

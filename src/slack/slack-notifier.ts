@@ -7,52 +7,26 @@ import type { webApi } from "@slack/bolt";
 import type { Config } from "../config.js";
 import type { Job } from "../domain/job.js";
 import type { Clock, Notifier, OutboxMessage } from "../domain/ports.js";
-import { SlackDeliveryError } from "../errors.js";
+import { SlackDeliveryError, SlackRetryableError } from "../errors.js";
 import { type MessageContext, replyMessage, requesterNote, rootMessage } from "./blocks/messages.js";
 import { METADATA_EVENT } from "./ids.js";
 
 type WebClient = webApi.WebClient;
 
-/** Slack answers that retrying cannot fix; the thread moves elsewhere instead. */
-const CHANNEL_UNUSABLE = new Set([
-  "not_in_channel",
-  "channel_not_found",
-  "is_archived",
-  "restricted_action",
-  "restricted_action_read_only_channel",
-  "restricted_action_thread_only_channel",
-  "team_access_not_granted",
-  "ekm_access_denied",
-]);
-
-export class SlackRetryableError extends Error {
-  /** The call failed without a clear answer (timeout, 5xx): the message may have been posted all the same. */
-  readonly maybeDelivered: boolean;
-
-  constructor(
-    message: string,
-    readonly retryAfterMs: number | undefined,
-    options?: { cause?: unknown; maybeDelivered?: boolean },
-  ) {
-    super(message, options);
-    this.name = "SlackRetryableError";
-    this.maybeDelivered = options?.maybeDelivered ?? false;
-  }
-}
-
-/** Sorts a WebClient failure into "move the thread", "try later" or "give up". */
+/**
+ * Sorts a WebClient failure: try later (rate limits, outages, no answer), or a refusal that retrying will not
+ * fix — a SlackDeliveryError whose `channelUnusable` says whether the thread must move.
+ */
 export function translateSlackError(error: unknown): Error {
   const e = error as { code?: string; data?: { error?: string }; retryAfter?: number; statusCode?: number };
   if (e.code === "slack_webapi_rate_limited_error")
     return new SlackRetryableError("rate limited", (e.retryAfter ?? 1) * 1000, { cause: error });
   if (e.code === "slack_webapi_platform_error") {
     const code = e.data?.error ?? "unknown_error";
-    if (CHANNEL_UNUSABLE.has(code)) return new SlackDeliveryError(code, false, { cause: error });
-    if (
-      ["internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"].includes(
-        code,
-      )
-    )
+    // Slack says part of the operation may have succeeded on these: look before posting again.
+    if (["internal_error", "fatal_error", "request_timeout"].includes(code))
+      return new SlackRetryableError(code, undefined, { cause: error, maybeDelivered: true });
+    if (["service_unavailable", "ratelimited"].includes(code))
       return new SlackRetryableError(code, undefined, { cause: error });
     if (["invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope"].includes(code))
       return new SlackRetryableError(`Slack token problem: ${code}`, 60_000, { cause: error });
@@ -93,7 +67,7 @@ export class SlackNotifier implements Notifier {
     }
   }
 
-  async postRoot(job: Job): Promise<string> {
+  async postRoot(job: Job): Promise<{ ts: string; channel: string }> {
     const message = rootMessage(job, this.context(job));
     const res = await this.call(() =>
       this.deps.client.chat.postMessage({
@@ -105,7 +79,8 @@ export class SlackNotifier implements Notifier {
       }),
     );
     if (!res.ts) throw new SlackRetryableError("chat.postMessage returned no ts", undefined);
-    return res.ts;
+    // Posting to a user id lands in a DM whose own id (D…) is what later calls need.
+    return { ts: res.ts, channel: res.channel ?? job.channelId };
   }
 
   async postReply(job: Job, rootTs: string, outbox: OutboxMessage): Promise<string> {

@@ -124,7 +124,9 @@ export class SqliteJobStore implements JobStore {
       scheduleNext: db.prepare(
         "UPDATE jobs SET next_check_at = ?, attempts = 0, last_error = NULL, updated_at = ? WHERE id = ?",
       ),
-      moveThread: db.prepare("UPDATE jobs SET channel_id = ?, updated_at = ? WHERE id = ?"),
+      moveThread: db.prepare(
+        "UPDATE jobs SET channel_id = ?, root_channel_id = NULL, root_ts = NULL, updated_at = ? WHERE id = ?",
+      ),
       markRootPosted: db.prepare(
         "UPDATE jobs SET root_channel_id = ?, root_ts = ?, updated_at = ? WHERE id = ?",
       ),

@@ -5,7 +5,7 @@
  */
 import type { Job } from "../domain/job.js";
 import type { Clock, JobStore, Notifier, OutboxMessage, StepHook } from "../domain/ports.js";
-import { SlackDeliveryError } from "../errors.js";
+import { SlackDeliveryError, SlackRetryableError } from "../errors.js";
 import type { Logger } from "../logger.js";
 
 export interface OutboxRelayDeps {
@@ -68,13 +68,13 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
   }
 
   async function ensureRoot(job: Job, since: number, search: boolean): Promise<Job> {
-    if (job.rootTs && job.rootChannelId === job.channelId) return job;
-    const found = search ? await notifier.findPosted(job, "root", undefined, since) : undefined;
-    const ts = found ?? (await notifier.postRoot(job));
+    if (job.rootTs && job.rootChannelId) return job;
+    const foundTs = search ? await notifier.findPosted(job, "root", undefined, since) : undefined;
+    const root = foundTs ? { ts: foundTs, channel: job.channelId } : await notifier.postRoot(job);
     step("slack_posted:root");
-    store.markRootPosted(job.id, job.channelId, ts, clock.now());
+    store.markRootPosted(job.id, root.channel, root.ts, clock.now());
     lastPostAt.set(job.channelId, clock.now());
-    return { ...job, rootChannelId: job.channelId, rootTs: ts };
+    return { ...job, rootChannelId: root.channel, rootTs: root.ts };
   }
 
   async function deliver(message: OutboxMessage): Promise<void> {
@@ -117,7 +117,7 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     const now = clock.now();
     const job = store.get(message.jobId);
     if (error instanceof SlackDeliveryError && !error.retryable && job) {
-      if (job.channelId !== job.requestedBy && message.kind !== "requester_note") {
+      if (error.channelUnusable && job.channelId !== job.requestedBy && message.kind !== "requester_note") {
         // The bot cannot post in the chosen channel: carry on in a DM with the requester and tell them why.
         logger.warn(
           { jobId: job.id, channel: job.channelId, code: error.code },
@@ -132,7 +132,7 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
       logger.error({ jobId: message.jobId, code: error.code }, "message dropped: Slack will not take it");
       return true;
     }
-    const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs;
+    const retryAfterMs = error instanceof SlackRetryableError ? error.retryAfterMs : undefined;
     const delay = retryAfterMs ?? Math.min(1000 * 2 ** message.attempts, MAX_RETRY_MS);
     if (retryAfterMs !== undefined && job) {
       // Slack's limit is per channel: hold every message for that channel, not just this one.
@@ -150,7 +150,9 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
       "Slack delivery failed; will retry",
     );
     // Without a clear answer the post may have landed: stay "sending" so the next try looks before posting.
-    const maybeDelivered = (error as { maybeDelivered?: boolean }).maybeDelivered === true;
+    // Errors that are not Slack's answers (a socket hang-up) are just as ambiguous.
+    const maybeDelivered =
+      error instanceof SlackRetryableError ? error.maybeDelivered : !(error instanceof SlackDeliveryError);
     store.markDeliveryFailed(
       message.id,
       String((error as Error).message ?? error),

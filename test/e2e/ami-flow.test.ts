@@ -271,9 +271,10 @@ describe("the /ami flow", () => {
     await h.interaction(h.submission({ instanceId: INSTANCE, imageName: "web-1 dm", reboot: "reboot" }));
 
     const root = await eventually(() => h.slack.messages.find((m) => !m.threadTs), 10_000, "root in DM");
-    expect(root.channel).toBe(ALLOWED_USER);
+    const dm = `D${ALLOWED_USER.slice(1)}`;
+    expect(root.channel).toBe(dm);
     const note = await eventually(
-      () => h.slack.messages.find((m) => m.channel === ALLOWED_USER && m.text.includes("/invite @ami-bot")),
+      () => h.slack.messages.find((m) => m.channel === dm && m.text.includes("/invite @ami-bot")),
       10_000,
       "note to the requester",
     );
@@ -286,6 +287,8 @@ describe("the /ami flow", () => {
       10_000,
       "available in DM",
     );
+    // The root in the DM is updated in place like any other.
+    await eventually(() => root.updates > 0 && root.text.includes("available"), 10_000, "DM root updated");
     expect(h.slack.messages.filter((m) => m.channel === CHANNEL)).toHaveLength(0);
   });
 });

@@ -135,7 +135,13 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   }
 
   function answer(method: string, args: Record<string, unknown>): Record<string, unknown> {
-    const channel = String(args.channel ?? "");
+    const given = String(args.channel ?? "");
+    // As on Slack, chat.postMessage to a user id posts in the app's DM with them (a D… conversation);
+    // every other method needs the conversation id itself.
+    const isUser = /^[UW][A-Z0-9]+$/.test(given);
+    if (isUser && method !== "chat.postMessage" && method !== "chat.postEphemeral")
+      return { ok: false, error: "channel_not_found" };
+    const channel = isUser && method === "chat.postMessage" ? `D${given.slice(1)}` : given;
     switch (method) {
       case "auth.test":
         return {

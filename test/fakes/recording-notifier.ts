@@ -61,9 +61,10 @@ export class RecordingNotifier implements Notifier {
     return this.of(jobId).map((d) => `${d.op}:${d.key}`);
   }
 
-  async postRoot(job: Job): Promise<string> {
+  async postRoot(job: Job): Promise<{ ts: string; channel: string }> {
     this.maybeFail("postRoot", job, "root");
-    return this.push({ op: "root", job, channel: job.channelId, threadTs: undefined, key: "root" });
+    const ts = this.push({ op: "root", job, channel: job.channelId, threadTs: undefined, key: "root" });
+    return { ts, channel: job.channelId };
   }
 
   async postReply(job: Job, rootTs: string, message: OutboxMessage): Promise<string> {

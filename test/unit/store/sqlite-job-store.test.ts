@@ -196,10 +196,12 @@ describe("thread bookkeeping", () => {
   it("stores where the root was posted and where the thread moved", () => {
     store.insert(newJob({ id: "job-a", channelId: "C0UPDATES" }), T0);
     store.markRootPosted("job-a", "C0UPDATES", "1790000000.000100", T0 + 1);
+    expect(store.get("job-a")).toMatchObject({ rootChannelId: "C0UPDATES", rootTs: "1790000000.000100" });
     store.moveThread("job-a", "U0REQUESTER", T0 + 2);
+    // A moved thread starts over with a new root where it now lives.
     expect(store.get("job-a")).toMatchObject({
-      rootChannelId: "C0UPDATES",
-      rootTs: "1790000000.000100",
+      rootChannelId: undefined,
+      rootTs: undefined,
       channelId: "U0REQUESTER",
       updatedAt: T0 + 2,
     });

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Job } from "../../../src/domain/job.js";
 import type { NewJob } from "../../../src/domain/ports.js";
-import { SlackDeliveryError } from "../../../src/errors.js";
+import { SlackDeliveryError, SlackRetryableError } from "../../../src/errors.js";
 import type { SqliteJobStore } from "../../../src/store/sqlite-job-store.js";
 import { createOutboxRelay, type OutboxRelay } from "../../../src/watcher/outbox-relay.js";
 import { FixedClock } from "../../fakes/fixed-clock.js";
@@ -58,7 +58,7 @@ const undelivered = (jobId: string) =>
 
 /** An error like SlackNotifier's retryable one: Slack asked us to come back later. */
 function rateLimited(retryAfterMs: number): Error {
-  return Object.assign(new Error("rate limited"), { retryAfterMs });
+  return new SlackRetryableError("rate limited", retryAfterMs);
 }
 
 describe("delivering a thread", () => {
@@ -192,6 +192,17 @@ describe("failures", () => {
     expect(undelivered(id)).toEqual([]);
   });
 
+  it("drops only the refused message, and keeps the thread where it is, when Slack rejects its content", async () => {
+    const id = submit();
+    store.markCreateAttempted(id, clock.now());
+    notifier.failNext("postReply", new SlackDeliveryError("invalid_blocks", false));
+    await relay.drain();
+    expect(jobOf(id).channelId).toBe(CHANNEL);
+    expect(notifier.summary(id)).toEqual(["root:root"]);
+    expect(notifier.summary(id).some((k) => k.startsWith("note:"))).toBe(false);
+    expect(undelivered(id)).toEqual([]);
+  });
+
   it("drops a requester note and delivers the rest when Slack will not take the note", async () => {
     const id = submit();
     store.apply(id, { type: "create_refused", reason: "Instance is terminated." }, clock.now());
@@ -206,7 +217,7 @@ describe("failures", () => {
 describe("after a crash", () => {
   it("finds the root instead of posting it again when it was sending when the bot stopped", async () => {
     const id = submit();
-    const ts = await notifier.postRoot(jobOf(id)); // reached Slack…
+    const { ts } = await notifier.postRoot(jobOf(id)); // reached Slack…
     const [message] = store.pendingOutbox(clock.now(), 10);
     store.markSending(message?.id ?? -1); // …but the bot died before recording it
 
