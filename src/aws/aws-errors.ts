@@ -71,6 +71,9 @@ export function translateEc2Error(
       );
   }
   const status = e.$metadata?.httpStatusCode ?? 0;
+  // No HTTP answer at all (reset, DNS, timeout): nothing was refused, so it is worth trying again.
+  if (status === 0 && name !== "CredentialsProviderError")
+    return refused("aws_unavailable", "AWS could not be reached; ami-bot will retry.", true);
   if (
     status >= 500 ||
     e.$fault === "server" ||

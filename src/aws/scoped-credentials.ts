@@ -74,8 +74,20 @@ function translateAssumeRoleError(target: Target, error: unknown): AwsRefusedErr
     return new AwsRefusedError("aws_unavailable", "AWS STS could not be reached; ami-bot will retry.", true, {
       cause: error,
     });
+  if (e.name === "CredentialsProviderError")
+    return new AwsRefusedError(
+      "assume_role_failed",
+      "ami-bot has no AWS credentials of its own to assume the target role with. Ask the people who run ami-bot to check its AWS set-up (`npm run doctor`).",
+      false,
+      { cause: error },
+    );
   if (e.name === "ExpiredTokenException" || e.name === "ExpiredToken")
     return new AwsRefusedError("credentials_expired", "ami-bot's own AWS credentials have expired.", true, {
+      cause: error,
+    });
+  // No HTTP answer at all (reset, DNS, timeout): worth trying again.
+  if (status === 0)
+    return new AwsRefusedError("aws_unavailable", "AWS STS could not be reached; ami-bot will retry.", true, {
       cause: error,
     });
   return new AwsRefusedError(

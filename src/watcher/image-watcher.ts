@@ -61,7 +61,10 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
 
   const placeOf = (job: Job): Place | undefined => {
     const target: Target | undefined = targets.get(job.targetName);
-    return target?.regions.includes(job.region) ? { target, region: job.region } : undefined;
+    // A target pointed at another role (another account) since the job began is not the job's place.
+    return target?.regions.includes(job.region) && target.roleArn === job.roleArn
+      ? { target, region: job.region }
+      : undefined;
   };
   const requesterOf = (job: Job): Requester => ({ userId: job.requestedBy, channelId: job.channelId });
   const interval = (job: Job, now: number) =>
@@ -71,6 +74,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   function recordFailure(job: Job, error: unknown, now: number): void {
     const message =
       error instanceof AwsRefusedError ? error.userMessage : "unexpected error (see the bot's log)";
+    // (create() has already looked for an image an earlier, unanswered call may have made.)
     if (job.state === "queued" && job.attempts + 1 >= MAX_CREATE_ATTEMPTS) {
       logger.warn({ jobId: job.id, err: error }, "giving up creating the image");
       store.apply(
@@ -98,8 +102,19 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
 
   async function create(job: Job): Promise<void> {
     const now = clock.now();
-    if (giveUpIfOverdue(job, now)) return;
     const place = placeOf(job);
+    if (now - job.createdAt >= settings.giveUpAfterMs) {
+      // One last look before giving up: an earlier CreateImage may have made the image after all.
+      const found =
+        place && job.createAttemptedAt !== undefined
+          ? await images.findImageByJob(place, requesterOf(job), job.id).catch(() => undefined)
+          : undefined;
+      if (found) {
+        store.apply(job.id, { type: "image_created", imageId: found }, clock.now());
+        store.scheduleNext(job.id, clock.now(), clock.now());
+      } else giveUpIfOverdue(job, clock.now());
+      return;
+    }
     if (!place) {
       store.apply(
         job.id,
@@ -112,6 +127,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       return;
     }
     const requester = requesterOf(job);
+    let called = job.createAttemptedAt !== undefined;
     try {
       // A crash may have come between CreateImage and storing its answer: look for our tag before calling again.
       if (job.createAttemptedAt !== undefined) {
@@ -129,6 +145,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         return;
       }
       store.markCreateAttempted(job.id, clock.now());
+      called = true;
       const imageId = await images.createImage(place, requester, {
         jobId: job.id,
         instanceId: job.instanceId,
@@ -155,18 +172,32 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
           store.scheduleNext(job.id, at + settings.pollIntervalMs, at);
           return;
         }
+        // After an earlier attempt the name may be taken by our own image, not yet findable by its tag
+        // (tag filters lag): look again later rather than tell the person the name is someone else's.
+        if (job.createAttemptedAt !== undefined && at - job.createAttemptedAt < VANISHED_AFTER_MS) {
+          recordFailure(job, error, at);
+          return;
+        }
       }
       if (error instanceof AwsRefusedError && !error.retryable) {
         logger.info({ jobId: job.id, code: error.code }, "AWS refused the image");
         store.apply(job.id, { type: "create_refused", reason: error.userMessage }, at);
-      } else recordFailure(job, error, at);
+        return;
+      }
+      // Before the last try is given up, look once more: an earlier call may have made the image after all.
+      if (called && job.attempts + 1 >= MAX_CREATE_ATTEMPTS) {
+        const mine = await images.findImageByJob(place, requester, job.id).catch(() => undefined);
+        if (mine) {
+          store.apply(job.id, { type: "image_created", imageId: mine }, at);
+          store.scheduleNext(job.id, at + settings.pollIntervalMs, at);
+          return;
+        }
+      }
+      recordFailure(job, error, at);
     }
   }
 
-  async function check(place: Place, jobs: Job[]): Promise<void> {
-    const now = clock.now();
-    const live = jobs.filter((j) => !giveUpIfOverdue(j, now));
-    if (live.length === 0) return;
+  async function check(place: Place, live: Job[]): Promise<void> {
     let statuses: Awaited<ReturnType<ImageService["describeImages"]>>;
     try {
       statuses = await images.describeImages(
@@ -174,35 +205,39 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         live.map((j) => j.imageId as string),
       );
     } catch (error) {
-      for (const job of live) recordFailure(job, error, clock.now());
+      for (const job of live)
+        guarded(job, () => giveUpIfOverdue(job, clock.now()) || recordFailure(job, error, clock.now()));
       return;
     }
     const at = clock.now();
     const stillPending: { job: Job; snapshots: readonly string[] }[] = [];
-    for (const job of live) {
-      const status = statuses.get(job.imageId as string);
-      if (!status) {
-        if (at - (job.createAttemptedAt ?? job.createdAt) > VANISHED_AFTER_MS)
-          store.apply(
-            job.id,
-            { type: "image_state", state: "deregistered", reason: "The image no longer exists." },
-            at,
-          );
-        else store.scheduleNext(job.id, at + interval(job, at), at);
-        continue;
-      }
-      const next = store.apply(
-        job.id,
-        { type: "image_state", state: status.state, reason: status.reason },
-        at,
-      );
-      if (next && next.state !== job.state) step(`state_stored:${next.state}`);
-      if (next?.state === "pending") {
-        stillPending.push({ job: next, snapshots: status.snapshotIds });
-        if (at - job.createdAt >= settings.slowAfterMs) store.apply(job.id, { type: "slow" }, at);
-        store.scheduleNext(job.id, at + interval(job, at), at);
-      }
-    }
+    for (const job of live)
+      guarded(job, () => {
+        const status = statuses.get(job.imageId as string);
+        if (!status) {
+          if (at - (job.createAttemptedAt ?? job.createdAt) > VANISHED_AFTER_MS)
+            store.apply(
+              job.id,
+              { type: "image_state", state: "deregistered", reason: "The image no longer exists." },
+              at,
+            );
+          else if (!giveUpIfOverdue(job, at)) store.scheduleNext(job.id, at + interval(job, at), at);
+          return;
+        }
+        const next = store.apply(
+          job.id,
+          { type: "image_state", state: status.state, reason: status.reason },
+          at,
+        );
+        if (next && next.state !== job.state) step(`state_stored:${next.state}`);
+        if (next?.state === "pending") {
+          // The hard limit applies only to an image just seen still unfinished.
+          if (giveUpIfOverdue(job, at)) return;
+          stillPending.push({ job: next, snapshots: status.snapshotIds });
+          if (at - job.createdAt >= settings.slowAfterMs) store.apply(job.id, { type: "slow" }, at);
+          store.scheduleNext(job.id, at + interval(job, at), at);
+        }
+      });
     const snapshotIds = stillPending.flatMap((p) => p.snapshots);
     if (snapshotIds.length === 0) return;
     try {
@@ -219,6 +254,15 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         { err: error, target: place.target.name, region: place.region },
         "snapshot progress unavailable",
       );
+    }
+  }
+
+  /** One job's bookkeeping failing (a database error) must not stop the others in the group. */
+  function guarded(job: Job, fn: () => unknown): void {
+    try {
+      fn();
+    } catch (error) {
+      logger.error({ jobId: job.id, err: error }, "could not record a job's check");
     }
   }
 
@@ -253,12 +297,14 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       group.jobs.push(job);
       groups.set(key, group);
     }
-    await Promise.all([
+    const results = await Promise.allSettled([
       runLimited(queued, createConcurrency, (job) =>
-        create(job).catch((e) => recordFailure(job, e, clock.now())),
+        create(job).catch((e) => guarded(job, () => recordFailure(job, e, clock.now()))),
       ),
       ...[...groups.values()].map((g) => check(g.place, g.jobs)),
     ]);
+    for (const r of results)
+      if (r.status === "rejected") logger.error({ err: r.reason }, "watcher step failed");
     deps.onNotices?.();
   }
 

@@ -60,7 +60,13 @@ function submit(place: Place = PROD_EU, overrides: Partial<NewJob> = {}): Job {
   instanceCount++;
   const instanceId = `i-${instanceCount.toString(16).padStart(17, "0")}`;
   images.addInstance(place, { instanceId, name: `web-${instanceCount}` });
-  const job = newJob({ targetName: place.target.name, region: place.region, instanceId, ...overrides });
+  const job = newJob({
+    targetName: place.target.name,
+    roleArn: place.target.roleArn,
+    region: place.region,
+    instanceId,
+    ...overrides,
+  });
   store.insert(job, clock.now());
   return store.get(job.id) as Job;
 }
@@ -206,6 +212,7 @@ describe("creating images", () => {
     store.markCreateAttempted(job.id, clock.now());
     const image = images.addImage(PROD_EU, { name: job.imageName, jobId: job.id });
     watcher = makeWatcher();
+    clock.advance(60_000); // the restarted bot takes the job up once the attempt's lease has run out
 
     await watcher.tick();
     expect(images.callsTo("findImageByJob").map((c) => c.args[0])).toEqual([job.id]);
@@ -217,6 +224,9 @@ describe("creating images", () => {
   it("creates the image when a crash came before the call and AWS has no image for the job", async () => {
     const job = submit();
     store.markCreateAttempted(job.id, clock.now());
+    await watcher.tick();
+    expect(images.callsTo("createImage")).toHaveLength(0); // the attempt's lease holds the job a while
+    clock.advance(60_000);
     await watcher.tick();
     expect(images.callsTo("createImage")).toHaveLength(1);
     expect(jobOf(job.id).state).toBe("pending");
@@ -238,6 +248,33 @@ describe("creating images", () => {
     expect(jobOf(job.id)).toMatchObject({
       state: "refused",
       finalReason: expect.stringContaining("already exists"),
+    });
+  });
+
+  it("looks again later, rather than blame the name, when an earlier call may have made the image", async () => {
+    const job = submit();
+    store.markCreateAttempted(job.id, clock.now()); // the bot died with CreateImage unanswered
+    clock.advance(60_000);
+    // AWS says the name is taken, and the tag filter does not show our image yet.
+    images.failNext(
+      "createImage",
+      new AwsRefusedError("name_taken", "An image named x already exists.", false),
+    );
+    await watcher.tick();
+    expect(jobOf(job.id)).toMatchObject({ state: "queued", attempts: 1 });
+    const image = images.addImage(PROD_EU, { name: job.imageName, jobId: job.id }); // now it shows
+    clock.advance(SETTINGS.pollIntervalMs);
+    await watcher.tick();
+    expect(jobOf(job.id)).toMatchObject({ state: "pending", imageId: image.imageId });
+  });
+
+  it("treats a target pointed at another role since the job began as no longer configured", async () => {
+    const job = submit(PROD_EU, { roleArn: "arn:aws:iam::999999999999:role/ami-bot" });
+    await watcher.tick();
+    expect(images.callsTo("createImage")).toHaveLength(0);
+    expect(jobOf(job.id)).toMatchObject({
+      state: "refused",
+      finalReason: "Target prod in eu-west-1 is no longer configured.",
     });
   });
 
@@ -374,6 +411,14 @@ describe("checking pending images", () => {
     expect(notices(job.id).filter((k) => k === "slow")).toHaveLength(1);
   });
 
+  it("reports the image available, not timed out, when it turned available just before the limit", async () => {
+    const job = await pendingJob();
+    clock.advance(SETTINGS.giveUpAfterMs);
+    images.setImageState(job.imageId as string, "available");
+    await watcher.tick();
+    expect(jobOf(job.id).state).toBe("available");
+  });
+
   it("gives up on a pending job when it is still pending after giveUpAfterMs", async () => {
     const job = await pendingJob();
     clock.advance(SETTINGS.giveUpAfterMs);
@@ -383,7 +428,8 @@ describe("checking pending images", () => {
       finalReason: "The image was still not available when ami-bot stopped watching.",
     });
     expect(notices(job.id).slice(-2)).toEqual(["timed_out", "root_update"]);
-    expect(images.callsTo("describeImages")).toHaveLength(0);
+    // One last look first: it was still pending, so it timed out.
+    expect(images.callsTo("describeImages")).toHaveLength(1);
   });
 
   it("keeps the other place's jobs moving when one place's DescribeImages fails", async () => {
