@@ -3,7 +3,6 @@
  * token, the bot's own AWS identity, AssumeRole into every target, and a dry-run CreateImage per target and
  * region — and prints one PASS/FAIL/SKIP line each. Exits non-zero when anything fails.
  */
-import type { webApi } from "@slack/bolt";
 import type { Config } from "./config.js";
 import { checkImageAccess } from "./domain/access-check.js";
 import type { ImageService } from "./domain/ports.js";
@@ -11,7 +10,8 @@ import { AwsRefusedError } from "./errors.js";
 
 export interface DoctorDeps {
   readonly config: Config;
-  readonly slack: webApi.WebClient;
+  /** The Slack Web API, as far as the doctor needs it (a WebClient fits). */
+  readonly slack: { auth: { test(): Promise<{ team?: string; team_id?: string; user_id?: string }> } };
   readonly botIdentity: () => Promise<string>;
   /** Resolves credentials for a target's role (AssumeRole), throwing AwsRefusedError when refused. */
   readonly assumeRole: (target: Config["targets"][number], region: string) => Promise<void>;

@@ -159,7 +159,7 @@ export class Ec2Images implements ImageService {
       if (!inScope(place.target, instance))
         throw new AwsRefusedError(
           "instance_out_of_scope",
-          `Instance ${instanceId} is not one that target *${place.target.name}* allows imaging (it lacks the required tags ${Object.entries(
+          `Instance ${instanceId} is not one that target ${place.target.name} allows imaging (it lacks the required tags ${Object.entries(
             place.target.instanceScope.requiredTags,
           )
             .map(([k, v]) => `${k}=${v}`)

@@ -77,7 +77,7 @@ function translateAssumeRoleError(target: Target, error: unknown): AwsRefusedErr
   if (e.name === "CredentialsProviderError")
     return new AwsRefusedError(
       "assume_role_failed",
-      "ami-bot has no AWS credentials of its own to assume the target role with. Ask the people who run ami-bot to check its AWS set-up (`npm run doctor`).",
+      "ami-bot has no AWS credentials of its own to assume the target role with. Ask the people who run ami-bot to check its AWS set-up (npm run doctor).",
       false,
       { cause: error },
     );
@@ -92,8 +92,8 @@ function translateAssumeRoleError(target: Target, error: unknown): AwsRefusedErr
     });
   return new AwsRefusedError(
     "assume_role_failed",
-    `ami-bot could not assume the role for target *${target.name}* (${e.name ?? "error"}). ` +
-      "The role's trust policy must allow ami-bot's identity, with the configured ExternalId, and allow sts:SetSourceIdentity and sts:TagSession. Ask the people who run ami-bot to check it (`npm run doctor`).",
+    `ami-bot could not assume the role for target ${target.name} (${e.name ?? "error"}). ` +
+      "The role's trust policy must allow ami-bot's identity, with the configured ExternalId, and allow sts:SetSourceIdentity and sts:TagSession. Ask the people who run ami-bot to check it (npm run doctor).",
     false,
     { cause: error },
   );

@@ -138,7 +138,9 @@ export function transition(job: Job, event: JobEvent, now: number): Transition {
       if (job.state !== "pending") return NO_CHANGE;
       if (event.state === "available") return finish("available", now, undefined, "available");
       if (FAILED_IMAGE_STATES.has(event.state))
-        return finish("failed", now, describeImageFailure(event.state, event.reason), "failed");
+        return finish("failed", now, describeImageFailure(event.state, event.reason), "failed", [
+          { kind: "requester_note", key: "requester_note" },
+        ]);
       return NO_CHANGE; // pending, transient: keep watching
     case "progress": {
       if (job.state !== "pending") return NO_CHANGE;
@@ -159,6 +161,7 @@ export function transition(job: Job, event: JobEvent, now: number): Transition {
           ? "AWS could not be reached to create the image in time."
           : "The image was still not available when ami-bot stopped watching.",
         "timed_out",
+        [{ kind: "requester_note", key: "requester_note" }],
       );
   }
 }

@@ -6,6 +6,8 @@ import type { webApi } from "@slack/bolt";
 import type { Clock } from "../domain/ports.js";
 import type { Logger } from "../logger.js";
 
+const LOOKUP_BUDGET_MS = 1500;
+
 export interface UsergroupDirectory {
   groupsOf(userId: string): Promise<Set<string>>;
 }
@@ -25,8 +27,12 @@ export function createUsergroupDirectory(deps: {
     if (hit && hit.expires > deps.clock.now()) return hit.members;
     const running = inflight.get(groupId);
     if (running) return running;
-    const load = deps.client.usergroups.users
-      .list({ usergroup: groupId })
+    // Membership is read before an ack (Slack allows 3 s in all): a slow answer counts as no membership.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("usergroups.users.list took too long")), LOOKUP_BUDGET_MS);
+    });
+    const load = Promise.race([deps.client.usergroups.users.list({ usergroup: groupId }), timeout])
       .then((res) => {
         const set = new Set(res.users ?? []);
         cache.set(groupId, { members: set, expires: deps.clock.now() + deps.ttlMs });
@@ -37,7 +43,10 @@ export function createUsergroupDirectory(deps: {
         deps.logger.warn({ err: error, usergroup: groupId }, "cannot read user group members");
         return new Set<string>();
       })
-      .finally(() => inflight.delete(groupId));
+      .finally(() => {
+        clearTimeout(timer);
+        inflight.delete(groupId);
+      });
     inflight.set(groupId, load);
     return load;
   }

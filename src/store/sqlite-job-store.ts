@@ -87,8 +87,6 @@ function toMessage(r: OutboxRow): OutboxMessage {
   };
 }
 
-const CREATE_LEASE_MS = 60_000;
-
 /** The job store on SQLite: one prepared statement per intent, multi-step writes in a transaction. */
 export class SqliteJobStore implements JobStore {
   private readonly s;
@@ -117,8 +115,8 @@ export class SqliteJobStore implements JobStore {
            updated_at = @now WHERE id = @id`,
       ),
       markCreateAttempted: db.prepare(
-        `UPDATE jobs SET create_attempted_at = COALESCE(create_attempted_at, @now),
-           next_check_at = MAX(next_check_at, @now + @lease), updated_at = @now WHERE id = @id`,
+        `UPDATE jobs SET create_attempted_at = COALESCE(create_attempted_at, @now), updated_at = @now
+         WHERE id = @id`,
       ),
       recordError: db.prepare(
         "UPDATE jobs SET attempts = attempts + 1, last_error = ?, next_check_at = ?, updated_at = ? WHERE id = ?",
@@ -176,8 +174,7 @@ export class SqliteJobStore implements JobStore {
     });
 
     this.createAttemptTx = db.transaction((jobId: string, now: number) => {
-      // A lease: should this tick end before CreateImage answers, the next one leaves the job alone a while.
-      this.s.markCreateAttempted.run({ now, lease: CREATE_LEASE_MS, id: jobId });
+      this.s.markCreateAttempted.run({ now, id: jobId });
       this.s.enqueue.run(jobId, "creating", "creating", now, now);
     });
 

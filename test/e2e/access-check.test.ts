@@ -66,7 +66,7 @@ describe("checking access without creating anything", () => {
     await h.interaction(buttonClick(h, UNTAGGED));
     const refused = await eventually(() => h.slack.callsTo("views.update")[1], 10_000, "second views.update");
     expect(JSON.stringify(refused.args.view)).toContain(
-      `Instance ${UNTAGGED} is not one that target *prod* allows imaging`,
+      `Instance ${UNTAGGED} is not one that target prod allows imaging`,
     );
     // Only the in-scope instance got as far as a dry run; nothing was created.
     expect(h.aws.calls("CreateImage").map((c) => [c.params.InstanceId, c.params.DryRun])).toEqual([

@@ -259,7 +259,7 @@ describe("the /ami flow", () => {
     expect(refused.text).toContain("already exists");
     const note = await h.slack.waitFor("chat.postEphemeral");
     expect(note.args).toMatchObject({ user: ALLOWED_USER, channel: CHANNEL });
-    await eventually(() => root.updates > 0 && root.text.includes("refused"), 10_000, "root updated");
+    await eventually(() => root.updates > 0 && root.text.includes("Not created"), 10_000, "root updated");
   });
 
   it("carries on in a DM and tells the requester how to fix it when the bot cannot post in the channel", async () => {

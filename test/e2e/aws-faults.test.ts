@@ -120,7 +120,7 @@ describe("AWS faults", () => {
     expect(refused.text).toContain("could not assume the role for target");
     expect(refused.text).toContain("trust policy must allow ami-bot");
     expect(refused.text).toContain("ExternalId");
-    await eventually(() => root.text.includes("refused"), 10_000, "root updated");
+    await eventually(() => root.text.includes("Not created"), 10_000, "root updated");
     const note = await h.slack.waitFor("chat.postEphemeral");
     expect(note.args).toMatchObject({ user: ALLOWED_USER });
     expect(String(note.args.text)).toContain("did not go through");

@@ -52,7 +52,7 @@ const NOT_ALLOWED_OPTIONS = [
 const NOT_FOUND = (id: string) =>
   `Instance ${id} was not found in prod (eu-west-1). Check the account, region and id, then run /ami again.`;
 const OUT_OF_SCOPE = (id: string) =>
-  `Instance ${id} is not one that target *prod* allows imaging (it lacks the required tags ami-bot:allowed=true).`;
+  `Instance ${id} is not one that target prod allows imaging (it lacks the required tags ami-bot:allowed=true).`;
 
 const suggestionFixture = JSON.parse(
   readFileSync(new URL("../fixtures/slack/block_suggestion.bolt-python.json", import.meta.url), "utf8"),

@@ -443,8 +443,8 @@ describe("replays and double submissions", () => {
     expect(h.slack.messages.filter((m) => !m.threadTs)).toHaveLength(1);
     const submits = auditLines(h).filter((l) => l.action === "submit");
     expect(submits.map((l) => l.reason).sort()).toEqual([
-      "duplicate submission of the same form",
-      "duplicate submission of the same form",
+      "duplicate submission of the same form (no new job)",
+      "duplicate submission of the same form (no new job)",
       "job stored",
     ]);
   });

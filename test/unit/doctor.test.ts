@@ -85,7 +85,7 @@ describe("npm run doctor", () => {
       ["FAIL", "AssumeRole other"],
     ]);
     expect(lines.find((l) => l.check === "AssumeRole other")?.detail).toContain(
-      "could not assume the role for target *other*",
+      "could not assume the role for target other",
     );
     expect(formatDoctor(lines)).toMatch(/^PASS {2}Slack token \(auth\.test\): team Fake, bot user UBOT$/m);
     // A dry run only: nothing was created.

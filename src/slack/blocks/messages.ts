@@ -45,7 +45,7 @@ function statusLine(job: Job, ctx: MessageContext): string {
     case "failed":
       return `:x: The image failed: ${escapeText(job.finalReason ?? "")}`;
     case "refused":
-      return `:no_entry: AWS refused: ${escapeText(job.finalReason ?? "")}`;
+      return `:no_entry: Not created: ${escapeText(job.finalReason ?? "")}`;
     case "timed_out":
       return `:warning: Gave up after ${took}: ${escapeText(job.finalReason ?? "")}`;
   }
@@ -117,7 +117,7 @@ export function replyMessage(job: Job, key: string, ctx: MessageContext): SlackM
       case "failed":
         return `:x: The image failed. ${escapeText(job.finalReason ?? "")}`;
       case "refused":
-        return `:no_entry: AWS refused to create the image. ${escapeText(job.finalReason ?? "")}`;
+        return `:no_entry: The image was not created. ${escapeText(job.finalReason ?? "")}`;
       case "timed_out":
         return `:warning: ${escapeText(job.finalReason ?? "Gave up.")} Check the image in the EC2 console${job.imageId ? ` (${imageLink(job, ctx)})` : ""}.`;
       default:
@@ -136,5 +136,9 @@ export function requesterNote(job: Job, key: string): string {
       `${escapeText(job.imageName)} here. To get updates in the channel next time, invite me there with \`/invite @ami-bot\`.`
     );
   }
-  return `Your AMI request for ${escapeText(job.instanceName ?? job.instanceId)} (${escapeText(job.imageName)}) did not go through: ${escapeText(job.finalReason ?? "AWS refused it.")}`;
+  const what = `${escapeText(job.instanceName ?? job.instanceId)} (${escapeText(job.imageName)})`;
+  const why = escapeText(job.finalReason ?? "");
+  if (job.state === "failed") return `The AMI of ${what} failed: ${why}`;
+  if (job.state === "timed_out") return `ami-bot stopped following the AMI of ${what}: ${why}`;
+  return `Your AMI request for ${what} did not go through: ${why || "AWS refused it."}`;
 }

@@ -69,7 +69,7 @@ export function createAmiCommand(deps: SlackDeps) {
         }),
       );
       const lines = results.flatMap((r) =>
-        r ? [`${r.allowed ? ":white_check_mark:" : ":no_entry:"} ${r.message}`] : [],
+        r ? [`${r.allowed ? ":white_check_mark:" : ":no_entry:"} ${escapeText(r.message)}`] : [],
       );
       await respond({ response_type: "ephemeral", replace_original: false, text: lines.join("\n") });
       return;

@@ -11,6 +11,9 @@ import { readRequestInput, type StateValues } from "../form-values.js";
 
 type Args = SlackOptionsMiddlewareArgs<"block_suggestion"> & AllMiddlewareArgs;
 
+const SEARCH_BUDGET_MS = 2500;
+const SLOW_OPTION = "AWS is slow to answer; type again to retry.";
+
 export const NOT_ALLOWED_OPTION = "⛔ You are not allowed to list instances here; ask ami-bot's admins";
 
 export function createInstanceOptions(deps: SlackDeps) {
@@ -42,11 +45,21 @@ export function createInstanceOptions(deps: SlackDeps) {
       return;
     }
     try {
-      const instances = await deps.images.findInstances(
-        { target, region: input.region },
-        { userId, channelId: metadata?.origin ?? "unknown" },
-        String(body.value ?? "").slice(0, 100),
-      );
+      // Options must come back within Slack's 3 seconds: a slower AWS gets a "try again" option instead.
+      let timer: NodeJS.Timeout | undefined;
+      const instances = await Promise.race([
+        deps.images.findInstances(
+          { target, region: input.region },
+          { userId, channelId: metadata?.origin ?? "unknown" },
+          String(body.value ?? "").slice(0, 100),
+        ),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new AwsRefusedError("aws_unavailable", SLOW_OPTION, true)),
+            SEARCH_BUDGET_MS,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
       await ack({
         options: instances.slice(0, 100).map((i) => ({
           text: { type: "plain_text" as const, text: instanceOptionText(i) },
@@ -54,11 +67,18 @@ export function createInstanceOptions(deps: SlackDeps) {
         })),
       });
     } catch (error) {
-      const why = error instanceof AwsRefusedError ? error.userMessage : "AWS did not answer.";
+      // Option text holds 75 characters: a short phrase per cause, the detail in the log.
+      const code = error instanceof AwsRefusedError ? error.code : "unknown";
+      const why =
+        code === "access_denied" || code === "assume_role_failed"
+          ? "AWS refused the lookup; ask ami-bot's admins to run its doctor."
+          : code === "throttled" || code === "aws_unavailable" || code === "credentials_expired"
+            ? SLOW_OPTION
+            : "AWS could not list instances; try again.";
       deps.logger.warn({ err: error, user: userId, target: target.name }, "instance search failed");
       // The picker can only show options, so the reason is shown as one that fails validation if chosen.
       await ack({
-        options: [{ text: { type: "plain_text" as const, text: `⚠ ${why}`.slice(0, 75) }, value: "error" }],
+        options: [{ text: { type: "plain_text" as const, text: `⚠ ${why}` }, value: "error" }],
       });
     }
   };

@@ -48,18 +48,16 @@ export function createImageSubmission(deps: SlackDeps) {
       values,
       places.length === 1 && places[0] ? placeValue(places[0]) : undefined,
     );
-    const result = validateImageRequest(
-      input,
-      allowedPlaces(deps.config.targets, who),
-      new Date(deps.clock.now()),
-    );
+    const allowedHere = allowedPlaces(deps.config.targets, who);
+    const result = validateImageRequest(input, allowedHere, new Date(deps.clock.now()));
 
     const target = result.ok
       ? deps.config.targets.find((t) => t.name === result.request.targetName)
       : undefined;
     const problems: Partial<Record<RequestField, string>> = result.ok ? {} : { ...result.errors };
     // Someone no rule allows is told so, and whom to ask, whatever the form claims.
-    if (places.length === 0 || problems.where === "You may not create images in that account and region.")
+    const placeClaimed = input.targetName !== undefined && input.region !== undefined;
+    if (places.length === 0 || (placeClaimed && !allowedHere.has(`${input.targetName}|${input.region}`)))
       problems.where = deniedMessage();
     if (result.ok && target) {
       const request = result.request;
@@ -153,10 +151,10 @@ export function createImageSubmission(deps: SlackDeps) {
       user: userId,
       action: "submit",
       allowed: true,
-      reason: inserted ? "job stored" : "duplicate submission of the same form",
+      reason: inserted ? "job stored" : "duplicate submission of the same form (no new job)",
       target: target.name,
       region: request.region,
-      jobId,
+      ...(inserted ? { jobId } : {}),
     });
     await ack();
     deps.onStep("submission_acked");

@@ -45,7 +45,8 @@ const finished = (state: JobState, finalReason: string | undefined, kinds: strin
   notices: [...kinds, "root_update"].map((k) => ({ kind: k, key: k })) as Transition["notices"],
 });
 
-const failedBy = (s: ImageState) => finished("failed", describeImageFailure(s, "Boom"), ["failed"]);
+const failedBy = (s: ImageState) =>
+  finished("failed", describeImageFailure(s, "Boom"), ["failed", "requester_note"]);
 
 /** What every event does to an unfinished job; anything not listed changes nothing. */
 const EXPECTED: Record<"queued" | "pending", Record<string, Transition>> = {
@@ -56,7 +57,10 @@ const EXPECTED: Record<"queued" | "pending", Record<string, Transition>> = {
     },
     create_refused: finished("refused", "Instance is terminated.", ["refused", "requester_note"]),
     slow: { changes: { slowNotified: true }, notices: [{ kind: "slow", key: "slow" }] },
-    gave_up: finished("timed_out", "AWS could not be reached to create the image in time.", ["timed_out"]),
+    gave_up: finished("timed_out", "AWS could not be reached to create the image in time.", [
+      "timed_out",
+      "requester_note",
+    ]),
   },
   pending: {
     "image_state:available": finished("available", undefined, ["available"]),
@@ -69,6 +73,7 @@ const EXPECTED: Record<"queued" | "pending", Record<string, Transition>> = {
     slow: { changes: { slowNotified: true }, notices: [{ kind: "slow", key: "slow" }] },
     gave_up: finished("timed_out", "The image was still not available when ami-bot stopped watching.", [
       "timed_out",
+      "requester_note",
     ]),
   },
 };
@@ -114,13 +119,17 @@ describe("transition", () => {
     }
   });
 
-  it("notes the requester only when AWS refuses the image", () => {
+  it("notes the requester privately on every end but success", () => {
     const pending = makeJob({ state: "pending", imageId: "ami-0abc" });
     const refused = transition(makeJob({ state: "queued" }), { type: "create_refused", reason: "no" }, NOW);
     expect(refused.notices.map((n) => n.kind)).toContain("requester_note");
+    expect(transition(pending, { type: "gave_up" }, NOW).notices.map((n) => n.kind)).toContain(
+      "requester_note",
+    );
     for (const state of IMAGE_STATES) {
       const t = transition(pending, { type: "image_state", state }, NOW);
-      expect(t.notices.map((n) => n.kind)).not.toContain("requester_note");
+      const noted = t.notices.map((n) => n.kind).includes("requester_note");
+      expect(noted).toBe(t.changes.state === "failed");
     }
   });
 

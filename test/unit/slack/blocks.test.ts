@@ -111,7 +111,7 @@ describe("rootMessage", () => {
       /:white_check_mark: Image <https:\/\/eu-west-1\.console\.aws\.amazon\.com\/ec2\/home\?region=eu-west-1#ImageDetails:imageId=ami-0abc\|`ami-0abc`> is available \(took 12 min 0 s\)/,
     ],
     ["failed", { finalReason: "Disk broke." }, /:x: The image failed: Disk broke\./],
-    ["refused", { finalReason: "No access." }, /:no_entry: AWS refused: No access\./],
+    ["refused", { finalReason: "No access." }, /:no_entry: Not created: No access\./],
     [
       "timed_out",
       { finalReason: "Too slow.", finishedAt: CLOCK_START + 24 * 60 * MIN },
@@ -131,7 +131,7 @@ describe("rootMessage", () => {
 
   it("gives a plain fallback text without the emoji when notifications show it", () => {
     expect(rootMessage(job({ state: "refused", finalReason: "No." }), ctx).text).toBe(
-      "<@U0ALICE> asked for an AMI of web-1: AWS refused: No.",
+      "<@U0ALICE> asked for an AMI of web-1: Not created: No.",
     );
   });
 });
@@ -154,7 +154,7 @@ describe("replyMessage", () => {
     [
       "refused",
       job({ state: "refused", finalReason: "No access." }),
-      /AWS refused to create the image\. No access\./,
+      /The image was not created\. No access\./,
     ],
     [
       "timed_out",
@@ -196,6 +196,15 @@ describe("requesterNote", () => {
     expect(note).toContain("I can't post in <#C0PRIVATE>");
     expect(note).toContain("web-1 nightly");
     expect(note).toContain("/invite @ami-bot");
+  });
+
+  it("says the image failed, or that the bot stopped following it, in those end states", () => {
+    expect(requesterNote(job({ state: "failed", finalReason: "Snapshot error." }), "requester_note")).toBe(
+      "The AMI of web-1 (web-1 nightly) failed: Snapshot error.",
+    );
+    expect(requesterNote(job({ state: "timed_out", finalReason: "Still pending." }), "requester_note")).toBe(
+      "ami-bot stopped following the AMI of web-1 (web-1 nightly): Still pending.",
+    );
   });
 
   it("gives AWS's reason when the request was refused", () => {

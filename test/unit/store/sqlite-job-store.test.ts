@@ -126,7 +126,11 @@ describe("apply", () => {
       finishedAt: T0 + 50,
       finalReason: expect.stringContaining("“disk”"),
     });
-    expect(keys(store.outboxForJob("job-a")).slice(2)).toEqual(["job-a:failed", "job-a:root_update"]);
+    expect(keys(store.outboxForJob("job-a")).slice(2)).toEqual([
+      "job-a:failed",
+      "job-a:requester_note",
+      "job-a:root_update",
+    ]);
   });
 
   it("changes nothing and queues nothing when the event does not apply", () => {

@@ -212,7 +212,6 @@ describe("creating images", () => {
     store.markCreateAttempted(job.id, clock.now());
     const image = images.addImage(PROD_EU, { name: job.imageName, jobId: job.id });
     watcher = makeWatcher();
-    clock.advance(60_000); // the restarted bot takes the job up once the attempt's lease has run out
 
     await watcher.tick();
     expect(images.callsTo("findImageByJob").map((c) => c.args[0])).toEqual([job.id]);
@@ -224,9 +223,6 @@ describe("creating images", () => {
   it("creates the image when a crash came before the call and AWS has no image for the job", async () => {
     const job = submit();
     store.markCreateAttempted(job.id, clock.now());
-    await watcher.tick();
-    expect(images.callsTo("createImage")).toHaveLength(0); // the attempt's lease holds the job a while
-    clock.advance(60_000);
     await watcher.tick();
     expect(images.callsTo("createImage")).toHaveLength(1);
     expect(jobOf(job.id).state).toBe("pending");
@@ -254,7 +250,6 @@ describe("creating images", () => {
   it("looks again later, rather than blame the name, when an earlier call may have made the image", async () => {
     const job = submit();
     store.markCreateAttempted(job.id, clock.now()); // the bot died with CreateImage unanswered
-    clock.advance(60_000);
     // AWS says the name is taken, and the tag filter does not show our image yet.
     images.failNext(
       "createImage",
@@ -308,7 +303,7 @@ describe("creating images", () => {
       state: "timed_out",
       finalReason: "AWS could not be reached to create the image in time.",
     });
-    expect(notices(job.id)).toEqual(["root", "timed_out", "root_update"]);
+    expect(notices(job.id)).toEqual(["root", "timed_out", "requester_note", "root_update"]);
   });
 });
 
@@ -347,7 +342,7 @@ describe("checking pending images", () => {
       state: "failed",
       finalReason: expect.stringContaining("AWS says: “Snapshot of /dev/xvda failed”."),
     });
-    expect(notices(job.id).slice(-2)).toEqual(["failed", "root_update"]);
+    expect(notices(job.id).slice(-3)).toEqual(["failed", "requester_note", "root_update"]);
   });
 
   it("does not check the image again before the poll interval has passed", async () => {
@@ -427,7 +422,7 @@ describe("checking pending images", () => {
       state: "timed_out",
       finalReason: "The image was still not available when ami-bot stopped watching.",
     });
-    expect(notices(job.id).slice(-2)).toEqual(["timed_out", "root_update"]);
+    expect(notices(job.id).slice(-3)).toEqual(["timed_out", "requester_note", "root_update"]);
     // One last look first: it was still pending, so it timed out.
     expect(images.callsTo("describeImages")).toHaveLength(1);
   });
