@@ -201,7 +201,7 @@ export function createImageModal(state: ModalState, privateMetadata: string): Mo
   };
 }
 
-/** A small view telling a person something went wrong while the modal was open. */
+/** The text of `/ami help`: what the command does and its forms. */
 export function helpText(): string {
   return [
     "*/ami* creates an Amazon Machine Image (AMI) of an EC2 instance and follows it in a thread.",
