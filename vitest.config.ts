@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    globalSetup: ["./test/support/global-setup.ts"],
     // Focused tests would silently skip the rest of the suite in CI.
     allowOnly: false,
     testTimeout: 30_000,

@@ -7,35 +7,51 @@ import { Ec2Images } from "./aws/ec2-images.js";
 import type { Config } from "./config.js";
 import { mentionedUsergroups } from "./domain/access.js";
 import { type Clock, type ImageService, type Notifier, type StepHook, systemClock } from "./domain/ports.js";
+import { type SlackTokenRejectedError, StartupError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { createBackgroundClient, createSlackApp } from "./slack/app.js";
 import { createInflightTracker } from "./slack/inflight.js";
 import { createMetadataCodec } from "./slack/private-metadata.js";
 import { registerListeners } from "./slack/register.js";
+import type { RetryPolicy } from "./slack/slack-link.js";
 import { SlackNotifier } from "./slack/slack-notifier.js";
 import { createUsergroupDirectory } from "./slack/usergroup-directory.js";
-import { openDatabase } from "./store/database.js";
+import { type Db, openDatabase } from "./store/database.js";
 import { SqliteJobStore } from "./store/sqlite-job-store.js";
 import { createImageWatcher } from "./watcher/image-watcher.js";
 import { createOutboxRelay } from "./watcher/outbox-relay.js";
 
 export interface BotOverrides {
-  readonly images?: ImageService;
+  /** Replaces the EC2 adapter (its close() is called on stop when it has one). */
+  readonly images?: ImageService & { close?: () => void };
   readonly notifier?: Notifier;
   readonly clock?: Clock;
   readonly newJobId?: () => string;
   readonly channelGapMs?: number;
   readonly onStep?: StepHook;
+  /** How the bot retries reaching Slack (tests shorten it). */
+  readonly slackRetry?: Partial<RetryPolicy>;
+  /** Slack refused a token after start-up (the app token revoked, say); by default only logged. */
+  readonly onSlackFatal?: (error: SlackTokenRejectedError) => void;
 }
 
 export interface RunningBot {
   /** The HTTP port (HTTP mode, or the health port in Socket Mode). */
   readonly port: number | undefined;
   readonly store: SqliteJobStore;
+  /**
+   * Resolves once Slack has accepted the bot (and, in Socket Mode, the socket is open), retrying while
+   * Slack cannot be reached; rejects with SlackTokenRejectedError when Slack refuses a token.
+   */
+  readonly ready: Promise<void>;
   /** Stops taking requests, lets work in flight finish, and closes the database. */
   stop(): Promise<void>;
 }
 
+/**
+ * Opens the store and starts listening at once (so /healthz tells the truth from the first second), then
+ * reaches Slack in the background. Rejects with StartupError when the database or the port is unusable.
+ */
 export async function startBot(
   config: Config,
   logger: Logger,
@@ -43,9 +59,9 @@ export async function startBot(
 ): Promise<RunningBot> {
   const clock = overrides.clock ?? systemClock;
   const onStep = overrides.onStep ?? crashHook(config.crashAt, logger);
-  const db = openDatabase(config.databasePath);
+  const db = openStore(config.databasePath);
   const store = new SqliteJobStore(db);
-  const images = overrides.images ?? new Ec2Images();
+  const images = overrides.images ?? new Ec2Images({ timeouts: config.aws });
   const background = createBackgroundClient(config, logger);
   const notifier = overrides.notifier ?? new SlackNotifier({ client: background, config, clock });
   const relay = createOutboxRelay({
@@ -67,10 +83,15 @@ export async function startBot(
     onStep,
   });
   let accepting = true;
-  const slack = createSlackApp(config, logger, () => ({
-    ok: accepting,
-    unfinishedJobs: store.unfinishedCount(),
-  }));
+  const slack = createSlackApp(
+    config,
+    logger,
+    () => ({ accepting, unfinishedJobs: store.unfinishedCount() }),
+    {
+      ...(overrides.slackRetry ? { retry: overrides.slackRetry } : {}),
+      onFatal: overrides.onSlackFatal ?? ((error) => logger.error({ code: error.slackError }, error.message)),
+    },
+  );
   const directory = createUsergroupDirectory({
     client: background,
     groupIds: mentionedUsergroups(config.targets),
@@ -96,19 +117,31 @@ export async function startBot(
     },
   });
 
-  const { port } = await slack.start();
-  // Resume every unfinished job and every undelivered message left by an earlier run.
+  let port: number | undefined;
+  try {
+    ({ port } = await slack.listen());
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  const mode = config.slack.appToken ? "socket" : "http";
+  logger.info({ port, mode }, "listening; checking the Slack token");
+  // Accepted jobs go on while Slack is out of reach: images are made and followed, their messages wait.
   watcher.start();
-  relay.start();
-  logger.info(
-    { port, mode: config.slack.appToken ? "socket" : "http", unfinishedJobs: store.unfinishedCount() },
-    "ami-bot ready",
-  );
+  const ready = slack.connect().then(() => {
+    if (!accepting) return;
+    // Messages go out only once Slack has accepted the token: a refused token must not drop them.
+    relay.start();
+    logger.info({ port, mode, unfinishedJobs: store.unfinishedCount() }, "ami-bot ready");
+  });
+  // Whoever started the bot decides what a refused token means (main exits); never an unhandled rejection.
+  ready.catch(() => undefined);
 
   let stopped: Promise<void> | undefined;
   return {
     port,
     store,
+    ready,
     stop() {
       stopped ??= shutdown();
       return stopped;
@@ -118,12 +151,29 @@ export async function startBot(
   async function shutdown(): Promise<void> {
     accepting = false;
     await slack.stop();
-    // Requests already received run to the end (a modal to open, a job to wake) before the store closes.
-    await inflight.drain(10_000);
-    await watcher.stop();
-    await relay.stop();
+    // Requests already received run to the end (a modal to open, a job to wake), and work in flight
+    // (a CreateImage being answered) gets a few seconds to be stored, all before the store closes. Calls
+    // AWS has still not answered are then cut short, so shutdown ends in seconds whatever AWS does.
+    await Promise.all([
+      inflight.drain(5_000),
+      watcher.stop({ graceMs: 5_000, cutShort: () => images.close?.() }),
+      relay.stop(),
+    ]);
+    images.close?.();
     db.close();
     logger.info("ami-bot stopped");
+  }
+}
+
+/** Opens the database, naming the setting when that fails (a folder that is not writable, say). */
+function openStore(path: string): Db {
+  try {
+    return openDatabase(path);
+  } catch (error) {
+    throw new StartupError(
+      `AMI_BOT_DB: cannot open the database at ${path} (${(error as Error).message}); point AMI_BOT_DB at a writable file`,
+      { cause: error },
+    );
   }
 }
 

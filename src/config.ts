@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { isKnownRegion, partitionOf } from "./aws/regions.js";
 import { ConfigError } from "./errors.js";
 
 /** Who may use a target. Nobody unless listed; `*` in `users` means everyone. */
@@ -51,47 +52,93 @@ export interface Config {
   readonly crashAt: string | undefined;
   readonly targets: readonly Target[];
   readonly watcher: WatcherSettings;
+  /** Time limits on every AWS call, so one hung connection cannot stall the watcher. */
+  readonly aws: {
+    readonly connectTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+  };
 }
 
 const ROLE_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/[\w+=,.@/-]+$/;
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
+// Two to four letters first: eusc-de-east-1 (the European Sovereign Cloud) is a region too.
+const REGION = /^[a-z]{2,4}(-[a-z]+)+-\d+$/;
 const USER_ID = /^(\*|[UW][A-Z0-9]{2,})$/;
 const GROUP_ID = /^S[A-Z0-9]{2,}$/;
 const CHANNEL_ID = /^[CGD][A-Z0-9]{2,}$/;
 
 const duration = z
   .union([
-    z.number().positive(),
+    z.number().positive("must be more than zero"),
     z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h)$/, "use a number with ms, s, m or h"),
   ])
-  .transform((v) => (typeof v === "number" ? v * 1000 : parseDuration(v)));
+  .transform((v) => (typeof v === "number" ? v * 1000 : parseDuration(v)))
+  .refine((ms) => ms > 0, "must be more than zero");
 
-const targetSchema = z.object({
-  name: z.string().regex(/^[\w.-]{1,40}$/, "letters, digits, . _ - (at most 40)"),
-  roleArn: z.string().regex(ROLE_ARN, "must look like arn:aws:iam::123456789012:role/name"),
-  externalId: z.string().min(2).max(1224).optional(),
-  regions: z.array(z.string().regex(REGION, "must be an AWS region such as eu-west-1")).min(1),
-  allow: z
-    .object({
-      users: z.array(z.string().regex(USER_ID, "must be a Slack user id (U…/W…) or *")).default([]),
-      usergroups: z.array(z.string().regex(GROUP_ID, "must be a Slack user group id (S…)")).default([]),
-      channels: z.array(z.string().regex(CHANNEL_ID, "must be a Slack channel id (C…/G…)")).default([]),
-    })
-    .default({ users: [], usergroups: [], channels: [] }),
-  instanceTags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+const allowSchema = z.strictObject({
+  users: z.array(z.string().regex(USER_ID, "must be a Slack user id (U…/W…) or *")).default([]),
+  usergroups: z.array(z.string().regex(GROUP_ID, "must be a Slack user group id (S…)")).default([]),
+  channels: z.array(z.string().regex(CHANNEL_ID, "must be a Slack channel id (C…/G…)")).default([]),
 });
 
-const fileSchema = z.object({
+const targetSchema = z
+  .strictObject({
+    name: z.string().regex(/^[\w.-]{1,40}$/, "letters, digits, . _ - (at most 40)"),
+    roleArn: z.string().regex(ROLE_ARN, "must look like arn:aws:iam::123456789012:role/name"),
+    externalId: z.string().min(2).max(1224).optional(),
+    regions: z
+      .array(z.string().regex(REGION, "must be an AWS region such as eu-west-1"))
+      .min(1, "list at least one region, e.g. eu-west-1"),
+    allow: allowSchema.default({ users: [], usergroups: [], channels: [] }),
+    instanceTags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+  })
+  // Run even when other fields are wrong, so a bad region is reported in the same round as they are.
+  .superRefine(checkRegions, {
+    when: (payload) => typeof payload.value === "object" && payload.value !== null,
+  });
+
+const watcherSchema = z.strictObject({
+  pollInterval: duration.optional(),
+  slowAfter: duration.optional(),
+  slowPollInterval: duration.optional(),
+  giveUpAfter: duration.optional(),
+});
+
+const fileSchema = z.strictObject({
   targets: z.array(targetSchema).min(1, "list at least one target"),
-  watcher: z
-    .object({
-      pollInterval: duration.optional(),
-      slowAfter: duration.optional(),
-      slowPollInterval: duration.optional(),
-      giveUpAfter: duration.optional(),
-    })
-    .default({}),
+  watcher: watcherSchema.default({}),
 });
+
+/** The keys each object of the file may hold, by path with list positions as `*`. */
+const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
+  "": Object.keys(fileSchema.shape),
+  "targets.*": Object.keys(targetSchema.shape),
+  "targets.*.allow": Object.keys(allowSchema.shape),
+  watcher: Object.keys(watcherSchema.shape),
+};
+
+/**
+ * Each region must be a real one of the role's partition: a region that does not exist, or exists only
+ * in another partition, would fail on every request. Only names of the right shape are checked here; the
+ * others already have their problem.
+ */
+function checkRegions(target: { roleArn: unknown; regions: unknown }, ctx: z.RefinementCtx): void {
+  if (!Array.isArray(target.regions)) return;
+  const arnPartition = typeof target.roleArn === "string" ? ROLE_ARN.exec(target.roleArn)?.[1] : undefined;
+  target.regions.forEach((region: unknown, i) => {
+    if (typeof region !== "string" || !REGION.test(region)) return;
+    const known = partitionOf(region);
+    if (arnPartition ? isKnownRegion(arnPartition, region) : known !== undefined) return;
+    const bare = `"${region}" is not an AWS region`;
+    const message = arnPartition ? `${bare} in partition ${arnPartition}` : bare;
+    // In the one-target set-up the partition is named only when the region lives in another one.
+    ctx.addIssue({
+      code: "custom",
+      path: ["regions", i],
+      message,
+      params: { envMessage: known ? message : bare },
+    });
+  });
+}
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -125,14 +172,73 @@ const ENV_NAMES: Record<string, string> = {
   "watcher.giveUpAfter": "AMI_GIVE_UP_AFTER",
 };
 
-function formatIssues(fromFile: boolean, error: z.ZodError): string[] {
-  return error.issues.map((issue) => {
+const REGIONS_UNSET =
+  "AMI_TARGET_REGIONS is not set (nor AWS_REGION): list the regions to image in, e.g. eu-west-1";
+
+/** The variable names for this environment: regions taken from AWS_REGION are named after it. */
+function envNamesFor(env: Env): Record<string, string> {
+  return env.AMI_TARGET_REGIONS?.trim() ? ENV_NAMES : { ...ENV_NAMES, "targets.0.regions": "AWS_REGION" };
+}
+
+/** Problems named by file path (`config targets.0.regions.1: …`), or by variable when `envNames` is given. */
+function formatIssues(error: z.ZodError, envNames?: Record<string, string>): string[] {
+  return error.issues.flatMap((issue) => {
     const path = issue.path.map(String);
-    if (fromFile) return `config ${path.join(".") || "(file)"}: ${issue.message}`;
+    if (issue.code === "unrecognized_keys") return issue.keys.map((key) => unknownKeyProblem(path, key));
+    if (!envNames) return [`config ${path.join(".") || "(file)"}: ${issue.message}`];
+    const dotted = path.join(".");
+    if (dotted === "targets.0.regions" && issue.code === "too_small") return [REGIONS_UNSET];
     // Array items (targets.0.regions.1) are named by their list variable.
-    const key = Object.keys(ENV_NAMES).find((k) => path.join(".").startsWith(k));
-    return `${key ? ENV_NAMES[key] : path.join(".")}: ${issue.message}`;
+    const key = Object.keys(envNames).find((k) => dotted.startsWith(k));
+    const envMessage = issue.code === "custom" ? issue.params?.envMessage : undefined;
+    return [
+      `${key ? envNames[key] : dotted}: ${typeof envMessage === "string" ? envMessage : issue.message}`,
+    ];
   });
+}
+
+/**
+ * An unknown key is refused rather than dropped: a misspelt `instanceTags` would otherwise open every
+ * instance of the account. The message names the key most likely meant.
+ */
+function unknownKeyProblem(path: readonly string[], key: string): string {
+  const known = KNOWN_KEYS[path.map((p) => (/^\d+$/.test(p) ? "*" : p)).join(".")] ?? [];
+  const meant = closestKey(key, known);
+  const hint = meant
+    ? `; did you mean "${meant}"?`
+    : known.length > 0
+      ? `; the keys here are ${known.join(", ")}`
+      : "";
+  return `config ${[...path, key].join(".")}: unknown key${hint}`;
+}
+
+/** The known key nearest in spelling (case aside), or one containing the other (`tags`, `instanceTags`). */
+function closestKey(key: string, known: readonly string[]): string | undefined {
+  const typed = key.toLowerCase();
+  let best: { key: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const name = candidate.toLowerCase();
+    const distance = editDistance(typed, name);
+    const contains =
+      Math.min(typed.length, name.length) >= 4 && (name.includes(typed) || typed.includes(name));
+    const close = distance <= Math.max(1, Math.floor(typed.length / 3));
+    if ((close || contains) && (!best || distance < best.distance)) best = { key: candidate, distance };
+  }
+  return best?.key;
+}
+
+/** Levenshtein distance: the fewest one-letter insertions, deletions or substitutions from a to b. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
 }
 
 /** Builds the one-target configuration from AMI_TARGET_* variables, for set-ups without a file. */
@@ -172,31 +278,73 @@ function readTargetsFile(path: string, problems: string[]): unknown {
   }
 }
 
+/** Values left as shipped in .env.example (`xoxb-your-bot-token`): refused before Slack is ever called. */
+const PLACEHOLDER = /your[-_]|^x(?:oxb|app)-(?:x+|\.+|…)$/i;
+
+/** The Slack tokens and mode. Socket Mode needs the app token; HTTP mode the signing secret instead. */
+function readSlack(env: Env, problems: string[]): Config["slack"] | undefined {
+  const botToken = env.SLACK_BOT_TOKEN?.trim() || undefined;
+  if (!botToken) problems.push("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…)");
+  else if (PLACEHOLDER.test(botToken))
+    problems.push(
+      "SLACK_BOT_TOKEN is still the placeholder from .env.example; paste the bot token (xoxb-…) from the app's OAuth & Permissions page",
+    );
+  else if (!botToken.startsWith("xoxb-"))
+    problems.push("SLACK_BOT_TOKEN does not look right (the bot token, xoxb-…)");
+
+  const appToken = env.SLACK_APP_TOKEN?.trim() || undefined;
+  if (appToken && PLACEHOLDER.test(appToken))
+    problems.push(
+      "SLACK_APP_TOKEN is still the placeholder from .env.example; paste the app-level token (xapp-…) from the app's Basic Information page, under App-Level Tokens",
+    );
+  else if (appToken && !appToken.startsWith("xapp-"))
+    problems.push("SLACK_APP_TOKEN does not look right (xapp-…)");
+
+  const signingSecret = env.SLACK_SIGNING_SECRET?.trim() || undefined;
+  if (!appToken && !signingSecret)
+    problems.push(
+      "SLACK_APP_TOKEN (Socket Mode, the manifest's default) or SLACK_SIGNING_SECRET (HTTP mode) must be set",
+    );
+  const apiUrl = env.SLACK_API_URL?.trim() || undefined;
+  return botToken ? { botToken, signingSecret, appToken, apiUrl } : undefined;
+}
+
+/** Unset means 3000; set but empty is a mistake (Number("") would quietly mean "any free port"). */
+function readPort(value: string | undefined, problems: string[]): number {
+  if (value === undefined) return 3000;
+  if (!value.trim()) {
+    problems.push("PORT is empty; set a port number such as 3000, or remove the line");
+    return 3000;
+  }
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push("PORT must be a port number");
+  return port;
+}
+
+/** A duration variable (`3s`, `500ms`), or `fallbackMs` when unset; problems are named by the variable. */
+function readDuration(env: Env, name: string, fallbackMs: number, problems: string[]): number {
+  const value = env[name];
+  if (value === undefined) return fallbackMs;
+  const parsed = duration.safeParse(value);
+  if (parsed.success) return parsed.data;
+  problems.push(...parsed.error.issues.map((issue) => `${name}: ${issue.message}`));
+  return fallbackMs;
+}
+
 /**
  * Reads and checks every setting at once. Throws one ConfigError listing every problem, so an operator
  * fixes them in one go rather than one restart at a time.
  */
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
-  const need = (name: string, pattern?: RegExp, hint?: string): string | undefined => {
-    const value = env[name]?.trim();
-    if (!value) problems.push(`${name} is not set${hint ? ` (${hint})` : ""}`);
-    else if (pattern && !pattern.test(value)) problems.push(`${name} does not look right (${hint})`);
-    return value || undefined;
-  };
-
-  const botToken = need("SLACK_BOT_TOKEN", /^xoxb-/, "the bot token, xoxb-…");
-  const appToken = env.SLACK_APP_TOKEN?.trim() || undefined;
-  if (appToken && !appToken.startsWith("xapp-"))
-    problems.push("SLACK_APP_TOKEN does not look right (xapp-…)");
-  const signingSecret = appToken
-    ? env.SLACK_SIGNING_SECRET?.trim() || undefined
-    : need("SLACK_SIGNING_SECRET", undefined, "required in HTTP mode, from the app's Basic Information page");
-
-  const port = Number(env.PORT ?? 3000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push("PORT must be a port number");
+  const slack = readSlack(env, problems);
+  const port = readPort(env.PORT, problems);
   const cacheSeconds = Number(env.AMI_USERGROUP_CACHE_SECONDS ?? 60);
   if (!(cacheSeconds >= 0)) problems.push("AMI_USERGROUP_CACHE_SECONDS must be a number of seconds");
+  const aws = {
+    connectTimeoutMs: readDuration(env, "AMI_AWS_CONNECT_TIMEOUT", 3_000, problems),
+    requestTimeoutMs: readDuration(env, "AMI_AWS_REQUEST_TIMEOUT", 20_000, problems),
+  };
 
   let raw: unknown;
   const configPath = env.AMI_BOT_CONFIG?.trim();
@@ -209,12 +357,14 @@ export function loadConfig(env: Env = process.env): Config {
   let watcher: WatcherSettings | undefined;
   if (raw !== undefined) {
     const parsed = fileSchema.safeParse(raw);
-    if (!parsed.success) problems.push(...formatIssues(Boolean(configPath), parsed.error));
+    if (!parsed.success)
+      problems.push(...formatIssues(parsed.error, configPath ? undefined : envNamesFor(env)));
     else {
       targets = parsed.data.targets.map(toTarget);
       const names = targets.map((t) => t.name);
       for (const dup of names.filter((n, i) => names.indexOf(n) !== i))
         problems.push(`target ${dup} is listed twice`);
+      // Durations are positive by their schema.
       const w = parsed.data.watcher;
       watcher = {
         pollIntervalMs: w.pollInterval ?? 15_000,
@@ -222,14 +372,12 @@ export function loadConfig(env: Env = process.env): Config {
         slowPollIntervalMs: w.slowPollInterval ?? 5 * 60_000,
         giveUpAfterMs: w.giveUpAfter ?? 24 * 3_600_000,
       };
-      for (const [k, v] of Object.entries(watcher))
-        if (!(v > 0)) problems.push(`watcher.${k} must be positive`);
     }
   }
 
-  if (problems.length > 0 || !botToken || !watcher) throw new ConfigError(problems);
+  if (problems.length > 0 || !slack || !watcher) throw new ConfigError(problems);
   return Object.freeze({
-    slack: { botToken, signingSecret, appToken, apiUrl: env.SLACK_API_URL?.trim() || undefined },
+    slack,
     port,
     databasePath: env.AMI_BOT_DB?.trim() || "./data/ami-bot.db",
     logLevel: env.LOG_LEVEL?.trim() || "info",
@@ -237,6 +385,7 @@ export function loadConfig(env: Env = process.env): Config {
     crashAt: env.AMI_BOT_CRASH_AT?.trim() || undefined,
     targets,
     watcher,
+    aws,
   });
 }
 

@@ -1,31 +1,38 @@
 /** Entry point of `npm run doctor`. */
 
-import { getBotIdentity } from "./aws/bot-identity.js";
+import { createBotStsClient, getBotIdentity } from "./aws/bot-identity.js";
 import { Ec2Images } from "./aws/ec2-images.js";
 import { createSessionFactory } from "./aws/scoped-credentials.js";
 import { readOnlyPolicy } from "./aws/session-policy.js";
 import { loadSettingsOrExit } from "./config.js";
-import { formatDoctor, runDoctor } from "./doctor.js";
+import { type DoctorDeps, describeDoctor, formatDoctorLine, runDoctor } from "./doctor.js";
 import { createLogger } from "./logger.js";
 import { createBackgroundClient } from "./slack/app.js";
 
 async function main(): Promise<number> {
   const config = loadSettingsOrExit();
   const logger = createLogger("silent");
-  const sessions = createSessionFactory();
-  const lines = await runDoctor({
+  const sessions = createSessionFactory({}, config.aws);
+  const sts = createBotStsClient(config.aws);
+  process.stdout.write(`${describeDoctor(config)}\n\n`);
+  const deps: DoctorDeps = {
     config,
     slack: createBackgroundClient(config, logger),
-    botIdentity: () => getBotIdentity(),
+    botIdentity: (signal) => getBotIdentity(sts, signal),
     assumeRole: async (target, region) => {
       const policy = readOnlyPolicy({ partition: target.partition, accountId: target.accountId, region });
       await sessions({ target, region, policy, userId: "ami-bot-doctor", channelId: "none" })();
     },
-    images: new Ec2Images({ sessions }),
+    images: new Ec2Images({ sessions, timeouts: config.aws }),
+  };
+  // Each line as soon as its check finishes, so an operator sees where the doctor is waiting.
+  const lines = await runDoctor(deps, {
+    onLine: (line) => process.stdout.write(`${formatDoctorLine(line)}\n`),
   });
-  process.stdout.write(`${formatDoctor(lines)}\n`);
   const failed = lines.filter((l) => l.status === "FAIL").length;
-  process.stdout.write(failed ? `\n${failed} check(s) failed.\n` : "\nAll checks passed.\n");
+  process.stdout.write(
+    failed ? `\n${failed} check(s) failed; each FAIL line says what to do.\n` : "\nAll checks passed.\n",
+  );
   return failed ? 1 : 0;
 }
 

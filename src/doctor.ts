@@ -1,21 +1,39 @@
 /**
  * `npm run doctor`: checks, for operators, everything ami-bot needs before a person types /ami — the Slack
- * token, the bot's own AWS identity, AssumeRole into every target, and a dry-run CreateImage per target and
- * region — and prints one PASS/FAIL/SKIP line each. Exits non-zero when anything fails.
+ * bot token, the app token (Socket Mode) or the signing secret (HTTP mode), the bot's own AWS identity,
+ * AssumeRole into every target, and a dry-run CreateImage per target and region. Each check reports one
+ * PASS/FAIL/SKIP line as soon as it finishes and gives up after a time limit, so a silent endpoint shows
+ * as a FAIL instead of a hang. Every FAIL says what to do next. No line ever carries a secret.
  */
-import type { Config } from "./config.js";
+import type { Config, Target } from "./config.js";
 import { checkImageAccess } from "./domain/access-check.js";
 import type { ImageService } from "./domain/ports.js";
-import { AwsRefusedError } from "./errors.js";
+import { type AwsFailureCode, AwsRefusedError } from "./errors.js";
+
+export const DEFAULT_CHECK_TIMEOUT_MS = 15_000;
+
+/** The Slack Web API, as far as the doctor needs it (a WebClient fits). */
+export interface DoctorSlack {
+  readonly auth: { test(): Promise<{ team?: string; team_id?: string; user_id?: string }> };
+  /** Socket Mode's handshake; called only when an app-level token is configured, with that token. */
+  readonly apps: { readonly connections: { open(args: { token: string }): Promise<unknown> } };
+}
 
 export interface DoctorDeps {
   readonly config: Config;
-  /** The Slack Web API, as far as the doctor needs it (a WebClient fits). */
-  readonly slack: { auth: { test(): Promise<{ team?: string; team_id?: string; user_id?: string }> } };
-  readonly botIdentity: () => Promise<string>;
+  readonly slack: DoctorSlack;
+  /** The bot's own AWS identity. The signal aborts the call when the check runs out of time. */
+  readonly botIdentity: (signal: AbortSignal) => Promise<string>;
   /** Resolves credentials for a target's role (AssumeRole), throwing AwsRefusedError when refused. */
-  readonly assumeRole: (target: Config["targets"][number], region: string) => Promise<void>;
+  readonly assumeRole: (target: Target, region: string, signal: AbortSignal) => Promise<void>;
   readonly images: ImageService;
+  /** How long one check may take before it counts as failed, in ms (default 15 s). */
+  readonly checkTimeoutMs?: number;
+}
+
+export interface DoctorOptions {
+  /** Called with each line as soon as its check has finished, in order. */
+  readonly onLine?: (line: DoctorLine) => void;
 }
 
 export type DoctorLine = {
@@ -24,59 +42,297 @@ export type DoctorLine = {
   readonly detail: string;
 };
 
-function reason(error: unknown): string {
-  if (error instanceof AwsRefusedError) return error.userMessage;
-  const e = error as { name?: string; message?: string; data?: { error?: string } };
-  return e.data?.error ?? (e.name && e.message ? `${e.name}: ${e.message}` : String(error));
+type Outcome = Omit<DoctorLine, "check">;
+
+/** Where a check's calls go: named in the advice when nothing answers. */
+type Endpoint =
+  | { readonly service: "slack" }
+  /** No region: the SDK's default one (AWS_REGION). */
+  | { readonly service: "sts" | "ec2"; readonly region?: string };
+
+interface Check {
+  readonly name: string;
+  readonly endpoint: Endpoint;
+  readonly run: (signal: AbortSignal) => Promise<Outcome>;
+  /** A failure in plain words: what failed and what to do next. */
+  readonly explain: (error: unknown) => string;
 }
 
-export async function runDoctor(deps: DoctorDeps): Promise<DoctorLine[]> {
+const seconds = (ms: number) => `${ms / 1000} s`;
+
+function networkAdvice(endpoint: Endpoint): string {
+  if (endpoint.service === "slack") return "check network access to slack.com (or SLACK_API_URL)";
+  const host = `${endpoint.service}.${endpoint.region ?? "<AWS_REGION>"}.amazonaws.com`;
+  const variable = `AWS_ENDPOINT_URL_${endpoint.service.toUpperCase()}`;
+  return `check network access from this host to ${host} (or ${variable} / AWS_ENDPOINT_URL when set), including any proxy or firewall on the way`;
+}
+
+function noAnswer(endpoint: Endpoint, ms: number): string {
+  const who = endpoint.service === "slack" ? "Slack" : `AWS ${endpoint.service.toUpperCase()}`;
+  return `no answer from ${who} within ${seconds(ms)} — ${networkAdvice(endpoint)}`;
+}
+
+/** Runs one check against the clock. A callee that ignores the signal is simply no longer waited for. */
+async function runCheck(check: Check, ms: number): Promise<DoctorLine> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<"timed out">((resolve) => {
+    timer = setTimeout(() => resolve("timed out"), ms);
+  });
+  try {
+    const outcome = await Promise.race([check.run(controller.signal), timedOut]);
+    if (outcome !== "timed out") return { check: check.name, ...outcome };
+    controller.abort(new Error(`${check.name}: no answer within ${seconds(ms)}`));
+    return { status: "FAIL", check: check.name, detail: noAnswer(check.endpoint, ms) };
+  } catch (error) {
+    return { status: "FAIL", check: check.name, detail: check.explain(error) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// --- Slack ---------------------------------------------------------------------------------------
+
+/** What a WebClient throws, as far as the doctor reads it (branching on `code`, never on message text). */
+interface SlackErrorLike {
+  code?: string;
+  name?: string;
+  message?: string;
+  data?: { error?: string };
+  statusCode?: number;
+  original?: { name?: string; message?: string; cause?: { code?: string } };
+}
+
+const REFUSED_TOKEN: ReadonlySet<string> = new Set([
+  "invalid_auth",
+  "not_authed",
+  "token_revoked",
+  "token_expired",
+  "account_inactive",
+]);
+
+function slackFailure(error: unknown): string {
+  const e = (error ?? {}) as SlackErrorLike;
+  switch (e.code) {
+    case "slack_webapi_platform_error":
+      return `Slack answered ${e.data?.error ?? "an error"}; see https://api.slack.com/methods for what it means`;
+    case "slack_webapi_rate_limited_error":
+      return "Slack is rate-limiting this app; run the doctor again in a minute";
+    case "slack_webapi_http_error":
+      return `Slack answered HTTP ${e.statusCode ?? "error"}; if SLACK_API_URL is set, check that it points at a Slack Web API (…/api/), otherwise try again later`;
+    case "slack_webapi_request_error": {
+      // The client's own time limit (createBackgroundClient sets one) ends in a TimeoutError.
+      if (e.original?.name === "TimeoutError" || e.original?.name === "AbortError")
+        return `no answer from Slack (the Web API client stopped waiting) — ${networkAdvice({ service: "slack" })}`;
+      const why = e.original?.cause?.code ?? e.original?.name ?? "no answer";
+      return `could not reach Slack (${why}) — ${networkAdvice({ service: "slack" })}`;
+    }
+  }
+  return `unexpected error from Slack (${e.name ?? "Error"}: ${e.message ?? String(error)})`;
+}
+
+function explainBotToken(error: unknown): string {
+  const answer = (error as SlackErrorLike | undefined)?.data?.error;
+  if (answer && REFUSED_TOKEN.has(answer))
+    return `SLACK_BOT_TOKEN is not accepted by Slack (${answer}): reinstall the app to the workspace (OAuth & Permissions) and copy its Bot User OAuth Token (xoxb-…) into SLACK_BOT_TOKEN`;
+  if (answer === "not_allowed_token_type")
+    return "SLACK_BOT_TOKEN must be the Bot User OAuth Token (xoxb-…) from the app's OAuth & Permissions page";
+  return slackFailure(error);
+}
+
+function explainAppToken(error: unknown): string {
+  const answer = (error as SlackErrorLike | undefined)?.data?.error;
+  const makeOne =
+    "on the app's Basic Information page, under App-Level Tokens, generate a token with the connections:write scope and put it in SLACK_APP_TOKEN";
+  if (answer && REFUSED_TOKEN.has(answer))
+    return `SLACK_APP_TOKEN is not accepted by Slack (${answer}): ${makeOne}`;
+  if (answer === "missing_scope") return `SLACK_APP_TOKEN lacks the connections:write scope: ${makeOne}`;
+  if (answer === "not_allowed_token_type")
+    return `SLACK_APP_TOKEN must be the app-level token (xapp-…), not the bot token (xoxb-…): ${makeOne}`;
+  return slackFailure(error);
+}
+
+const SIGNING_SECRET = /^[0-9a-f]{32}$/;
+
+/** Slack signs requests with a 32-hex-character secret; says what looks wrong without showing it. */
+function checkSigningSecret(secret: string | undefined): Outcome {
+  const fix =
+    "copy it from the app's Basic Information page → App Credentials → Signing Secret into SLACK_SIGNING_SECRET";
+  if (!secret)
+    return {
+      status: "FAIL",
+      detail: `SLACK_SIGNING_SECRET is not set, and without SLACK_APP_TOKEN (Socket Mode) the bot needs it to verify Slack's requests: ${fix}`,
+    };
+  if (SIGNING_SECRET.test(secret))
+    return {
+      status: "PASS",
+      detail:
+        "32 lowercase hex characters, as Slack's are (whether it is this app's shows when Slack's first request arrives)",
+    };
+  const hint = /^(xox|xapp-)/.test(secret)
+    ? "it looks like a token, not the signing secret"
+    : /["'\s]/.test(secret)
+      ? "it contains quotes or spaces"
+      : secret.length !== 32
+        ? `it has ${secret.length} characters`
+        : SIGNING_SECRET.test(secret.toLowerCase())
+          ? "it has uppercase letters"
+          : "it has characters other than 0–9 and a–f";
+  return {
+    status: "FAIL",
+    detail: `SLACK_SIGNING_SECRET does not look like a Slack signing secret (32 lowercase hex characters; ${hint}): ${fix}`,
+  };
+}
+
+// --- AWS -----------------------------------------------------------------------------------------
+
+const NEXT_STEP: Partial<Record<AwsFailureCode, string>> = {
+  throttled: "run the doctor again in a minute",
+  credentials_expired: "refresh ami-bot's own AWS credentials, then run the doctor again",
+};
+
+function explainAws(error: unknown, endpoint: Endpoint, target?: Target): string {
+  if (error instanceof AwsRefusedError) {
+    const cause = (error.cause as { name?: string } | undefined)?.name;
+    const next =
+      error.code === "aws_unavailable"
+        ? networkAdvice(endpoint)
+        : error.code === "assume_role_failed" && target && cause !== "CredentialsProviderError"
+          ? `compare the trust policy of ${target.roleArn} with the "AWS identity of the bot" line above`
+          : error.code === "access_denied" && target
+            ? `check the permissions policy of ${target.roleArn}`
+            : NEXT_STEP[error.code];
+    return next ? `${error.userMessage} Next: ${next}.` : error.userMessage;
+  }
+  const e = (error ?? {}) as {
+    name?: string;
+    message?: string;
+    code?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
+  const name = e.name ?? "Error";
+  if (name === "CredentialsProviderError")
+    return "ami-bot found no AWS credentials of its own: give this host an instance or task role, or set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
+  if (["InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException"].includes(name))
+    return `AWS does not accept ami-bot's own credentials (${name}): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the profile named in AWS_PROFILE`;
+  if (["ExpiredToken", "ExpiredTokenException", "RequestExpired"].includes(name))
+    return `ami-bot's own AWS credentials have expired (${name}): ${NEXT_STEP.credentials_expired}`;
+  // No HTTP answer at all (refused, reset, DNS, timeout).
+  if (e.$metadata?.httpStatusCode === undefined || name === "TimeoutError")
+    return `could not reach AWS (${e.code ?? name}) — ${networkAdvice(endpoint)}`;
+  return `AWS refused the call (${name}: ${e.message ?? ""})`;
+}
+
+// --- The run -------------------------------------------------------------------------------------
+
+/** The first line an operator sees: what is about to be checked. */
+export function describeDoctor(config: Config, checkTimeoutMs = DEFAULT_CHECK_TIMEOUT_MS): string {
+  const regions = config.targets.reduce((n, t) => n + t.regions.length, 0);
+  const slack = config.slack.appToken ? "app token (Socket Mode)" : "signing secret (HTTP mode)";
+  return (
+    `Checking the Slack bot token, the ${slack}, the bot's AWS identity, AssumeRole into ` +
+    `${config.targets.length} target(s) and a CreateImage dry run in ${regions} region(s); ` +
+    `each check gives up after ${seconds(checkTimeoutMs)}.`
+  );
+}
+
+/** Replaces every configured secret, and anything shaped like a Slack token, in a line's detail. */
+function redact(config: Config, text: string): string {
+  const { botToken, appToken, signingSecret } = config.slack;
+  let out = text;
+  for (const secret of [botToken, appToken, signingSecret]) {
+    if (secret && secret.length >= 4) out = out.split(secret).join("[redacted]");
+  }
+  return out.replace(/\b(xox[a-z]|xapp)-[\w-]{4,}/g, "[redacted]");
+}
+
+export async function runDoctor(deps: DoctorDeps, options: DoctorOptions = {}): Promise<DoctorLine[]> {
+  const { config } = deps;
+  const ms = deps.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
   const lines: DoctorLine[] = [];
+  const report = async (check: Check): Promise<DoctorLine> => {
+    const line = await runCheck(check, ms);
+    const safe = { ...line, detail: redact(config, line.detail) };
+    lines.push(safe);
+    options.onLine?.(safe);
+    return safe;
+  };
+  const slack: Endpoint = { service: "slack" };
   // The doctor's sessions carry its own name as SourceIdentity, as the target role's trust policy allows.
   const requester = { userId: "ami-bot-doctor", channelId: "none" };
-  try {
-    const auth = await deps.slack.auth.test();
-    lines.push({
-      status: "PASS",
-      check: "Slack token (auth.test)",
-      detail: `team ${auth.team ?? auth.team_id}, bot user ${auth.user_id}`,
-    });
-  } catch (error) {
-    lines.push({ status: "FAIL", check: "Slack token (auth.test)", detail: reason(error) });
-  }
-  try {
-    lines.push({ status: "PASS", check: "AWS identity of the bot", detail: await deps.botIdentity() });
-  } catch (error) {
-    lines.push({ status: "FAIL", check: "AWS identity of the bot", detail: reason(error) });
-  }
-  for (const target of deps.config.targets) {
-    const firstRegion = target.regions[0] as string;
-    try {
-      await deps.assumeRole(target, firstRegion);
-      lines.push({ status: "PASS", check: `AssumeRole ${target.name}`, detail: target.roleArn });
-    } catch (error) {
-      lines.push({ status: "FAIL", check: `AssumeRole ${target.name}`, detail: reason(error) });
-      continue;
-    }
-    for (const region of target.regions) {
-      const check = `CreateImage dry run ${target.name} ${region}`;
-      const place = { target, region };
-      try {
-        const [instance] = await deps.images.findInstances(place, requester, "");
-        if (!instance) {
-          lines.push({ status: "SKIP", check, detail: "no instance in the target's scope to try it on" });
-          continue;
+
+  await report({
+    name: "Slack token (auth.test)",
+    endpoint: slack,
+    run: async () => {
+      const auth = await deps.slack.auth.test();
+      return { status: "PASS", detail: `team ${auth.team ?? auth.team_id}, bot user ${auth.user_id}` };
+    },
+    explain: explainBotToken,
+  });
+  const appToken = config.slack.appToken;
+  await report(
+    appToken
+      ? {
+          name: "Socket Mode app token (apps.connections.open)",
+          endpoint: slack,
+          run: async () => {
+            // The answer holds a one-time WebSocket URL: not worth printing.
+            await deps.slack.apps.connections.open({ token: appToken });
+            return { status: "PASS", detail: "Slack accepted the app-level token; Socket Mode can connect" };
+          },
+          explain: explainAppToken,
         }
-        const result = await checkImageAccess(deps.images, place, requester, instance.instanceId);
-        lines.push({ status: result.allowed ? "PASS" : "FAIL", check, detail: result.message });
-      } catch (error) {
-        lines.push({ status: "FAIL", check, detail: reason(error) });
-      }
+      : {
+          name: "Slack signing secret (HTTP mode)",
+          endpoint: slack,
+          run: async () => checkSigningSecret(config.slack.signingSecret),
+          explain: slackFailure,
+        },
+  );
+  const sts: Endpoint = { service: "sts" };
+  await report({
+    name: "AWS identity of the bot",
+    endpoint: sts,
+    run: async (signal) => ({ status: "PASS", detail: await deps.botIdentity(signal) }),
+    explain: (error) => explainAws(error, sts),
+  });
+  for (const target of config.targets) {
+    const firstRegion = target.regions[0] as string;
+    const roleEndpoint: Endpoint = { service: "sts", region: firstRegion };
+    const role = await report({
+      name: `AssumeRole ${target.name}`,
+      endpoint: roleEndpoint,
+      run: async (signal) => {
+        await deps.assumeRole(target, firstRegion, signal);
+        return { status: "PASS", detail: target.roleArn };
+      },
+      explain: (error) => explainAws(error, roleEndpoint, target),
+    });
+    if (role.status !== "PASS") continue;
+    for (const region of target.regions) {
+      const place = { target, region };
+      const ec2: Endpoint = { service: "ec2", region };
+      await report({
+        name: `CreateImage dry run ${target.name} ${region}`,
+        endpoint: ec2,
+        run: async () => {
+          const [instance] = await deps.images.findInstances(place, requester, "");
+          if (!instance) return { status: "SKIP", detail: "no instance in the target's scope to try it on" };
+          const result = await checkImageAccess(deps.images, place, requester, instance.instanceId);
+          return { status: result.allowed ? "PASS" : "FAIL", detail: result.message };
+        },
+        explain: (error) => explainAws(error, ec2, target),
+      });
     }
   }
   return lines;
 }
 
+export function formatDoctorLine(line: DoctorLine): string {
+  return `${line.status.padEnd(4)}  ${line.check}: ${line.detail}`;
+}
+
 export function formatDoctor(lines: readonly DoctorLine[]): string {
-  return lines.map((l) => `${l.status.padEnd(4)}  ${l.check}: ${l.detail}`).join("\n");
+  return lines.map(formatDoctorLine).join("\n");
 }

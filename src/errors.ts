@@ -80,3 +80,34 @@ export class SlackRetryableError extends Error {
     this.maybeDelivered = options?.maybeDelivered ?? false;
   }
 }
+
+/** Slack refused the bot's own token at start-up: retrying will not help, the operator must fix a setting. */
+export class SlackTokenRejectedError extends Error {
+  readonly code = "slack_token_rejected";
+  constructor(
+    /** Which setting holds the refused token. */
+    readonly setting: "SLACK_BOT_TOKEN" | "SLACK_APP_TOKEN",
+    /** Slack's error code, such as invalid_auth or token_revoked. */
+    readonly slackError: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${setting} was refused by Slack (${slackError}): ${
+        setting === "SLACK_BOT_TOKEN"
+          ? "reinstall the app and copy its Bot User OAuth Token (xoxb-…) into SLACK_BOT_TOKEN"
+          : "make an app-level token with connections:write on the app's Basic Information page and put it in SLACK_APP_TOKEN"
+      }`,
+      options,
+    );
+    this.name = "SlackTokenRejectedError";
+  }
+}
+
+/** The process cannot start for a reason outside the settings' syntax (a port in use, a database it cannot open). */
+export class StartupError extends Error {
+  readonly code = "startup_failed";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StartupError";
+  }
+}

@@ -70,6 +70,9 @@ export function translateEc2Error(
         true,
       );
   }
+  // Our own limits (connection, request, the per-call deadline) or a shutdown cut the call short.
+  if (name === "TimeoutError" || name === "AbortError" || e.code === "ETIMEDOUT")
+    return refused("aws_unavailable", "AWS did not answer in time; ami-bot will retry.", true);
   const status = e.$metadata?.httpStatusCode ?? 0;
   // No HTTP answer at all (reset, DNS, timeout): nothing was refused, so it is worth trying again.
   if (status === 0 && name !== "CredentialsProviderError")

@@ -19,27 +19,51 @@ import type {
   Requester,
 } from "../domain/ports.js";
 import { AwsRefusedError } from "../errors.js";
+import { answeredOnlyRetryStrategy } from "./answered-only-retry.js";
 import { translateEc2Error } from "./aws-errors.js";
 import { createSessionFactory, type SessionFactory } from "./scoped-credentials.js";
 import { createImagePolicy, type PolicyDocument, readOnlyPolicy } from "./session-policy.js";
+import { type AwsTimeouts, callDeadlineMs, DEFAULT_AWS_TIMEOUTS, requestHandlerOptions } from "./timeouts.js";
+
+/** How a client retries and how long it waits. */
+export interface Ec2ClientSettings extends AwsTimeouts {
+  readonly maxAttempts: number;
+  /** Retry only calls AWS answered (for calls that must not be resent blindly: CreateImage). */
+  readonly answeredOnly?: boolean;
+}
 
 /** Builds an EC2 client for a region and credentials; injected so tests can count clients or add middleware. */
-export type Ec2ClientFactory = (region: string, credentials: AwsCredentialIdentityProvider) => EC2Client;
+export type Ec2ClientFactory = (
+  region: string,
+  credentials: AwsCredentialIdentityProvider,
+  settings: Ec2ClientSettings,
+) => EC2Client;
 
 export interface Ec2ImagesOptions {
   readonly sessions?: SessionFactory;
   readonly clientFactory?: Ec2ClientFactory;
   /** Identity of the watcher's read-only sessions (it acts for nobody in particular). */
   readonly watcherIdentity?: string;
+  readonly timeouts?: AwsTimeouts;
 }
 
 // Filter values per call: EC2 caps the number of values in one filter.
 const FILTER_CHUNK = 200;
 const PICKER_PAGE = 50;
 
-export const defaultEc2ClientFactory: Ec2ClientFactory = (region, credentials) =>
-  // Standard retry mode backs off on RequestLimitExceeded and 5xx; beyond that the watcher reschedules.
-  new EC2Client({ region, credentials, maxAttempts: 4, retryMode: "standard" });
+/** Reads retry freely; beyond that the watcher reschedules. */
+const READ_ATTEMPTS = 4;
+
+export const defaultEc2ClientFactory: Ec2ClientFactory = (region, credentials, settings) =>
+  // Standard retry mode backs off on RequestLimitExceeded and 5xx.
+  new EC2Client({
+    region,
+    credentials,
+    ...(settings.answeredOnly
+      ? { retryStrategy: answeredOnlyRetryStrategy(settings.maxAttempts) }
+      : { maxAttempts: settings.maxAttempts, retryMode: "standard" }),
+    requestHandler: requestHandlerOptions(settings),
+  });
 
 function scopeTagFilters(target: Target): Filter[] {
   return Object.entries(target.instanceScope.requiredTags).map(([key, value]) => ({
@@ -76,14 +100,35 @@ export class Ec2Images implements ImageService {
   private readonly watcherIdentity: string;
   // The watcher's read-only clients are reused per place, so their credentials are cached and refreshed.
   private readonly watchClients = new Map<string, EC2Client>();
+  private readonly timeouts: AwsTimeouts;
+  /** Aborted by close(): every call still waiting on AWS ends at once, so shutdown never waits on AWS. */
+  private readonly closing = new AbortController();
 
   constructor(options: Ec2ImagesOptions = {}) {
-    this.sessions = options.sessions ?? createSessionFactory();
+    this.timeouts = options.timeouts ?? DEFAULT_AWS_TIMEOUTS;
+    this.sessions = options.sessions ?? createSessionFactory({}, this.timeouts);
     this.clientFactory = options.clientFactory ?? defaultEc2ClientFactory;
     this.watcherIdentity = options.watcherIdentity ?? "ami-bot-watcher";
   }
 
-  private client(place: Place, requester: Requester, policy: PolicyDocument): EC2Client {
+  /** Ends every call in flight (they fail as "did not answer in time") and refuses new ones. */
+  close(): void {
+    this.closing.abort();
+  }
+
+  /** Every call has a deadline of its own, SDK retries included, and ends early on close(). */
+  private call(): { abortSignal: AbortSignal } {
+    return {
+      abortSignal: AbortSignal.any([AbortSignal.timeout(callDeadlineMs(this.timeouts)), this.closing.signal]),
+    };
+  }
+
+  private client(
+    place: Place,
+    requester: Requester,
+    policy: PolicyDocument,
+    retry: Pick<Ec2ClientSettings, "maxAttempts" | "answeredOnly"> = { maxAttempts: READ_ATTEMPTS },
+  ): EC2Client {
     const credentials = this.sessions({
       target: place.target,
       region: place.region,
@@ -91,7 +136,7 @@ export class Ec2Images implements ImageService {
       userId: requester.userId,
       channelId: requester.channelId,
     });
-    return this.clientFactory(place.region, credentials);
+    return this.clientFactory(place.region, credentials, { ...this.timeouts, ...retry });
   }
 
   private readClient(place: Place, requester: Requester): EC2Client {
@@ -138,6 +183,7 @@ export class Ec2Images implements ImageService {
     try {
       const out = await this.readClient(place, requester).send(
         new DescribeInstancesCommand({ Filters: filters, MaxResults: PICKER_PAGE }),
+        this.call(),
       );
       return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []).map(summarize);
     } catch (error) {
@@ -153,6 +199,7 @@ export class Ec2Images implements ImageService {
     try {
       const out = await this.readClient(place, requester).send(
         new DescribeInstancesCommand({ InstanceIds: [instanceId] }),
+        this.call(),
       );
       const instance = (out.Reservations ?? []).flatMap((r) => r.Instances ?? [])[0];
       if (!instance) return undefined;
@@ -196,13 +243,16 @@ export class Ec2Images implements ImageService {
   }
 
   async createImage(place: Place, requester: Requester, params: CreateImageParams): Promise<string> {
+    // An answer lost to a timeout may hide an image AWS did make: the SDK resends only calls AWS answered,
+    // and the job looks for its image by tag before trying again.
     const client = this.client(
       place,
       requester,
       createImagePolicy(this.policyScope(place), params.instanceId),
+      { maxAttempts: READ_ATTEMPTS, answeredOnly: true },
     );
     try {
-      const out = await client.send(this.createCommand(params, requester, false));
+      const out = await client.send(this.createCommand(params, requester, false), this.call());
       if (!out.ImageId)
         throw new AwsRefusedError("unknown", "AWS accepted the request but returned no image id.", true);
       return out.ImageId;
@@ -218,7 +268,7 @@ export class Ec2Images implements ImageService {
       createImagePolicy(this.policyScope(place), params.instanceId),
     );
     try {
-      await client.send(this.createCommand(params, requester, true));
+      await client.send(this.createCommand(params, requester, true), this.call());
     } catch (error) {
       const translated = translateEc2Error(error, params);
       if (translated.code === "dry_run_ok") return;
@@ -238,6 +288,7 @@ export class Ec2Images implements ImageService {
           Owners: ["self"],
           Filters: [{ Name: "tag:ami-bot:job-id", Values: [jobId] }],
         }),
+        this.call(),
       );
       return out.Images?.[0]?.ImageId;
     } catch (error) {
@@ -253,6 +304,7 @@ export class Ec2Images implements ImageService {
         // A filter, not ImageIds: one missing image must not fail the whole batch.
         const out = await client.send(
           new DescribeImagesCommand({ Filters: [{ Name: "image-id", Values: ids }] }),
+          this.call(),
         );
         for (const image of out.Images ?? []) {
           if (!image.ImageId) continue;
@@ -279,6 +331,7 @@ export class Ec2Images implements ImageService {
       for (const ids of chunk(snapshotIds, FILTER_CHUNK)) {
         const out = await client.send(
           new DescribeSnapshotsCommand({ Filters: [{ Name: "snapshot-id", Values: ids }] }),
+          this.call(),
         );
         for (const s of out.Snapshots ?? []) {
           if (s.SnapshotId) result.set(s.SnapshotId, Number.parseInt(s.Progress ?? "0", 10) || 0);

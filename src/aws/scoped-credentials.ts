@@ -3,6 +3,7 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smit
 import type { Target } from "../config.js";
 import { AwsRefusedError } from "../errors.js";
 import type { PolicyDocument } from "./session-policy.js";
+import { type AwsTimeouts, DEFAULT_AWS_TIMEOUTS, requestHandlerOptions } from "./timeouts.js";
 
 export interface SessionRequest {
   readonly target: Target;
@@ -42,11 +43,18 @@ export function createSessionFactory(
     endpoint?: string;
     credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
   } = {},
+  timeouts: AwsTimeouts = DEFAULT_AWS_TIMEOUTS,
 ): SessionFactory {
   return (request) => {
     const provider = fromTemporaryCredentials({
       params: assumeRoleParams(request),
-      clientConfig: { region: request.region, ...clientConfig },
+      // AssumeRole cannot take an abort signal from the EC2 call that needs it: its own limits bound it.
+      clientConfig: {
+        region: request.region,
+        maxAttempts: 2,
+        requestHandler: requestHandlerOptions(timeouts),
+        ...clientConfig,
+      },
     });
     return async () => {
       try {
@@ -70,7 +78,16 @@ function translateAssumeRoleError(target: Target, error: unknown): AwsRefusedErr
         cause: error,
       },
     );
-  if (status >= 500 || e.code === "ECONNREFUSED" || e.code === "ETIMEDOUT" || e.name === "TimeoutError")
+  if (e.name === "TimeoutError" || e.name === "AbortError" || e.code === "ETIMEDOUT")
+    return new AwsRefusedError(
+      "aws_unavailable",
+      "AWS STS did not answer in time; ami-bot will retry.",
+      true,
+      {
+        cause: error,
+      },
+    );
+  if (status >= 500 || e.code === "ECONNREFUSED")
     return new AwsRefusedError("aws_unavailable", "AWS STS could not be reached; ami-bot will retry.", true, {
       cause: error,
     });

@@ -1,8 +1,8 @@
 /**
  * The Bolt app and its receiver: Socket Mode when an app token is set, otherwise HTTP at /slack/events
- * with signature verification. /healthz answers in both modes.
+ * with signature verification. /healthz answers in both modes, from the moment the process listens.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import {
   App,
   HTTPReceiver,
@@ -12,7 +12,9 @@ import {
   webApi,
 } from "@slack/bolt";
 import type { Config } from "../config.js";
+import { type SlackTokenRejectedError, StartupError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { createSlackLink, type RetryPolicy, type SlackLink, type SlackLinkState } from "./slack-link.js";
 
 export function slackLogger(logger: Logger): SlackLogger {
   const log = logger.child({ component: "bolt" });
@@ -43,68 +45,172 @@ export function createBackgroundClient(config: Config, logger: Logger): webApi.W
 
 export interface SlackSurface {
   readonly app: App;
-  start(): Promise<{ port: number | undefined }>;
+  /**
+   * Starts serving HTTP at once (/healthz, and /slack/events in HTTP mode), before Slack is reached, so
+   * health is visible while the bot waits for Slack. Rejects with StartupError when the port is taken.
+   */
+  listen(): Promise<{ port: number | undefined }>;
+  /** Checks the token and, in Socket Mode, opens the socket; retries while Slack cannot be reached. */
+  connect(): Promise<void>;
+  readonly link: SlackLink;
   stop(): Promise<void>;
+}
+
+/** What /healthz needs from the rest of the bot. */
+export interface BotStatus {
+  readonly accepting: boolean;
+  readonly unfinishedJobs: number;
+}
+
+/** /healthz: 200 only while the bot takes requests and Slack has accepted it (and the socket is open). */
+export function healthBody(link: SlackLinkState, status: BotStatus) {
+  const ok = status.accepting && link === "connected";
+  return {
+    status: ok ? 200 : 503,
+    body: {
+      ok,
+      slack: link,
+      ...(status.accepting ? {} : { stopping: true }),
+      unfinishedJobs: status.unfinishedJobs,
+    },
+  };
 }
 
 export function createSlackApp(
   config: Config,
   logger: Logger,
-  health: () => { ok: boolean } & Record<string, unknown>,
+  status: () => BotStatus,
+  options: { retry?: Partial<RetryPolicy>; onFatal?: (error: SlackTokenRejectedError) => void } = {},
 ): SlackSurface {
-  const customRoutes = [
-    {
-      path: "/healthz",
-      method: ["GET"],
-      handler: (_req: IncomingMessage, res: ServerResponse) => {
-        const body = health();
-        res.writeHead(body.ok ? 200 : 503, { "content-type": "application/json" });
-        res.end(JSON.stringify(body));
-      },
-    },
-  ];
+  let link: SlackLink | undefined;
+  const serveHealth = (_req: IncomingMessage, res: ServerResponse) => {
+    let answer: ReturnType<typeof healthBody>;
+    try {
+      answer = healthBody(link?.state() ?? "starting", status());
+    } catch (error) {
+      // The store closed under us (shutting down): not healthy, but still an answer.
+      logger.debug({ err: error }, "health check could not read the store");
+      answer = {
+        status: 503,
+        body: { ok: false, slack: link?.state() ?? "starting", stopping: true, unfinishedJobs: -1 },
+      };
+    }
+    res.writeHead(answer.status, { "content-type": "application/json", "cache-control": "no-store" });
+    res.end(JSON.stringify(answer.body));
+  };
   const boltLogger = slackLogger(logger);
   const clientOptions = {
     ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
     // views.open must land inside the trigger's 3 seconds: one quick retry at most.
     retryConfig: { retries: 1, factor: 1, minTimeout: 200, maxTimeout: 200 },
+    // A Slack that accepts the connection and never answers must not hold a listener (or start-up) forever.
+    timeout: 10_000,
   };
-  let server: import("node:http").Server | undefined;
   const receiver = config.slack.appToken
     ? new SocketModeReceiver({
         appToken: config.slack.appToken,
-        customRoutes,
+        // The link below reconnects, with a timeout per attempt and a log line for each.
+        autoReconnectEnabled: false,
         // clientOptions reach the Socket Mode client's own WebClient (apps.connections.open), so
         // SLACK_API_URL applies to it too.
-        installerOptions: { port: config.port, clientOptions },
+        installerOptions: { clientOptions },
         logger: boltLogger,
       })
     : new HTTPReceiver({
         signingSecret: config.slack.signingSecret ?? "",
         endpoints: "/slack/events",
-        customRoutes,
+        customRoutes: [{ path: "/healthz", method: ["GET"], handler: serveHealth }],
         logger: boltLogger,
         // Slack's own limit on a request body is far below this; anything larger is not from Slack.
         bodyLimit: 1024 * 1024,
       });
-  const app = new App({ token: config.slack.botToken, receiver, logger: boltLogger, clientOptions });
+  // Deferred: the token is checked in connect(), with retries, rather than by a call the constructor
+  // starts and nobody awaits (which left the bot deaf for good when Slack was down at start).
+  const app = new App({
+    token: config.slack.botToken,
+    receiver,
+    logger: boltLogger,
+    clientOptions,
+    deferInitialization: true,
+  });
   app.error(async (error) => {
     logger.error({ err: error }, "unhandled error in a Slack listener");
   });
+  link = createSlackLink({
+    authenticate: () => app.init(),
+    ...(receiver instanceof SocketModeReceiver ? { socket: receiver.client } : {}),
+    logger: logger.child({ component: "slack-link" }),
+    ...(options.retry ? { retry: options.retry } : {}),
+    ...(options.onFatal ? { onFatal: options.onFatal } : {}),
+  });
+  const slackLink = link;
+  let healthServer: Server | undefined;
 
   return {
     app,
-    async start() {
-      if (receiver instanceof HTTPReceiver) {
-        server = (await receiver.start(config.port)) as import("node:http").Server;
-        const address = server.address();
-        return { port: typeof address === "object" && address ? address.port : undefined };
+    link: slackLink,
+    async listen() {
+      try {
+        if (receiver instanceof HTTPReceiver) {
+          const server = (await receiver.start(config.port)) as Server;
+          return { port: portOf(server) };
+        }
+        // Socket Mode needs no public endpoint; /healthz still gets a port of its own.
+        healthServer = createServer((req, res) => {
+          if (req.method === "GET" && req.url?.split("?")[0] === "/healthz") serveHealth(req, res);
+          else {
+            res.writeHead(404, { "content-type": "application/json" });
+            res.end(JSON.stringify({ ok: false, error: "not_found" }));
+          }
+        });
+        await listenOn(healthServer, config.port);
+        return { port: portOf(healthServer) };
+      } catch (error) {
+        throw listenError(config.port, error);
       }
-      await app.start();
-      return { port: config.port };
     },
+    connect: () => slackLink.connect(),
     async stop() {
-      await app.stop();
+      await slackLink.stop();
+      if (receiver instanceof HTTPReceiver) await app.stop().catch(() => undefined);
+      const server = healthServer;
+      healthServer = undefined;
+      if (server) {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
     },
   };
+}
+
+function portOf(server: Server): number | undefined {
+  const address = server.address();
+  return typeof address === "object" && address ? address.port : undefined;
+}
+
+function listenOn(server: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+function listenError(port: number, error: unknown): StartupError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "EADDRINUSE")
+    return new StartupError(
+      `PORT ${port} is already in use by another process: stop that process or set PORT to a free port`,
+      { cause: error },
+    );
+  if (code === "EACCES")
+    return new StartupError(
+      `PORT ${port} needs privileges this process does not have: use a port above 1023`,
+      {
+        cause: error,
+      },
+    );
+  return new StartupError(`cannot listen on PORT ${port}: ${(error as Error).message}`, { cause: error });
 }

@@ -28,8 +28,11 @@ export interface ImageWatcherDeps {
 
 export interface ImageWatcher {
   start(): void;
-  /** Stops scheduling and waits for the tick in progress. */
-  stop(): Promise<void>;
+  /**
+   * Stops scheduling and lets work in progress finish for `graceMs` (default 5 s); then calls `cutShort`
+   * (which should end calls to AWS) and waits at most 2 s more.
+   */
+  stop(options?: { graceMs?: number; cutShort?: () => void }): Promise<void>;
   /** Asks for a tick as soon as possible (a new job, say). */
   wake(): void;
   /** One pass over due jobs; exposed for tests and benchmarks. */
@@ -53,11 +56,13 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   const targets = new Map(deps.targets.map((t) => [t.name, t]));
   const step: StepHook = deps.onStep ?? (() => {});
   let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
+  /** Work started by ticks and not yet settled, and the jobs it covers. */
+  const tasks = new Set<Promise<void>>();
+  const inFlight = new Set<string>();
+  const createSlots = createSemaphore(createConcurrency);
   let stopped = true;
   /** Set by stop(): ticks in progress start no further CreateImage (unset for ticks driven by hand). */
   let stopping = false;
-  let wakeRequested = false;
 
   const placeOf = (job: Job): Place | undefined => {
     const target: Target | undefined = targets.get(job.targetName);
@@ -72,6 +77,8 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   const backoff = (job: Job) => Math.min(settings.pollIntervalMs * 2 ** job.attempts, MAX_BACKOFF_MS);
 
   function recordFailure(job: Job, error: unknown, now: number): void {
+    // A call cut short by shutdown is no failure of the job's: it is tried again on the next start.
+    if (stopping) return;
     const message =
       error instanceof AwsRefusedError ? error.userMessage : "unexpected error (see the bot's log)";
     // (create() has already looked for an image an earlier, unanswered call may have made.)
@@ -266,30 +273,52 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
     }
   }
 
-  async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-    let index = 0;
-    // On stop, jobs not yet started wait for the next start rather than hold up the shutdown.
-    const worker = async () => {
-      while (index < items.length && !stopping) await fn(items[index++] as T);
-    };
-    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  /** True when every task settled within `ms`. */
+  async function settledWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    });
+    const done = await Promise.race([Promise.allSettled([...tasks]).then(() => true), late]);
+    clearTimeout(timer);
+    return done;
   }
 
+  /** Starts a job's work unless it is already running; the job is skipped by ticks until it settles. */
+  function launch(jobs: readonly Job[], work: () => Promise<void>): Promise<void> {
+    for (const job of jobs) inFlight.add(job.id);
+    const task = work()
+      .catch((error: unknown) => logger.error({ err: error }, "watcher step failed"))
+      .finally(() => {
+        for (const job of jobs) inFlight.delete(job.id);
+        tasks.delete(task);
+      });
+    tasks.add(task);
+    return task;
+  }
+
+  /**
+   * Starts the work every due job needs and resolves when that work is done. Jobs already being worked on
+   * (a call AWS is slow to answer) are left to that work: one slow call holds up only its own job or place.
+   */
   async function tick(): Promise<void> {
-    const due = store.due(clock.now(), batchSize);
+    if (stopping) return;
+    const due = store.due(clock.now(), batchSize).filter((j) => !inFlight.has(j.id));
     if (due.length === 0) return;
     const queued = due.filter((j) => j.state === "queued");
     const groups = new Map<string, { place: Place; jobs: Job[] }>();
     for (const job of due.filter((j) => j.state === "pending")) {
       const place = placeOf(job);
       if (!place) {
-        store.recordError(
-          job.id,
-          `target ${job.targetName}/${job.region} is not configured`,
-          clock.now() + MAX_BACKOFF_MS,
-          clock.now(),
-        );
-        giveUpIfOverdue(job, clock.now());
+        guarded(job, () => {
+          store.recordError(
+            job.id,
+            `target ${job.targetName}/${job.region} is not configured`,
+            clock.now() + MAX_BACKOFF_MS,
+            clock.now(),
+          );
+          giveUpIfOverdue(job, clock.now());
+        });
         continue;
       }
       const key = `${place.target.name}|${place.region}`;
@@ -297,15 +326,27 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       group.jobs.push(job);
       groups.set(key, group);
     }
-    const results = await Promise.allSettled([
-      runLimited(queued, createConcurrency, (job) =>
-        create(job).catch((e) => guarded(job, () => recordFailure(job, e, clock.now()))),
+    // CreateImage calls in flight are capped across ticks; the rest of the queue waits for a free slot.
+    const work = [
+      ...queued.map((job) =>
+        launch([job], async () => {
+          await createSlots.acquire();
+          try {
+            // On stop, jobs not yet started wait for the next start rather than hold up the shutdown.
+            if (stopping) return;
+            await create(job).catch((e: unknown) => guarded(job, () => recordFailure(job, e, clock.now())));
+          } finally {
+            createSlots.release();
+            deps.onNotices?.();
+          }
+        }),
       ),
-      ...[...groups.values()].map((g) => check(g.place, g.jobs)),
-    ]);
-    for (const r of results)
-      if (r.status === "rejected") logger.error({ err: r.reason }, "watcher step failed");
+      ...[...groups.values()].map((g) =>
+        launch(g.jobs, () => check(g.place, g.jobs).finally(() => deps.onNotices?.())),
+      ),
+    ];
     deps.onNotices?.();
+    await Promise.all(work);
   }
 
   function schedule(delayMs: number): void {
@@ -315,20 +356,14 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
     timer.unref?.();
   }
 
+  /** Ticks on a timer without waiting for earlier ticks' calls to AWS to finish. */
   function loop(): void {
     if (stopped) return;
-    if (running) {
-      wakeRequested = true;
-      return;
+    try {
+      tick().catch((error: unknown) => logger.error({ err: error }, "watcher tick failed"));
+    } finally {
+      schedule(Math.min(settings.pollIntervalMs, 5_000));
     }
-    running = tick()
-      .catch((error) => logger.error({ err: error }, "watcher tick failed"))
-      .finally(() => {
-        running = undefined;
-        const again = wakeRequested;
-        wakeRequested = false;
-        schedule(again ? 0 : Math.min(settings.pollIntervalMs, 5_000));
-      });
   }
 
   return {
@@ -338,17 +373,43 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       stopping = false;
       schedule(0);
     },
-    async stop() {
+    async stop({ graceMs = 5_000, cutShort } = {}) {
       stopped = true;
       stopping = true;
       clearTimeout(timer);
-      await running;
+      // Work in flight (a CreateImage AWS is answering) gets a grace period to finish and be stored; then
+      // it is cut short, and its job resumes on the next start (a CreateImage in flight is marked attempted,
+      // so the next start looks for its image before calling again).
+      if (await settledWithin(graceMs)) return;
+      logger.warn({ calls: tasks.size }, "cutting short AWS calls still in flight to stop");
+      cutShort?.();
+      if (!(await settledWithin(2_000)))
+        logger.warn({ calls: tasks.size }, "stopped without waiting for AWS calls still in flight");
     },
     wake() {
       if (stopped) return;
-      if (running) wakeRequested = true;
-      else schedule(0);
+      schedule(0);
     },
     tick,
+  };
+}
+
+/** At most `size` holders at once; the others wait in order. */
+function createSemaphore(size: number) {
+  let free = size;
+  const waiting: (() => void)[] = [];
+  return {
+    acquire(): Promise<void> {
+      if (free > 0) {
+        free--;
+        return Promise.resolve();
+      }
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+    release(): void {
+      const next = waiting.shift();
+      if (next) next();
+      else free++;
+    },
   };
 }

@@ -91,6 +91,7 @@ async function finishTogether(harness: Harness, channelGapMs: number): Promise<n
   for (const id of harness.aws.images.keys()) harness.aws.setImageState(id, "available");
   const t0 = performance.now();
   harness.bot = await startBot(loadConfig(harness.env), pino({ level: "silent" }), { channelGapMs });
+  await harness.bot.ready;
   return t0;
 }
 

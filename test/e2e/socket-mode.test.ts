@@ -2,7 +2,7 @@
  * Socket Mode, the manifest's default: with SLACK_APP_TOKEN set the bot connects out over a WebSocket
  * (no public URL, no signing secret), answers /ami and the form through it, and still serves /healthz.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -30,6 +30,7 @@ describe("Socket Mode", () => {
   let aws: FakeAws;
   let bot: RunningBot;
   let port: number;
+  let dir: string;
 
   beforeEach(async () => {
     socket = await startFakeSocketMode();
@@ -41,12 +42,13 @@ describe("Socket Mode", () => {
     vi.stubEnv("AWS_SECRET_ACCESS_KEY", "test");
     vi.stubEnv("AWS_REGION", "eu-west-1");
     port = await freePort();
+    dir = mkdtempSync(join(tmpdir(), "ami-bot-socket-"));
     const config = loadConfig({
       SLACK_BOT_TOKEN: "xoxb-test-token",
       SLACK_APP_TOKEN: "xapp-test-token",
       SLACK_API_URL: slack.url,
       PORT: String(port),
-      AMI_BOT_DB: join(mkdtempSync(join(tmpdir(), "ami-bot-socket-")), "bot.db"),
+      AMI_BOT_DB: join(dir, "bot.db"),
       AMI_TARGET_NAME: "prod",
       AMI_TARGET_ROLE_ARN: ROLE_ARN,
       AMI_TARGET_EXTERNAL_ID: EXTERNAL_ID,
@@ -57,6 +59,7 @@ describe("Socket Mode", () => {
     bot = await startBot(config, pino({ level: "silent" }), {
       channelGapMs: 0,
     });
+    await bot.ready;
     await socket.connected();
   });
   afterEach(async () => {
@@ -65,12 +68,13 @@ describe("Socket Mode", () => {
     await slack.close();
     await aws.close();
     vi.unstubAllEnvs();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("answers /ami and the form over the WebSocket and serves /healthz on PORT", async () => {
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toEqual({ ok: true, unfinishedJobs: 0 });
+    expect(await health.json()).toEqual({ ok: true, slack: "connected", unfinishedJobs: 0 });
 
     const commandAck = await socket.deliver("slash_commands", {
       command: "/ami",

@@ -147,6 +147,17 @@ export interface FakeAws {
   expireSessions(): void;
   /** The next call of `action` is answered `ms` later than usual (a slow CreateImage, say). */
   delayNext(action: string, ms: number): void;
+  /**
+   * Calls of `action` that `when` accepts (all by default) are never answered: the connection is accepted
+   * and left open, as by a hung endpoint. With `afterEffect`, the call takes effect first (an image is made)
+   * and only the answer is lost. `count` limits how many calls hang (default: every one until cleared).
+   */
+  hang(
+    action: string,
+    options?: { when?: (request: FakeRequest) => boolean; afterEffect?: boolean; count?: number },
+  ): void;
+  /** Calls stop hanging (those already hung stay so). */
+  stopHanging(): void;
   latencyMs: number;
   close(): Promise<void>;
 }
@@ -332,6 +343,12 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
   const expired = new Set<string>();
   const delays = new Map<string, number[]>();
   const timers = new Set<NodeJS.Timeout>();
+  const hangs: {
+    action: string;
+    when: (r: FakeRequest) => boolean;
+    afterEffect: boolean;
+    left: number;
+  }[] = [];
 
   const setImageState = (imageId: string, state: string, reason?: string) => {
     const image = images.get(imageId);
@@ -588,6 +605,9 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
       }
       const received: FakeRequest = { service, action, params, accessKeyId, region, at: Date.now(), policy };
       requests.push(received);
+      const hung = hangs.find((h) => h.action === action && h.when(received));
+      if (hung && --hung.left <= 0) hangs.splice(hangs.indexOf(hung), 1);
+      if (hung && !hung.afterEffect) return;
       const wait = state.latencyMs + (delays.get(action)?.shift() ?? 0);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       let status = 200;
@@ -617,6 +637,7 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
             ? `<ErrorResponse xmlns="${STS_NS}">${xml({ Error: { Type: status >= 500 ? "Receiver" : "Sender", ...detail }, RequestId: requestId })}</ErrorResponse>`
             : `<Response>${xml({ Errors: { Error: detail }, RequestID: requestId })}</Response>`;
       }
+      if (hung) return;
       res.writeHead(status, { "content-type": "text/xml;charset=UTF-8", "x-amzn-requestid": requestId });
       res.end(`<?xml version="1.0" encoding="UTF-8"?>\n${body}`);
     })().catch((error: unknown) => {
@@ -663,6 +684,12 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
     },
     delayNext(action, ms) {
       delays.set(action, [...(delays.get(action) ?? []), ms]);
+    },
+    hang(action, { when = () => true, afterEffect = false, count = Number.POSITIVE_INFINITY } = {}) {
+      hangs.push({ action, when, afterEffect, left: count });
+    },
+    stopHanging() {
+      hangs.length = 0;
     },
     get latencyMs() {
       return state.latencyMs;

@@ -42,6 +42,8 @@ export interface FakeSlackOptions {
   readonly faultSeed?: number;
   /** The WebSocket URL apps.connections.open hands out (Socket Mode), for the app token xapp-test-token. */
   readonly socketModeUrl?: string;
+  /** Listen on this port (to bring "Slack" back where a bot already looks for it); default: any free one. */
+  readonly port?: number;
 }
 
 export interface FakeSlack {
@@ -266,7 +268,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       send(res, 200, body);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", resolve);
+  });
   const { port } = server.address() as AddressInfo;
 
   return {

@@ -2,9 +2,9 @@
  * Runs the real bot in HTTP mode on an ephemeral port against local stand-ins: the fake Slack Web API
  * and a fake AWS endpoint reached through the SDK's standard AWS_ENDPOINT_URL override.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { pino } from "pino";
 import { vi } from "vitest";
 import { type BotOverrides, createBotMetadataCodec, type RunningBot, startBot } from "../../src/bot.js";
@@ -152,7 +152,10 @@ export async function startHarness(
     const logger: Logger = options.appLogger
       ? createLogger("debug", destination)
       : pino({ level: "debug" }, destination);
-    return startBot(config, logger, { channelGapMs: 0, ...options.overrides });
+    const started = await startBot(config, logger, { channelGapMs: 0, ...options.overrides });
+    // Tests start once Slack has accepted the bot, as a person would find it.
+    await started.ready;
+    return started;
   };
   let bot = await start();
   const urlOf = (b: RunningBot) => `http://127.0.0.1:${b.port}/slack/events`;
@@ -209,6 +212,7 @@ export async function startHarness(
       await slack.close();
       await aws.close();
       vi.unstubAllEnvs();
+      rmSync(dirname(dbPath), { recursive: true, force: true });
     },
   };
   return harness;

@@ -4,11 +4,11 @@
  * start it again on the same database.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type FakeAws, startFakeAws } from "../fakes/fake-aws.js";
 import { type FakeSlack, type FakeSlackOptions, startFakeSlack } from "../fakes/fake-slack.js";
@@ -38,6 +38,23 @@ export interface ChildBotOptions {
   /** Extra or overriding variables. */
   readonly env?: Record<string, string>;
   readonly readyTimeoutMs?: number;
+  /**
+   * When startChildBot resolves: once /healthz answers 200 (default), once it answers at all (a bot still
+   * waiting for Slack answers 503), or at once after spawning (for a bot expected to exit).
+   */
+  readonly waitUntil?: "healthy" | "listening" | "spawned";
+  /** The Node.js binary to run the bot with (default: the one running the tests). */
+  readonly nodeBinary?: string;
+  /** The folder holding the compiled bot (`dist/src/main.js`) and its node_modules (default: this repository). */
+  readonly appDir?: string;
+}
+
+/** What GET /healthz answers. */
+export interface HealthBody {
+  readonly ok: boolean;
+  readonly slack: string;
+  readonly stopping?: boolean;
+  readonly unfinishedJobs: number;
 }
 
 export interface ChildExit {
@@ -63,7 +80,7 @@ export interface ChildBot {
   kill(signal: NodeJS.Signals): void;
   /** SIGTERM, then SIGKILL if it has not exited within the timeout. */
   stop(timeoutMs?: number): Promise<ChildExit>;
-  health(): Promise<HttpAnswer & { json: { ok: boolean; unfinishedJobs: number } }>;
+  health(): Promise<HttpAnswer & { json: HealthBody }>;
   /** A signed /ami slash command. */
   command(fields?: { user_id?: string; channel_id?: string; text?: string }): Promise<HttpAnswer>;
   /** A signed interaction payload (view_submission, block_suggestion, …). */
@@ -147,8 +164,9 @@ export function childEnv(options: ChildBotOptions, port: number): Record<string,
 /** Starts the bot and resolves once GET /healthz answers 200; rejects with its output if it dies first. */
 export async function startChildBot(options: ChildBotOptions): Promise<ChildBot> {
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: REPO_ROOT,
+  // The compiled build, as production runs it (test/support/global-setup.ts builds it once per run).
+  const child: ChildProcess = spawn(options.nodeBinary ?? process.execPath, ["dist/src/main.js"], {
+    cwd: options.appDir ?? REPO_ROOT,
     env: childEnv(options, port),
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -198,7 +216,7 @@ export async function startChildBot(options: ChildBotOptions): Promise<ChildBot>
     },
     async health() {
       const res = await httpRequest(`${baseUrl}/healthz`, { timeoutMs: 2000 });
-      return { ...res, json: JSON.parse(res.body) as { ok: boolean; unfinishedJobs: number } };
+      return { ...res, json: JSON.parse(res.body) as HealthBody };
     },
     command(fields = {}) {
       return signed(
@@ -214,6 +232,7 @@ export async function startChildBot(options: ChildBotOptions): Promise<ChildBot>
     },
   };
 
+  if (options.waitUntil === "spawned") return bot;
   const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
   for (;;) {
     if (exited)
@@ -221,7 +240,7 @@ export async function startChildBot(options: ChildBotOptions): Promise<ChildBot>
         `the bot exited (${exited.code ?? exited.signal}) before it was ready:\n${err}\n${out.slice(-2000)}`,
       );
     const ok = await bot.health().then(
-      (r) => r.status === 200,
+      (r) => r.status === 200 || options.waitUntil === "listening",
       () => false,
     );
     if (ok) return bot;
@@ -305,6 +324,7 @@ export async function startChildFakes(slackOptions: FakeSlackOptions = {}): Prom
       await Promise.all(bots.map((b) => b.exit));
       await slack.close();
       await aws.close();
+      rmSync(dirname(dbPath), { recursive: true, force: true });
     },
   };
 }

@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
@@ -79,6 +79,7 @@ describe("loadConfig from the environment only", () => {
         slowPollIntervalMs: 5 * 60_000,
         giveUpAfterMs: 24 * 3_600_000,
       },
+      aws: { connectTimeoutMs: 3_000, requestTimeoutMs: 20_000 },
     });
     expect(config.targets[0]).toMatchObject({ name: "default", regions: ["eu-west-1"] });
     expect(config.targets[0]?.allow).toEqual({ users: [], usergroups: [], channels: [] });
@@ -117,9 +118,31 @@ describe("loadConfig from the environment only", () => {
     expect(config.slack).toMatchObject({ appToken: "xapp-1", signingSecret: undefined });
   });
 
-  it("needs the signing secret when there is no app token", () => {
+  it("names both Slack modes when neither the app token nor the signing secret is set", () => {
     expect(problemsOf({ SLACK_BOT_TOKEN: "xoxb-1", ...ENV_TARGET })).toEqual([
-      expect.stringMatching(/^SLACK_SIGNING_SECRET is not set/),
+      "SLACK_APP_TOKEN (Socket Mode, the manifest's default) or SLACK_SIGNING_SECRET (HTTP mode) must be set",
+    ]);
+  });
+
+  it("refuses the placeholder tokens of .env.example before calling Slack", () => {
+    expect(
+      problemsOf({
+        ...ENV_TARGET,
+        SLACK_BOT_TOKEN: "xoxb-your-bot-token",
+        SLACK_APP_TOKEN: "xapp-your-app-token",
+      }),
+    ).toEqual([
+      "SLACK_BOT_TOKEN is still the placeholder from .env.example; paste the bot token (xoxb-…) from the app's OAuth & Permissions page",
+      "SLACK_APP_TOKEN is still the placeholder from .env.example; paste the app-level token (xapp-…) from the app's Basic Information page, under App-Level Tokens",
+    ]);
+  });
+
+  it("refuses an obvious placeholder token when it is only dots or x's after the prefix", () => {
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, SLACK_BOT_TOKEN: "xoxb-..." })).toEqual([
+      expect.stringMatching(/^SLACK_BOT_TOKEN is still the placeholder from \.env\.example; /),
+    ]);
+    expect(problemsOf({ ...ENV_TARGET, SLACK_BOT_TOKEN: "xoxb-1", SLACK_APP_TOKEN: "xapp-xxxx" })).toEqual([
+      expect.stringMatching(/^SLACK_APP_TOKEN is still the placeholder from \.env\.example; /),
     ]);
   });
 
@@ -128,8 +151,8 @@ describe("loadConfig from the environment only", () => {
     expect(problems).toHaveLength(3);
     expect(problems).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/^SLACK_BOT_TOKEN is not set/),
-        expect.stringMatching(/^SLACK_SIGNING_SECRET is not set/),
+        "SLACK_BOT_TOKEN is not set (the bot token, xoxb-…)",
+        "SLACK_APP_TOKEN (Socket Mode, the manifest's default) or SLACK_SIGNING_SECRET (HTTP mode) must be set",
         expect.stringMatching(/^AMI_TARGET_ROLE_ARN: must look like arn:aws:iam::123456789012:role\/name/),
       ]),
     );
@@ -137,7 +160,7 @@ describe("loadConfig from the environment only", () => {
 
   it("puts every problem in the error message when it throws", () => {
     expect(() => loadConfig({ ...ENV_TARGET, SLACK_BOT_TOKEN: "xoxp-user" })).toThrow(
-      /SLACK_BOT_TOKEN does not look right[\s\S]*SLACK_SIGNING_SECRET is not set/,
+      /SLACK_BOT_TOKEN does not look right[\s\S]*SLACK_APP_TOKEN \(Socket Mode, the manifest's default\) or SLACK_SIGNING_SECRET/,
     );
   });
 
@@ -162,6 +185,69 @@ describe("loadConfig from the environment only", () => {
         expect.stringMatching(/^AMI_TARGET_ALLOW_USERS: must be a Slack user id/),
       ]),
     );
+  });
+
+  it("refuses PORT when it is set but empty", () => {
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, PORT: "" })).toEqual([
+      "PORT is empty; set a port number such as 3000, or remove the line",
+    ]);
+  });
+
+  it("accepts PORT=0 when a test asks for any free port", () => {
+    expect(loadConfig({ ...BASE, ...ENV_TARGET, PORT: "0" }).port).toBe(0);
+  });
+
+  it("reads the AWS call timeouts when they carry a unit", () => {
+    const config = loadConfig({
+      ...BASE,
+      ...ENV_TARGET,
+      AMI_AWS_CONNECT_TIMEOUT: "500ms",
+      AMI_AWS_REQUEST_TIMEOUT: "1m",
+    });
+    expect(config.aws).toEqual({ connectTimeoutMs: 500, requestTimeoutMs: 60_000 });
+  });
+
+  it("names the timeout variable when its value is wrong", () => {
+    expect(
+      problemsOf({ ...BASE, ...ENV_TARGET, AMI_AWS_CONNECT_TIMEOUT: "3", AMI_AWS_REQUEST_TIMEOUT: "0s" }),
+    ).toEqual([
+      "AMI_AWS_CONNECT_TIMEOUT: use a number with ms, s, m or h",
+      "AMI_AWS_REQUEST_TIMEOUT: must be more than zero",
+    ]);
+  });
+
+  it("refuses a zero watcher duration by its variable", () => {
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_SLOW_AFTER: "0h" })).toEqual([
+      "AMI_SLOW_AFTER: must be more than zero",
+    ]);
+  });
+
+  it("refuses a region that AWS does not have, naming it", () => {
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_REGIONS: "eu-west-1,eu-fake-1" })).toEqual([
+      'AMI_TARGET_REGIONS: "eu-fake-1" is not an AWS region',
+    ]);
+  });
+
+  it("names AWS_REGION when the region came from it", () => {
+    expect(
+      problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_REGIONS: undefined, AWS_REGION: "eu-fake-1" }),
+    ).toEqual(['AWS_REGION: "eu-fake-1" is not an AWS region']);
+  });
+
+  it("names the partition when the region belongs to another one", () => {
+    const cn = { AMI_TARGET_ROLE_ARN: "arn:aws-cn:iam::123456789012:role/ami-bot" };
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, ...cn, AMI_TARGET_REGIONS: "eu-west-1" })).toEqual([
+      'AMI_TARGET_REGIONS: "eu-west-1" is not an AWS region in partition aws-cn',
+    ]);
+    expect(
+      loadConfig({ ...BASE, ...ENV_TARGET, ...cn, AMI_TARGET_REGIONS: "cn-north-1" }).targets[0],
+    ).toMatchObject({ partition: "aws-cn", regions: ["cn-north-1"] });
+  });
+
+  it("says where regions come from when neither AMI_TARGET_REGIONS nor AWS_REGION is set", () => {
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_REGIONS: "" })).toEqual([
+      "AMI_TARGET_REGIONS is not set (nor AWS_REGION): list the regions to image in, e.g. eu-west-1",
+    ]);
   });
 
   it("returns a frozen configuration when the settings are right", () => {
@@ -288,6 +374,139 @@ describe("loadConfig with a file", () => {
       expect.stringMatching(/^SLACK_BOT_TOKEN is not set/),
       expect.stringMatching(/^AMI_BOT_CONFIG: cannot read .*missing\.yaml/),
     ]);
+  });
+
+  it("refuses unknown keys at every level and names the key meant", () => {
+    const path = writeConfig(
+      "typos.yaml",
+      [
+        "targets:",
+        "  - name: prod",
+        "    roleArn: arn:aws:iam::111122223333:role/ami-bot",
+        "    regions: [eu-west-1]",
+        "    instanceTag:",
+        "      ami-bot: enabled",
+        "    allow:",
+        "      user: [U0ALICE]",
+        "watcher:",
+        "  pollIntervall: 20s",
+        "target: []",
+      ].join("\n"),
+    );
+    const problems = problemsOf({ ...BASE, AMI_BOT_CONFIG: path });
+    expect(problems).toHaveLength(4);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'config target: unknown key; did you mean "targets"?',
+        'config targets.0.instanceTag: unknown key; did you mean "instanceTags"?',
+        'config targets.0.allow.user: unknown key; did you mean "users"?',
+        'config watcher.pollIntervall: unknown key; did you mean "pollInterval"?',
+      ]),
+    );
+  });
+
+  it("lists the keys allowed when an unknown key is like none of them", () => {
+    const path = writeConfig(
+      "odd.json",
+      JSON.stringify({
+        targets: [
+          { name: "p", roleArn: "arn:aws:iam::123456789012:role/x", regions: ["eu-west-1"], owner: "me" },
+        ],
+      }),
+    );
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      "config targets.0.owner: unknown key; the keys here are name, roleArn, externalId, regions, allow, instanceTags",
+    ]);
+  });
+
+  it("suggests a key when it differs only in case or by a short part", () => {
+    const path = writeConfig(
+      "case.json",
+      JSON.stringify({
+        targets: [
+          { name: "p", RoleARN: "arn:aws:iam::123456789012:role/x", regions: ["eu-west-1"], tags: {} },
+        ],
+      }),
+    );
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual(
+      expect.arrayContaining([
+        'config targets.0.RoleARN: unknown key; did you mean "roleArn"?',
+        'config targets.0.tags: unknown key; did you mean "instanceTags"?',
+      ]),
+    );
+  });
+
+  it("refuses a region that AWS does not have, with its place in the file and the partition", () => {
+    const path = writeConfig(
+      "fake-region.yaml",
+      [
+        "targets:",
+        "  - name: prod",
+        "    roleArn: arn:aws:iam::111122223333:role/ami-bot",
+        "    regions: [eu-west-1, eu-fake-1]",
+      ].join("\n"),
+    );
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      'config targets.0.regions.1: "eu-fake-1" is not an AWS region in partition aws',
+    ]);
+  });
+
+  it("checks regions against the role's partition when the role is in aws-cn", () => {
+    const cnTarget = (regions: string[]) =>
+      writeConfig(
+        "cn.json",
+        JSON.stringify({
+          targets: [{ name: "cn", roleArn: "arn:aws-cn:iam::123456789012:role/x", regions }],
+        }),
+      );
+    expect(loadConfig({ ...BASE, AMI_BOT_CONFIG: cnTarget(["cn-north-1"]) }).targets[0]?.regions).toEqual([
+      "cn-north-1",
+    ]);
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: cnTarget(["cn-north-1", "eu-west-1"]) })).toEqual([
+      'config targets.0.regions.1: "eu-west-1" is not an AWS region in partition aws-cn',
+    ]);
+  });
+
+  it("reports a bad region together with an unknown key of the same target", () => {
+    const path = writeConfig(
+      "both.json",
+      JSON.stringify({
+        targets: [
+          { name: "p", roleArn: "arn:aws:iam::123456789012:role/x", regions: ["eu-fake-1"], region: "x" },
+        ],
+      }),
+    );
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual(
+      expect.arrayContaining([
+        'config targets.0.region: unknown key; did you mean "regions"?',
+        'config targets.0.regions.0: "eu-fake-1" is not an AWS region in partition aws',
+      ]),
+    );
+  });
+
+  it("refuses a zero duration in the file", () => {
+    const path = writeConfig(
+      "zero.yaml",
+      [
+        "targets:",
+        "  - name: p",
+        "    roleArn: arn:aws:iam::123456789012:role/x",
+        "    regions: [eu-west-1]",
+        "watcher:",
+        "  pollInterval: 0",
+      ].join("\n"),
+    );
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      "config watcher.pollInterval: must be more than zero",
+    ]);
+  });
+
+  it("accepts config.example.yml as shipped", () => {
+    const config = loadConfig({
+      ...BASE,
+      AMI_BOT_CONFIG: resolve(import.meta.dirname, "../../config.example.yml"),
+    });
+    expect(config.targets.map((t) => t.name)).toEqual(["prod", "staging"]);
   });
 
   it("refuses a file when it lists no targets", () => {

@@ -24,6 +24,7 @@ import {
   type SessionRequest,
 } from "../../../src/aws/scoped-credentials.js";
 import { createImagePolicy, type PolicyDocument, readOnlyPolicy } from "../../../src/aws/session-policy.js";
+import { DEFAULT_AWS_TIMEOUTS } from "../../../src/aws/timeouts.js";
 import type { Target } from "../../../src/config.js";
 import type { CreateImageParams, Place, Requester } from "../../../src/domain/ports.js";
 import { AwsRefusedError } from "../../../src/errors.js";
@@ -522,7 +523,7 @@ describe("Ec2Images over the SDK wire against fake-aws", () => {
       policy: createImagePolicy(scope, INSTANCE),
       ...requester,
     });
-    const client = clientFactory(REGION, credentials);
+    const client = clientFactory(REGION, credentials, { ...DEFAULT_AWS_TIMEOUTS, maxAttempts: 1 });
     const command = (instanceId: string, name: string) =>
       new CreateImageCommand({
         InstanceId: instanceId,
