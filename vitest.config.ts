@@ -4,6 +4,9 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["./test/support/global-setup.ts"],
+    // Two files at a time: most end-to-end tests wait on timers and sockets rather than the CPU (vitest's
+    // default on two cores is one).
+    maxWorkers: 2,
     // Focused tests would silently skip the rest of the suite in CI.
     allowOnly: false,
     testTimeout: 30_000,

@@ -3,10 +3,10 @@
  * fakes, and jobs seeded straight into the database. Everything listens and connects on 127.0.0.1 only.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { CreateImageCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { openDatabase } from "../src/store/database.js";
@@ -107,6 +107,7 @@ net.Server.prototype.listen = function (...args) {
 };`)}`;
 
 export interface BotProcess {
+  /** The bot's own node process (under `npm start`, npm's grandchild). */
   readonly pid: number;
   readonly port: number;
   /** http://127.0.0.1:port/slack/events */
@@ -121,22 +122,75 @@ export interface BotProcess {
   stop(): Promise<void>;
 }
 
+/** How the bot is started. */
+export type BotLaunch =
+  /** `node --import tsx src/main.ts`: from source (the default). */
+  | { readonly kind: "tsx" }
+  /** `node <main>`: a compiled entry point such as dist/src/main.js. */
+  | { readonly kind: "node"; readonly main: string }
+  /** `npm start` in the repository, as the README runs it (prestart's build check, then node dist/src/main.js). */
+  | { readonly kind: "npm-start" };
+
 export interface SpawnBotOptions {
   readonly slack: FakeSlack;
   readonly aws: FakeAws;
   readonly dbPath: string;
-  /** Compiled entry point (dist-style main.js); without it the bot runs from source with tsx. */
-  readonly compiledMain?: string | undefined;
+  readonly launch?: BotLaunch;
   readonly env?: Record<string, string>;
 }
 
-/** Starts the real bot (src/main.ts) as a child process in HTTP mode, against the fakes. */
+/** Process groups of `npm start` runs not yet known to be gone: killed outright if the benchmark exits. */
+const liveGroups = new Set<number>();
+let groupsGuarded = false;
+function guardGroups(): void {
+  if (groupsGuarded) return;
+  groupsGuarded = true;
+  const killAll = () => {
+    for (const pgid of liveGroups) signalGroup(pgid, "SIGKILL");
+  };
+  process.once("exit", killAll);
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => {
+      killAll();
+      process.exit(128 + (signal === "SIGINT" ? 2 : 15));
+    });
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** Processes of a process group that have not exited (zombies left unreaped do not count), from /proc. */
+export function groupMembers(pgid: number): { pid: number; argv: string[] }[] {
+  const members: { pid: number; argv: string[] }[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      // "pid (comm) state ppid pgrp …"; comm may hold spaces and parentheses.
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(pgrp) !== pgid || state === "Z") continue;
+      const argv = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0").slice(0, -1);
+      members.push({ pid: Number(name), argv });
+    } catch {
+      // exited while we looked
+    }
+  }
+  return members;
+}
+
+/** Starts the real bot as a child process in HTTP mode, against the fakes. */
 export async function spawnBot(options: SpawnBotOptions): Promise<BotProcess> {
+  const launch = options.launch ?? { kind: "tsx" };
   const port = await freePort();
-  const cwd = tempDir("ami-bot-bench-cwd-"); // no .env there: only the variables below apply
+  const home = tempDir("ami-bot-bench-cwd-"); // no .env there: only the variables below apply
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
-    HOME: cwd,
+    HOME: home,
     SLACK_BOT_TOKEN: "xoxb-test-token",
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
     SLACK_API_URL: options.slack.url,
@@ -151,20 +205,47 @@ export async function spawnBot(options: SpawnBotOptions): Promise<BotProcess> {
     AWS_REGION: REGION,
     AWS_ACCESS_KEY_ID: "test",
     AWS_SECRET_ACCESS_KEY: "test",
-    AWS_CONFIG_FILE: join(cwd, "no-aws-config"),
-    AWS_SHARED_CREDENTIALS_FILE: join(cwd, "no-aws-credentials"),
+    AWS_CONFIG_FILE: join(home, "no-aws-config"),
+    AWS_SHARED_CREDENTIALS_FILE: join(home, "no-aws-credentials"),
     AWS_EC2_METADATA_DISABLED: "true",
     LOG_LEVEL: "info",
     ...options.env,
   };
-  const entry = options.compiledMain ?? join(REPO_ROOT, "src/main.ts");
-  const loaders = options.compiledMain ? [] : ["--import", import.meta.resolve("tsx")];
+  // The compiled modes get the loopback preload through NODE_OPTIONS, so `npm start` (whose node process
+  // cannot be given flags) and `node dist/src/main.js` see exactly the same environment.
+  if (launch.kind !== "tsx") env.NODE_OPTIONS = `--import=${LOOPBACK_ONLY}`;
+  const [command, args, cwd]: [string, string[], string] =
+    launch.kind === "npm-start"
+      ? ["npm", ["start"], REPO_ROOT] // REPO_ROOT's .env, if any, would apply here (see footprint.ts)
+      : launch.kind === "node"
+        ? [process.execPath, [launch.main], home]
+        : [
+            process.execPath,
+            [
+              "--import",
+              import.meta.resolve("tsx"),
+              "--import",
+              LOOPBACK_ONLY,
+              join(REPO_ROOT, "src/main.ts"),
+            ],
+            home,
+          ];
+  // npm's update check would ask the registry on every start (HOME is fresh); nothing else of npm's is set.
+  const spawnEnv = launch.kind === "npm-start" ? { ...env, npm_config_update_notifier: "false" } : env;
+  // npm start runs the bot as a grandchild (npm → sh → node): give it a process group of its own to stop.
+  const group = launch.kind === "npm-start";
   const started = performance.now();
-  const child: ChildProcess = spawn(process.execPath, [...loaders, "--import", LOOPBACK_ONLY, entry], {
+  const child: ChildProcess = spawn(command, args, {
     cwd,
-    env,
+    env: spawnEnv,
     stdio: ["ignore", "pipe", "pipe"],
+    detached: group,
   });
+  const leader = child.pid ?? 0;
+  if (group && leader) {
+    guardGroups();
+    liveGroups.add(leader);
+  }
   const logs: string[] = [];
   let readyAt: number | undefined;
   let exited: number | string | null | undefined;
@@ -184,14 +265,33 @@ export async function spawnBot(options: SpawnBotOptions): Promise<BotProcess> {
     }
   });
   child.stderr?.on("data", (chunk: Buffer) => logs.push(chunk.toString("utf8")));
-  const pid = child.pid ?? 0;
-  const stop = async () => {
-    if (exited !== undefined) return;
-    child.kill("SIGTERM");
-    const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-    await exit;
-    clearTimeout(killer);
-  };
+  /** Under npm, the bot's own process once found: stopped first, so sh and npm exit after it as they would. */
+  let botPid: number | undefined;
+  const stop = group
+    ? async () => {
+        if (!liveGroups.has(leader)) return;
+        try {
+          process.kill(botPid ?? -leader, "SIGTERM");
+        } catch {
+          signalGroup(leader, "SIGTERM");
+        }
+        const killer = setTimeout(() => signalGroup(leader, "SIGKILL"), 5_000);
+        await exit;
+        // npm may be gone before the bot it started: wait for the whole group.
+        await until(
+          () => groupMembers(leader).length === 0,
+          20_000,
+          `process group ${leader} to exit`,
+        ).finally(() => clearTimeout(killer));
+        liveGroups.delete(leader);
+      }
+    : async () => {
+        if (exited !== undefined) return;
+        child.kill("SIGTERM");
+        const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+        await exit;
+        clearTimeout(killer);
+      };
 
   try {
     let healthyAt: number | undefined;
@@ -205,6 +305,13 @@ export async function spawnBot(options: SpawnBotOptions): Promise<BotProcess> {
       else await sleep(5);
     }
     await until(() => readyAt !== undefined, 10_000, "the ready log line");
+    // Under npm the bot is the group's `node dist/src/main.js` (npm → sh → node), not the leader.
+    botPid = group
+      ? groupMembers(leader).find(
+          (m) => basename(m.argv[0] ?? "") === "node" && m.argv[1] === "dist/src/main.js",
+        )?.pid
+      : leader;
+    const pid = botPid ?? leader;
     return {
       pid,
       port,

@@ -13,7 +13,7 @@ async function main(): Promise<number> {
   const config = loadSettingsOrExit();
   const logger = createLogger("silent");
   const sessions = createSessionFactory({}, config.aws);
-  const sts = createBotStsClient(config.aws);
+  const sts = createBotStsClient(config.targets[0]?.regions[0] ?? "us-east-1", config.aws);
   process.stdout.write(`${describeDoctor(config)}\n\n`);
   const deps: DoctorDeps = {
     config,

@@ -52,6 +52,25 @@ function readDatabase(path: string): { jobs: JobRow[]; outbox: { key: string; st
   }
 }
 
+function createSlots(size: number) {
+  let free = size;
+  const waiting: (() => void)[] = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else free++;
+  };
+  return {
+    acquire(): Promise<() => void> {
+      if (free > 0) {
+        free--;
+        return Promise.resolve(release);
+      }
+      return new Promise((resolve) => waiting.push(() => resolve(release)));
+    },
+  };
+}
+
 function withinMs<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
@@ -62,12 +81,18 @@ function withinMs<T>(promise: Promise<T>, ms: number, what: string): Promise<T> 
   ]);
 }
 
+/** At most this many steps run at once: each starts two bot processes, on a machine with two cores. */
+const slots = createSlots(3);
+
 describe.concurrent("a crash at any step of a job", () => {
-  // Two processes per step, a few steps at once: allow more than the default 30 s on a busy machine.
+  // Two processes per step, a few steps at once (and others waiting for a slot): allow well over the
+  // default 30 s on a busy machine.
   it.for(STEPS)(
     "finishes the job exactly once when the bot is killed at %s",
-    { timeout: 90_000 },
-    async (step, { expect }) => {
+    { timeout: 180_000 },
+    async (step, { expect, onTestFinished }) => {
+      // The test's own hook (not the global one, which concurrent tests must not use) frees the slot.
+      onTestFinished(await slots.acquire());
       const fakes = await startChildFakes();
       const { slack, aws, dbPath } = fakes;
       aws.addInstance({ instanceId: INSTANCE, name: "web-1" });

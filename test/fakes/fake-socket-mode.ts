@@ -20,11 +20,19 @@ export interface FakeSocketMode {
     payload: unknown,
     options?: { timeoutMs?: number; retryAttempt?: number },
   ): Promise<Ack>;
+  /** While true, new connections are refused at the upgrade (as when Slack's socket end is down). */
+  refuse(refusing: boolean): void;
+  /** Closes every open connection from the server side (a dropped socket). */
+  dropConnections(): void;
+  /** Connections accepted and greeted so far. */
+  connectionCount(): number;
   close(): Promise<void>;
 }
 
 export async function startFakeSocketMode(): Promise<FakeSocketMode> {
-  const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  let refusing = false;
+  let greetedCount = 0;
+  const server = new WebSocketServer({ host: "127.0.0.1", port: 0, verifyClient: () => !refusing });
   await new Promise<void>((resolve) => server.once("listening", () => resolve()));
   const { port } = server.address() as AddressInfo;
   let socket: WebSocket | undefined;
@@ -43,6 +51,7 @@ export async function startFakeSocketMode(): Promise<FakeSocketMode> {
       waiting.delete(ack.envelope_id);
     });
     ws.send(JSON.stringify({ type: "hello", num_connections: 1, connection_info: { app_id: "A111" } }));
+    greetedCount++;
     greeted();
   });
 
@@ -69,6 +78,13 @@ export async function startFakeSocketMode(): Promise<FakeSocketMode> {
       );
       return within(acked, timeoutMs, `ack of ${type}`);
     },
+    refuse(value) {
+      refusing = value;
+    },
+    dropConnections() {
+      for (const client of server.clients) client.terminate();
+    },
+    connectionCount: () => greetedCount,
     close: () =>
       new Promise<void>((resolve) => {
         for (const client of server.clients) client.terminate();

@@ -233,7 +233,7 @@ export async function startChildBot(options: ChildBotOptions): Promise<ChildBot>
   };
 
   if (options.waitUntil === "spawned") return bot;
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
   for (;;) {
     if (exited)
       throw new Error(
