@@ -8,7 +8,6 @@ import {
   type Instance,
 } from "@aws-sdk/client-ec2";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
-import type { Target } from "../config.js";
 import type { ImageState } from "../domain/job.js";
 import type {
   CreateImageParams,
@@ -18,6 +17,7 @@ import type {
   Place,
   Requester,
 } from "../domain/ports.js";
+import type { Target } from "../domain/target.js";
 import { AwsRefusedError } from "../errors.js";
 import { answeredOnlyRetryStrategy } from "./answered-only-retry.js";
 import { translateEc2Error } from "./aws-errors.js";

@@ -2,7 +2,7 @@
  * Who may create images where. Deny by default: a person may use a target only when a rule lists them
  * (by user id, `*`, or a user group they belong to) or lists the channel they are typing in.
  */
-import type { Target } from "../config.js";
+import type { Target } from "./target.js";
 
 export interface Principal {
   readonly userId: string;

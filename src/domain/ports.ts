@@ -1,9 +1,10 @@
 /**
  * The ports the domain and watcher depend on. Adapters (AWS, SQLite, Slack) implement them; tests use fakes.
  */
-import type { Target } from "../config.js";
+
 import type { Tag } from "./image-request.js";
 import type { ImageState, Job, JobEvent, Notice } from "./job.js";
+import type { Target } from "./target.js";
 
 export interface Clock {
   now(): number;

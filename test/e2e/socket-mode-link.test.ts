@@ -13,7 +13,14 @@ import { loadConfig } from "../../src/config.js";
 import { type FakeAws, startFakeAws } from "../fakes/fake-aws.js";
 import { type FakeSlack, startFakeSlack } from "../fakes/fake-slack.js";
 import { type FakeSocketMode, startFakeSocketMode } from "../fakes/fake-socket-mode.js";
-import { ALLOWED_USER, CHANNEL, EXTERNAL_ID, eventually, ROLE_ARN } from "../support/bot-harness.js";
+import {
+  ALLOWED_USER,
+  CHANNEL,
+  EXTERNAL_ID,
+  eventually,
+  ROLE_ARN,
+  socketModeEnv,
+} from "../support/bot-harness.js";
 import { eventuallyAsync, freePort, type HealthBody } from "../support/child-bot.js";
 
 /** Short waits, so a test sees several attempts in a second. */
@@ -28,18 +35,7 @@ let logs: { msg: string; attempt?: number; reason?: string }[];
 async function start(socketModeUrl: string): Promise<{ port: number; bot: RunningBot }> {
   slack = await startFakeSlack({ socketModeUrl });
   const port = await freePort();
-  const config = loadConfig({
-    SLACK_BOT_TOKEN: "xoxb-test-token",
-    SLACK_APP_TOKEN: "xapp-test-token",
-    SLACK_API_URL: slack.url,
-    PORT: String(port),
-    AMI_BOT_DB: join(dir, "bot.db"),
-    AMI_TARGET_NAME: "prod",
-    AMI_TARGET_ROLE_ARN: ROLE_ARN,
-    AMI_TARGET_EXTERNAL_ID: EXTERNAL_ID,
-    AMI_TARGET_REGIONS: "eu-west-1",
-    AMI_TARGET_ALLOW_USERS: ALLOWED_USER,
-  });
+  const config = loadConfig(socketModeEnv({ slackUrl: slack.url, port, dbPath: join(dir, "bot.db") }));
   const destination = { write: (line: string) => void logs.push(JSON.parse(line)) };
   bot = await startBot(config, pino({ level: "info" }, destination), { channelGapMs: 0, slackRetry: RETRY });
   return { port, bot };

@@ -19,6 +19,7 @@ import {
   eventually,
   formState,
   ROLE_ARN,
+  socketModeEnv,
 } from "../support/bot-harness.js";
 import { freePort } from "../support/child-bot.js";
 
@@ -43,19 +44,7 @@ describe("Socket Mode", () => {
     vi.stubEnv("AWS_REGION", "eu-west-1");
     port = await freePort();
     dir = mkdtempSync(join(tmpdir(), "ami-bot-socket-"));
-    const config = loadConfig({
-      SLACK_BOT_TOKEN: "xoxb-test-token",
-      SLACK_APP_TOKEN: "xapp-test-token",
-      SLACK_API_URL: slack.url,
-      PORT: String(port),
-      AMI_BOT_DB: join(dir, "bot.db"),
-      AMI_TARGET_NAME: "prod",
-      AMI_TARGET_ROLE_ARN: ROLE_ARN,
-      AMI_TARGET_EXTERNAL_ID: EXTERNAL_ID,
-      AMI_TARGET_REGIONS: "eu-west-1",
-      AMI_TARGET_ALLOW_USERS: ALLOWED_USER,
-      AMI_POLL_INTERVAL: "100ms",
-    });
+    const config = loadConfig(socketModeEnv({ slackUrl: slack.url, port, dbPath: join(dir, "bot.db") }));
     bot = await startBot(config, pino({ level: "silent" }), {
       channelGapMs: 0,
     });

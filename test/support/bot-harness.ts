@@ -264,3 +264,24 @@ export function modalActionPayload(
     actions: [{ block_id: "x", action_ts: "1596530385.194939", ...options.action }],
   };
 }
+
+/** The variables of a one-target bot in Socket Mode, pointed at a fake Slack (which hands out the socket). */
+export function socketModeEnv(options: {
+  slackUrl: string;
+  port: number;
+  dbPath: string;
+}): Record<string, string> {
+  return {
+    SLACK_BOT_TOKEN: "xoxb-test-token",
+    SLACK_APP_TOKEN: "xapp-test-token",
+    SLACK_API_URL: options.slackUrl,
+    PORT: String(options.port),
+    AMI_BOT_DB: options.dbPath,
+    AMI_TARGET_NAME: "prod",
+    AMI_TARGET_ROLE_ARN: ROLE_ARN,
+    AMI_TARGET_EXTERNAL_ID: EXTERNAL_ID,
+    AMI_TARGET_REGIONS: "eu-west-1",
+    AMI_TARGET_ALLOW_USERS: ALLOWED_USER,
+    AMI_POLL_INTERVAL: "100ms",
+  };
+}
