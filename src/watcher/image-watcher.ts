@@ -1,7 +1,9 @@
 /**
  * Drives every unfinished job to its end: creates the image for queued jobs, and checks pending images
  * with one DescribeImages call per account+region. It polls the database, so a restart resumes everything,
- * and it never stops because one job or one account errs: that job is backed off and retried.
+ * and it never stops because one job or one account errs: that job is backed off and retried. Nor does it
+ * wait on one call: each job's creation and each place's check runs on its own, so a call AWS is slow to
+ * answer holds up only its own job or place while later ticks carry on with the rest.
  */
 import type { Config, Target, WatcherSettings } from "../config.js";
 import { instanceProblem } from "../domain/access-check.js";
@@ -359,11 +361,8 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   /** Ticks on a timer without waiting for earlier ticks' calls to AWS to finish. */
   function loop(): void {
     if (stopped) return;
-    try {
-      tick().catch((error: unknown) => logger.error({ err: error }, "watcher tick failed"));
-    } finally {
-      schedule(Math.min(settings.pollIntervalMs, 5_000));
-    }
+    tick().catch((error: unknown) => logger.error({ err: error }, "watcher tick failed"));
+    schedule(Math.min(settings.pollIntervalMs, 5_000));
   }
 
   return {

@@ -150,6 +150,10 @@ describe("Slack Web API faults", () => {
     harness.slack.failNext("chat.update", { error: "internal_error" });
     await submitJobs(harness, 1, "platform");
     await eventually(() => harness.aws.images.size === 1, 10_000, "the image");
+    // The root must be in the channel before the image turns available, or it would be posted already
+    // saying so and never need the update this test fails once (the root's first try fails, so on a busy
+    // machine its retry can come after the image is done).
+    await eventually(() => roots(harness).length === 1, 15_000, "the root message");
     harness.aws.setImageState([...harness.aws.images.keys()][0] as string, "available");
     await allAvailable(harness, 1, 15_000);
     await harness.bot.stop();
