@@ -13,6 +13,7 @@ async function main(): Promise<number> {
   const config = loadSettingsOrExit();
   const logger = createLogger("silent");
   const sessions = createSessionFactory({}, config.aws);
+  // Any region serves GetCallerIdentity; a target's is one the operator already allows traffic to.
   const sts = createBotStsClient(config.targets[0]?.regions[0] ?? "us-east-1", config.aws);
   process.stdout.write(`${describeDoctor(config)}\n\n`);
   const deps: DoctorDeps = {

@@ -290,7 +290,9 @@ export async function runDoctor(deps: DoctorDeps, options: DoctorOptions = {}): 
           explain: slackFailure,
         },
   );
-  const sts: Endpoint = { service: "sts" };
+  // The identity call asks STS in the first target's region (see doctor-main.ts).
+  const identityRegion = config.targets[0]?.regions[0];
+  const sts: Endpoint = identityRegion ? { service: "sts", region: identityRegion } : { service: "sts" };
   await report({
     name: "AWS identity of the bot",
     endpoint: sts,
