@@ -5,6 +5,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import {
   App,
+  ErrorCode,
+  HTTPModuleFunctions,
   HTTPReceiver,
   LogLevel,
   type Logger as SlackLogger,
@@ -123,6 +125,12 @@ export function createSlackApp(
         logger: boltLogger,
         // Slack's own limit on a request body is far below this; anything larger is not from Slack.
         bodyLimit: 1024 * 1024,
+        processEventErrorHandler: async (args) => {
+          if (!isAuthorizationError(args.error))
+            return HTTPModuleFunctions.defaultProcessEventErrorHandler(args);
+          answerNotConnected(args.request, args.response);
+          return true;
+        },
       });
   // Deferred: the token is checked in connect(), with retries, rather than by a call the constructor
   // starts and nobody awaits (which left the bot deaf for good when Slack was down at start).
@@ -134,6 +142,12 @@ export function createSlackApp(
     deferInitialization: true,
   });
   app.error(async (error) => {
+    // A request before Slack has accepted the token cannot be authorized: hand it back to the receiver,
+    // which tells the person (Bolt alone would ack it with nothing, and they would see nothing happen).
+    if (isAuthorizationError(error) && link?.state() !== "connected") {
+      logger.warn({ slack: link?.state() }, "a Slack request arrived before Slack accepted the bot token");
+      throw error;
+    }
     logger.error({ err: error }, "unhandled error in a Slack listener");
   });
   link = createSlackLink({
@@ -181,6 +195,29 @@ export function createSlackApp(
       }
     },
   };
+}
+
+function isAuthorizationError(error: unknown): boolean {
+  return (error as { code?: unknown } | undefined)?.code === ErrorCode.AuthorizationError;
+}
+
+/** Shown to someone who types /ami while the bot cannot reach Slack's Web API (its /healthz says so too). */
+export const NOT_CONNECTED_TEXT =
+  "ami-bot cannot reach Slack's API right now, so it cannot open the form. Its health check reports this to the people who run it; try /ami again in a few minutes.";
+
+/**
+ * A slash command gets a private message in its HTTP answer (which needs no token); anything else a 503,
+ * which Slack treats as a failed delivery.
+ */
+function answerNotConnected(request: IncomingMessage, response: ServerResponse): void {
+  const raw = (request as IncomingMessage & { rawBody?: Buffer }).rawBody?.toString("utf8") ?? "";
+  if (new URLSearchParams(raw).has("command")) {
+    response.writeHead(200, { "content-type": "application/json" });
+    response.end(JSON.stringify({ response_type: "ephemeral", text: NOT_CONNECTED_TEXT }));
+    return;
+  }
+  response.writeHead(503);
+  response.end();
 }
 
 function portOf(server: Server): number | undefined {

@@ -8,6 +8,7 @@ import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { NOT_CONNECTED_TEXT } from "../../src/slack/app.js";
 import { type FakeSlack, startFakeSlack } from "../fakes/fake-slack.js";
 import { eventually } from "../support/bot-harness.js";
 import {
@@ -63,6 +64,15 @@ describe("start-up", () => {
     // Every attempt is logged, and the process stays up.
     await eventually(() => bot.stdout().includes("Slack could not be reached"), 5_000, "a logged attempt");
     expect(bot.stdout()).toContain('"attempt":1');
+    // Someone typing /ami meanwhile is told, privately, why nothing opens.
+    const early = await bot.command();
+    expect(early.status).toBe(200);
+    expect(JSON.parse(early.body)).toEqual({ response_type: "ephemeral", text: NOT_CONNECTED_TEXT });
+    await eventually(
+      () => bot.stdout().includes("a Slack request arrived before Slack accepted the bot token"),
+      5_000,
+      "the early request logged",
+    );
 
     lateSlack = await startFakeSlack({ port: slackPort });
     const slack = lateSlack;
