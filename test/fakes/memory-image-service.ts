@@ -58,6 +58,7 @@ export class MemoryImageService implements ImageService {
   private readonly images = new Map<string, Map<string, MemoryImage>>();
   private readonly progress = new Map<string, number>();
   private failures: ArmedFailure[] = [];
+  private holds: { method: ImageMethod; place: string | undefined; released: Promise<void> }[] = [];
   private nextId = 1;
 
   // ---- arranging ----
@@ -141,6 +142,30 @@ export class MemoryImageService implements ImageService {
     this.failures = [];
   }
 
+  /**
+   * Calls to `method` (in `place`, if given) are recorded and then left unanswered, as by an endpoint that
+   * accepts and never answers, until the returned function is called.
+   */
+  hold(method: ImageMethod, place?: PlaceRef): () => void {
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const hold = { method, place: place === undefined ? undefined : keyOf(place), released };
+    this.holds.push(hold);
+    return () => {
+      this.holds = this.holds.filter((h) => h !== hold);
+      release();
+    };
+  }
+
+  /** Waits while a hold covers this call. */
+  private async held(method: ImageMethod, place: Place): Promise<void> {
+    const key = keyOf(place);
+    const hold = this.holds.find((h) => h.method === method && (h.place === undefined || h.place === key));
+    if (hold) await hold.released;
+  }
+
   // ---- inspecting ----
 
   callsTo(method: ImageMethod, place?: PlaceRef): RecordedCall[] {
@@ -177,6 +202,7 @@ export class MemoryImageService implements ImageService {
 
   async createImage(place: Place, requester: Requester, params: CreateImageParams): Promise<string> {
     this.record("createImage", place, requester, [params]);
+    await this.held("createImage", place);
     this.refuseUnlessCreatable(place, params);
     return this.addImage(place, {
       name: params.imageName,
@@ -201,6 +227,7 @@ export class MemoryImageService implements ImageService {
 
   async describeImages(place: Place, imageIds: readonly string[]): Promise<Map<string, ImageStatus>> {
     this.record("describeImages", place, undefined, [[...imageIds]]);
+    await this.held("describeImages", place);
     const byId = this.placeImages(keyOf(place));
     const result = new Map<string, ImageStatus>();
     for (const id of imageIds) {

@@ -496,6 +496,42 @@ describe("the loop", () => {
     vi.useRealTimers();
   });
 
+  it("keeps checking other places and creating other images while one place's call is never answered", async () => {
+    const stuck = await pendingJob(PROD_US);
+    const release = images.hold("describeImages", PROD_US);
+    clock.advance(SETTINGS.pollIntervalMs);
+    // This pass's check of us-east-1 hangs; it is not awaited.
+    const hungPass = watcher.tick();
+    await vi.waitFor(() => expect(images.callsTo("describeImages")).toHaveLength(1));
+
+    const moving = await pendingJob(PROD_EU);
+    images.setImageState(moving.imageId as string, "available");
+    await passTime(SETTINGS.pollIntervalMs);
+    expect(jobOf(moving.id).state).toBe("available");
+    // The hung job is left to the call in flight: later passes do not ask about it again.
+    expect(images.callsTo("describeImages").filter((c) => c.place === "prod|us-east-1")).toHaveLength(1);
+    expect(jobOf(stuck.id).state).toBe("pending");
+
+    release();
+    await hungPass;
+    await passTime(SETTINGS.pollIntervalMs);
+    expect(images.callsTo("describeImages").filter((c) => c.place === "prod|us-east-1")).toHaveLength(2);
+  });
+
+  it("stops within its grace period and cuts short a call AWS never answers", async () => {
+    const job = submit(PROD_EU);
+    images.hold("createImage", PROD_EU);
+    // The pass never ends (the hold is never released): nothing awaits it.
+    void watcher.tick();
+    await vi.waitFor(() => expect(images.callsTo("createImage")).toHaveLength(1));
+    const cutShort = vi.fn();
+    await watcher.stop({ graceMs: 50, cutShort });
+    expect(cutShort).toHaveBeenCalledOnce();
+    // The job stays as it was, marked attempted, to look for its image on the next start.
+    expect(jobOf(job.id)).toMatchObject({ state: "queued", attempts: 0 });
+    expect(jobOf(job.id).createAttemptedAt).toBeDefined();
+  });
+
   it("creates queued images without a manual tick when started, and stops cleanly", async () => {
     vi.useFakeTimers();
     const onNotices = vi.fn();
