@@ -265,6 +265,16 @@ export function modalActionPayload(
   };
 }
 
+/** The one target every test bot has (prod, eu-west-1, the allowed user), with a quick watcher. */
+export const ONE_TARGET_ENV: Readonly<Record<string, string>> = {
+  AMI_TARGET_NAME: "prod",
+  AMI_TARGET_ROLE_ARN: ROLE_ARN,
+  AMI_TARGET_EXTERNAL_ID: EXTERNAL_ID,
+  AMI_TARGET_REGIONS: "eu-west-1",
+  AMI_TARGET_ALLOW_USERS: ALLOWED_USER,
+  AMI_POLL_INTERVAL: "100ms",
+};
+
 /** The variables of a one-target bot in Socket Mode, pointed at a fake Slack (which hands out the socket). */
 export function socketModeEnv(options: {
   slackUrl: string;
@@ -277,11 +287,6 @@ export function socketModeEnv(options: {
     SLACK_API_URL: options.slackUrl,
     PORT: String(options.port),
     AMI_BOT_DB: options.dbPath,
-    AMI_TARGET_NAME: "prod",
-    AMI_TARGET_ROLE_ARN: ROLE_ARN,
-    AMI_TARGET_EXTERNAL_ID: EXTERNAL_ID,
-    AMI_TARGET_REGIONS: "eu-west-1",
-    AMI_TARGET_ALLOW_USERS: ALLOWED_USER,
-    AMI_POLL_INTERVAL: "100ms",
+    ...ONE_TARGET_ENV,
   };
 }
