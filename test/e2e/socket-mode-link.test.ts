@@ -21,7 +21,7 @@ import {
   ROLE_ARN,
   socketModeEnv,
 } from "../support/bot-harness.js";
-import { eventuallyAsync, freePort, type HealthBody } from "../support/child-bot.js";
+import { eventuallyAsync, type HealthBody } from "../support/child-bot.js";
 
 /** Short waits, so a test sees several attempts in a second. */
 const RETRY = { initialDelayMs: 50, maxDelayMs: 200, attemptTimeoutMs: 300 };
@@ -34,11 +34,10 @@ let logs: { msg: string; attempt?: number; reason?: string }[];
 
 async function start(socketModeUrl: string): Promise<{ port: number; bot: RunningBot }> {
   slack = await startFakeSlack({ socketModeUrl });
-  const port = await freePort();
-  const config = loadConfig(socketModeEnv({ slackUrl: slack.url, port, dbPath: join(dir, "bot.db") }));
+  const config = loadConfig(socketModeEnv({ slackUrl: slack.url, port: 0, dbPath: join(dir, "bot.db") }));
   const destination = { write: (line: string) => void logs.push(JSON.parse(line)) };
   bot = await startBot(config, pino({ level: "info" }, destination), { channelGapMs: 0, slackRetry: RETRY });
-  return { port, bot };
+  return { port: bot.port as number, bot };
 }
 
 async function health(port: number): Promise<{ status: number; json: HealthBody }> {

@@ -21,7 +21,6 @@ import {
   ROLE_ARN,
   socketModeEnv,
 } from "../support/bot-harness.js";
-import { freePort } from "../support/child-bot.js";
 
 const INSTANCE = "i-0123456789abcdef0";
 
@@ -42,12 +41,12 @@ describe("Socket Mode", () => {
     vi.stubEnv("AWS_ACCESS_KEY_ID", "test");
     vi.stubEnv("AWS_SECRET_ACCESS_KEY", "test");
     vi.stubEnv("AWS_REGION", "eu-west-1");
-    port = await freePort();
     dir = mkdtempSync(join(tmpdir(), "ami-bot-socket-"));
-    const config = loadConfig(socketModeEnv({ slackUrl: slack.url, port, dbPath: join(dir, "bot.db") }));
+    const config = loadConfig(socketModeEnv({ slackUrl: slack.url, port: 0, dbPath: join(dir, "bot.db") }));
     bot = await startBot(config, pino({ level: "silent" }), {
       channelGapMs: 0,
     });
+    port = bot.port as number;
     await bot.ready;
     await socket.connected();
   });

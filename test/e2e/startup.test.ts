@@ -9,12 +9,10 @@ import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { NOT_CONNECTED_TEXT } from "../../src/slack/app.js";
-import { type FakeSlack, startFakeSlack } from "../fakes/fake-slack.js";
 import { eventually } from "../support/bot-harness.js";
 import {
   type ChildFakes,
   eventuallyAsync,
-  freePort,
   type HealthBody,
   startChildFakes,
   viewSubmission,
@@ -23,12 +21,9 @@ import {
 const INSTANCE = "i-0123456789abcdef0";
 
 let fakes: ChildFakes | undefined;
-let lateSlack: FakeSlack | undefined;
 afterEach(async () => {
   await fakes?.close();
-  await lateSlack?.close();
   fakes = undefined;
-  lateSlack = undefined;
 });
 
 /** Exit code 2 and exactly one line on stderr, with no stack trace. */
@@ -44,12 +39,10 @@ describe("start-up", () => {
   it("keeps trying while Slack is down at start, answers 503 meanwhile, then works with no restart", async () => {
     fakes = await startChildFakes();
     fakes.aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
-    // Slack's address is known, but nothing answers there yet.
-    const slackPort = await freePort();
-    const bot = await fakes.start({
-      env: { SLACK_API_URL: `http://127.0.0.1:${slackPort}/api/` },
-      waitUntil: "listening",
-    });
+    const slack = fakes.slack;
+    // Slack's address is known, but every connection to it is dropped.
+    slack.setDown(true);
+    const bot = await fakes.start({ waitUntil: "listening" });
 
     const down = await eventuallyAsync(
       async () => {
@@ -74,8 +67,7 @@ describe("start-up", () => {
       "the early request logged",
     );
 
-    lateSlack = await startFakeSlack({ port: slackPort });
-    const slack = lateSlack;
+    slack.setDown(false);
     const up = await eventuallyAsync(
       async () => {
         const h = await bot.health();

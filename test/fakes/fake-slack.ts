@@ -42,8 +42,6 @@ export interface FakeSlackOptions {
   readonly faultSeed?: number;
   /** The WebSocket URL apps.connections.open hands out (Socket Mode), for the app token xapp-test-token. */
   readonly socketModeUrl?: string;
-  /** Listen on this port (to bring "Slack" back where a bot already looks for it); default: any free one. */
-  readonly port?: number;
 }
 
 export interface FakeSlack {
@@ -61,6 +59,8 @@ export interface FakeSlack {
   /** Resolves when a call matching the predicate has arrived (checks past calls first). */
   waitFor(method: string, predicate?: (call: SlackCall) => boolean, timeoutMs?: number): Promise<SlackCall>;
   repliesTo(rootTs: string): StoredMessage[];
+  /** While down, every connection is dropped as soon as it is made (Slack out of reach); nothing is recorded. */
+  setDown(down: boolean): void;
   close(): Promise<void>;
 }
 
@@ -268,9 +268,13 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       send(res, 200, body);
     });
   });
+  let down = false;
+  server.on("connection", (socket) => {
+    if (down) socket.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(options.port ?? 0, "127.0.0.1", resolve);
+    server.listen(0, "127.0.0.1", resolve);
   });
   const { port } = server.address() as AddressInfo;
 
@@ -303,6 +307,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       });
     },
     repliesTo: (rootTs) => messages.filter((m) => m.threadTs === rootTs),
+    setDown(value) {
+      down = value;
+      if (value) server.closeAllConnections();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

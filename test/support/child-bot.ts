@@ -6,7 +6,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -88,16 +87,6 @@ export interface ChildBot {
   interaction(payload: unknown): Promise<HttpAnswer>;
 }
 
-/** A port nobody listens on right now: listen on 0, read it, close. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /**
  * One HTTP exchange on a fresh connection (no keep-alive), so a test never holds a socket that would
  * keep the bot's server from closing, and a dead bot shows as a refused connection.
@@ -159,17 +148,20 @@ export function childEnv(options: ChildBotOptions, port: number): Record<string,
 
 /** Starts the bot and resolves once GET /healthz answers 200; rejects with its output if it dies first. */
 export async function startChildBot(options: ChildBotOptions): Promise<ChildBot> {
-  const port = await freePort();
+  // PORT=0: the bot binds a free port itself and logs it. A port picked here and handed over could be taken
+  // by another process in between, and this test would then talk to that process.
+  let port = 0;
   // The compiled build, as production runs it (test/support/global-setup.ts builds it once per run).
   const child: ChildProcess = spawn(options.nodeBinary ?? process.execPath, ["dist/src/main.js"], {
     cwd: options.appDir ?? REPO_ROOT,
-    env: childEnv(options, port),
+    env: childEnv(options, 0),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
   let err = "";
   child.stdout?.on("data", (c: Buffer) => {
     out += c.toString("utf8");
+    if (port === 0) port = listeningPort(out) ?? 0;
   });
   child.stderr?.on("data", (c: Buffer) => {
     err += c.toString("utf8");
@@ -181,9 +173,9 @@ export async function startChildBot(options: ChildBotOptions): Promise<ChildBot>
       resolve(exited);
     });
   });
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const baseUrl = () => `http://127.0.0.1:${port}`;
   const signed = (body: string) =>
-    httpRequest(`${baseUrl}/slack/events`, {
+    httpRequest(`${baseUrl()}/slack/events`, {
       method: "POST",
       body,
       headers: {
@@ -194,8 +186,12 @@ export async function startChildBot(options: ChildBotOptions): Promise<ChildBot>
 
   const bot: ChildBot = {
     pid: child.pid ?? -1,
-    port,
-    baseUrl,
+    get port() {
+      return port;
+    },
+    get baseUrl() {
+      return baseUrl();
+    },
     exit,
     stdout: () => out,
     stderr: () => err,
@@ -211,7 +207,7 @@ export async function startChildBot(options: ChildBotOptions): Promise<ChildBot>
       return result;
     },
     async health() {
-      const res = await httpRequest(`${baseUrl}/healthz`, { timeoutMs: 2000 });
+      const res = await httpRequest(`${baseUrl()}/healthz`, { timeoutMs: 2000 });
       return { ...res, json: JSON.parse(res.body) as HealthBody };
     },
     command(fields = {}) {
@@ -235,10 +231,12 @@ export async function startChildBot(options: ChildBotOptions): Promise<ChildBot>
       throw new Error(
         `the bot exited (${exited.code ?? exited.signal}) before it was ready:\n${err}\n${out.slice(-2000)}`,
       );
-    const ok = await bot.health().then(
-      (r) => r.status === 200 || options.waitUntil === "listening",
-      () => false,
-    );
+    const ok =
+      port !== 0 &&
+      (await bot.health().then(
+        (r) => r.status === 200 || options.waitUntil === "listening",
+        () => false,
+      ));
     if (ok) return bot;
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
@@ -246,6 +244,20 @@ export async function startChildBot(options: ChildBotOptions): Promise<ChildBot>
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** The port from the bot's "listening" log line, once it has been written. */
+function listeningPort(stdout: string): number | undefined {
+  for (const line of stdout.split("\n")) {
+    if (!line.includes('"listening; checking the Slack token"')) continue;
+    try {
+      const port = (JSON.parse(line) as { port?: unknown }).port;
+      if (typeof port === "number" && port > 0) return port;
+    } catch {
+      // The line has not been written in full yet.
+    }
+  }
+  return undefined;
 }
 
 /** A view_submission shaped like Slack's, for the modal the bot opened last on this fake Slack. */
