@@ -11,6 +11,7 @@ import type { Job } from "../domain/job.js";
 import type { Clock, ImageService, JobStore, Place, Requester, StepHook } from "../domain/ports.js";
 import { AwsRefusedError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { createSemaphore } from "./semaphore.js";
 
 export interface ImageWatcherDeps {
   readonly store: JobStore;
@@ -390,25 +391,5 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       schedule(0);
     },
     tick,
-  };
-}
-
-/** At most `size` holders at once; the others wait in order. */
-function createSemaphore(size: number) {
-  let free = size;
-  const waiting: (() => void)[] = [];
-  return {
-    acquire(): Promise<void> {
-      if (free > 0) {
-        free--;
-        return Promise.resolve();
-      }
-      return new Promise((resolve) => waiting.push(resolve));
-    },
-    release(): void {
-      const next = waiting.shift();
-      if (next) next();
-      else free++;
-    },
   };
 }

@@ -5,6 +5,7 @@
  */
 import Database from "better-sqlite3";
 import { describe, it } from "vitest";
+import { createSemaphore } from "../../src/watcher/semaphore.js";
 import type { StoredMessage } from "../fakes/fake-slack.js";
 import { eventually } from "../support/bot-harness.js";
 import { type ChildExit, eventuallyAsync, startChildFakes, viewSubmission } from "../support/child-bot.js";
@@ -52,25 +53,6 @@ function readDatabase(path: string): { jobs: JobRow[]; outbox: { key: string; st
   }
 }
 
-function createSlots(size: number) {
-  let free = size;
-  const waiting: (() => void)[] = [];
-  const release = () => {
-    const next = waiting.shift();
-    if (next) next();
-    else free++;
-  };
-  return {
-    acquire(): Promise<() => void> {
-      if (free > 0) {
-        free--;
-        return Promise.resolve(release);
-      }
-      return new Promise((resolve) => waiting.push(() => resolve(release)));
-    },
-  };
-}
-
 function withinMs<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
@@ -82,7 +64,7 @@ function withinMs<T>(promise: Promise<T>, ms: number, what: string): Promise<T> 
 }
 
 /** At most this many steps run at once: each starts two bot processes, on a machine with two cores. */
-const slots = createSlots(3);
+const slots = createSemaphore(3);
 
 describe.concurrent("a crash at any step of a job", () => {
   // Two processes per step, a few steps at once (and others waiting for a slot): allow well over the
@@ -92,7 +74,8 @@ describe.concurrent("a crash at any step of a job", () => {
     { timeout: 180_000 },
     async (step, { expect, onTestFinished }) => {
       // The test's own hook (not the global one, which concurrent tests must not use) frees the slot.
-      onTestFinished(await slots.acquire());
+      await slots.acquire();
+      onTestFinished(() => slots.release());
       const fakes = await startChildFakes();
       const { slack, aws, dbPath } = fakes;
       aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
