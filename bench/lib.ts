@@ -400,6 +400,7 @@ export async function seedPendingJobs(options: {
         noReboot: true,
         tags: [],
         channelId: channel,
+        requestHash: `bench-${i}`,
       },
       now,
     );

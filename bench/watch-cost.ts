@@ -67,6 +67,11 @@ function targetsFor(groups: number): Target[] {
       regions: [REGIONS[g] as string],
       allow: { users: [USER], usergroups: [], channels: [] },
       instanceScope: { requiredTags: {} },
+      reboot: "never",
+      tagKeys: undefined,
+      jobsPerHour: 10,
+      allowGuests: false,
+      allowPublicChannels: false,
     };
   });
 }
@@ -130,6 +135,7 @@ async function scenario(imageCount: number, groups: number): Promise<Row> {
             noReboot: true,
             tags: [],
             channelId: "C0BENCH01",
+            requestHash: `bench-${id}`,
           },
           now,
         );

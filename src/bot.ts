@@ -5,18 +5,19 @@
 import { randomUUID } from "node:crypto";
 import { Ec2Images } from "./aws/ec2-images.js";
 import type { Config } from "./config.js";
-import { mentionedUsergroups } from "./domain/access.js";
 import { type Clock, type ImageService, type Notifier, type StepHook, systemClock } from "./domain/ports.js";
 import { type SlackTokenRejectedError, StartupError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { createBackgroundClient, createSlackApp } from "./slack/app.js";
+import { createAccessCheck } from "./slack/deps.js";
 import { createInflightTracker } from "./slack/inflight.js";
+import { createPeopleDirectory, reportChannelRules } from "./slack/people-directory.js";
 import { createMetadataCodec } from "./slack/private-metadata.js";
 import { registerListeners } from "./slack/register.js";
 import type { RetryPolicy } from "./slack/slack-link.js";
 import { SlackNotifier } from "./slack/slack-notifier.js";
-import { createUsergroupDirectory } from "./slack/usergroup-directory.js";
 import { type Db, openDatabase } from "./store/database.js";
+import { type DatabaseLock, lockDatabase } from "./store/database-lock.js";
 import { SqliteJobStore } from "./store/sqlite-job-store.js";
 import { createImageWatcher } from "./watcher/image-watcher.js";
 import { createOutboxRelay } from "./watcher/outbox-relay.js";
@@ -57,13 +58,37 @@ export async function startBot(
   logger: Logger,
   overrides: BotOverrides = {},
 ): Promise<RunningBot> {
+  const { db, lock } = openStore(config.databasePath);
+  try {
+    return await assemble(config, logger, overrides, db, lock);
+  } catch (error) {
+    // Whatever failed after the database was taken gives it back: a restart in this process must find it free.
+    closeStore(db, lock);
+    throw error;
+  }
+}
+
+async function assemble(
+  config: Config,
+  logger: Logger,
+  overrides: BotOverrides,
+  db: Db,
+  lock: DatabaseLock,
+): Promise<RunningBot> {
   const clock = overrides.clock ?? systemClock;
   const onStep = overrides.onStep ?? crashHook(config.crashAt, logger);
-  const db = openStore(config.databasePath);
   const store = new SqliteJobStore(db);
   const images = overrides.images ?? new Ec2Images({ timeouts: config.aws });
   const background = createBackgroundClient(config, logger);
   const notifier = overrides.notifier ?? new SlackNotifier({ client: background, config, clock });
+  const directory = createPeopleDirectory({
+    client: background,
+    targets: config.targets,
+    ttlMs: config.usergroupCacheMs,
+    clock,
+    logger,
+  });
+  const recheckAccess = createAccessCheck(directory, config.targets);
   const relay = createOutboxRelay({
     store,
     notifier,
@@ -81,6 +106,13 @@ export async function startBot(
     logger: logger.child({ component: "watcher" }),
     onNotices: () => relay.wake(),
     onStep,
+    // Rules may have changed since the person asked: the watcher asks again right before CreateImage.
+    accessNow: async (job) => {
+      const decision = await recheckAccess(job.requestedBy, job.originChannelId, job.targetName);
+      // Slack did not say (who they are, whether the channel is private): try again later, never create.
+      if (decision.inconclusive) throw new Error(`access re-check inconclusive: ${decision.reason}`);
+      return decision;
+    },
   });
   let accepting = true;
   const slack = createSlackApp(
@@ -92,13 +124,6 @@ export async function startBot(
       onFatal: overrides.onSlackFatal ?? ((error) => logger.error({ code: error.slackError }, error.message)),
     },
   );
-  const directory = createUsergroupDirectory({
-    client: background,
-    groupIds: mentionedUsergroups(config.targets),
-    ttlMs: config.usergroupCacheMs,
-    clock,
-    logger,
-  });
   const inflight = createInflightTracker();
   slack.app.use(inflight.middleware);
   registerListeners(slack.app, {
@@ -117,13 +142,7 @@ export async function startBot(
     },
   });
 
-  let port: number | undefined;
-  try {
-    ({ port } = await slack.listen());
-  } catch (error) {
-    db.close();
-    throw error;
-  }
+  const { port } = await slack.listen();
   const mode = config.slack.appToken ? "socket" : "http";
   logger.info({ port, mode }, "listening; checking the Slack token");
   // Accepted jobs go on while Slack is out of reach: images are made and followed, their messages wait.
@@ -133,6 +152,8 @@ export async function startBot(
     // Messages go out only once Slack has accepted the token: a refused token must not drop them.
     relay.start();
     logger.info({ port, mode, unfinishedJobs: store.unfinishedCount() }, "ami-bot ready");
+    // A channel rule in a public channel grants nothing (anyone can join): say so where operators look.
+    void reportChannelRules(directory, config.targets, logger);
   });
   // Whoever started the bot decides what a refused token means (main exits); never an unhandled rejection.
   ready.catch(() => undefined);
@@ -160,20 +181,38 @@ export async function startBot(
       relay.stop(),
     ]);
     images.close?.();
-    db.close();
+    closeStore(db, lock);
     logger.info("ami-bot stopped");
   }
 }
 
-/** Opens the database, naming the setting when that fails (a folder that is not writable, say). */
-function openStore(path: string): Db {
+/**
+ * Takes the database for this process, then opens it, naming the setting when either fails. One bot per
+ * database: a second one would claim the same jobs and call CreateImage twice.
+ */
+function openStore(path: string): { db: Db; lock: DatabaseLock } {
+  let lock: DatabaseLock | undefined;
   try {
-    return openDatabase(path);
+    lock = lockDatabase(path);
+    if (lock) return { db: openDatabase(path), lock };
   } catch (error) {
+    lock?.release();
     throw new StartupError(
       `AMI_BOT_DB: cannot open the database at ${path} (${(error as Error).message}); point AMI_BOT_DB at a writable file`,
       { cause: error },
     );
+  }
+  throw new StartupError(
+    `AMI_BOT_DB: another ami-bot process is using ${path}; stop it first (one bot per database: roll a deployment stop-then-start)`,
+  );
+}
+
+/** Closes the database, then lets another bot take it (a restart in this process, or the next deployment). */
+function closeStore(db: Db, lock: DatabaseLock): void {
+  try {
+    db.close();
+  } finally {
+    lock.release();
   }
 }
 

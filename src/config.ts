@@ -2,6 +2,12 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { isKnownRegion, partitionOf } from "./aws/regions.js";
+import {
+  MAX_REQUIRED_INSTANCE_TAGS,
+  MAX_SESSION_POLICY_CHARS,
+  MAX_TAG_KEY_PATTERNS,
+  worstCaseCreatePolicyLength,
+} from "./aws/session-policy.js";
 import type { Target, WatcherSettings } from "./domain/target.js";
 import { ConfigError } from "./errors.js";
 
@@ -18,7 +24,7 @@ export interface Config {
   readonly databasePath: string;
   readonly logLevel: string;
   readonly usergroupCacheMs: number;
-  /** Testing only: the step at which the process kills itself (see bot.ts). */
+  /** Testing only (NODE_ENV=test): the step at which the process kills itself (see bot.ts). */
   readonly crashAt: string | undefined;
   readonly targets: readonly Target[];
   readonly watcher: WatcherSettings;
@@ -50,16 +56,80 @@ const allowSchema = z.strictObject({
   channels: z.array(z.string().regex(CHANNEL_ID, "must be a Slack channel id (C…/G…)")).default([]),
 });
 
+/** AWS's own rule for sts:ExternalId. */
+const EXTERNAL_ID = /^[\w+=,.@:/-]{2,1224}$/;
+/** EC2 tag-key characters; a trailing `*` makes a prefix. Excludes quotes, so a key is safe in a policy. */
+const TAG_KEY_PATTERN = /^(?:[\w .:/=+@-]{1,128}|[\w .:/=+@-]{0,127}\*)$/;
+const TAG_CHARS = /^[\w .:/=+@-]*$/;
+
+/** A key or prefix that is, or would cover, a key ami-bot or AWS reserves (`aws:x`, `ami-bot:*`, `Name`, `am*`). */
+function grantsReserved(pattern: string): boolean {
+  const reserved = ["aws:", "ami-bot:", "Name"];
+  if (pattern.endsWith("*")) {
+    const prefix = pattern.slice(0, -1).toLowerCase();
+    return reserved.some((r) => r.toLowerCase().startsWith(prefix) || prefix.startsWith(r.toLowerCase()));
+  }
+  return /^(aws:|ami-bot:)/i.test(pattern) || pattern === "Name";
+}
+// Both lists go into every CreateImage session policy, which AWS caps at 2,048 characters.
+const MAX_INSTANCE_TAGS = MAX_REQUIRED_INSTANCE_TAGS;
+
+const flag = z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")], {
+  error: "must be true or false",
+});
+
 const targetSchema = z
   .strictObject({
     name: z.string().regex(/^[\w.-]{1,40}$/, "letters, digits, . _ - (at most 40)"),
     roleArn: z.string().regex(ROLE_ARN, "must look like arn:aws:iam::123456789012:role/name"),
-    externalId: z.string().min(2).max(1224).optional(),
+    externalId: z
+      .string()
+      .regex(EXTERNAL_ID, "must be 2–1,224 characters of letters, digits and + = , . @ : / - _")
+      .optional(),
     regions: z
       .array(z.string().regex(REGION, "must be an AWS region such as eu-west-1"))
       .min(1, "list at least one region, e.g. eu-west-1"),
     allow: allowSchema.default({ users: [], usergroups: [], channels: [] }),
-    instanceTags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+    // Keys are checked here rather than by the record's key schema, so the message can name the key.
+    instanceTags: z
+      .record(
+        z.string(),
+        z
+          .string()
+          .regex(/^[\w .:/=+@-]{0,256}$/, "tag values use letters, digits, spaces and _ . : / = + @ -"),
+      )
+      .superRefine((tags, ctx) => {
+        for (const key of Object.keys(tags))
+          if (!TAG_CHARS.test(key) || key.length < 1 || key.length > 128)
+            ctx.addIssue({
+              code: "custom",
+              message: `tag key "${key.slice(0, 40)}": 1–128 letters, digits, spaces and _ . : / = + @ -`,
+            });
+        if (Object.keys(tags).length > MAX_INSTANCE_TAGS)
+          ctx.addIssue({ code: "custom", message: `at most ${MAX_INSTANCE_TAGS} tags` });
+      })
+      .default({}),
+    reboot: z.enum(["never", "ask"], "must be never or ask").default("never"),
+    tagKeys: z
+      .array(
+        z
+          .string()
+          .regex(TAG_KEY_PATTERN, "a tag key (team) or a prefix ending in * (app:*)")
+          .refine((k) => !grantsReserved(k), {
+            message: "aws:*, ami-bot:*, Name and * cannot be granted (reserved, or everything)",
+          }),
+      )
+      .min(1, "list at least one key, or leave tagKeys out to allow any key")
+      .max(MAX_TAG_KEY_PATTERNS, `at most ${MAX_TAG_KEY_PATTERNS} keys`)
+      .optional(),
+    jobsPerHour: z.coerce
+      .number("must be a whole number")
+      .int("must be a whole number")
+      .min(1, "must be at least 1")
+      .max(1000, "must be at most 1000")
+      .default(10),
+    allowGuests: flag.default(false),
+    allowPublicChannels: flag.default(false),
   })
   // Run even when other fields are wrong, so a bad region is reported in the same round as they are.
   .superRefine(checkRegions, {
@@ -136,6 +206,11 @@ const ENV_NAMES: Record<string, string> = {
   "targets.0.allow.usergroups": "AMI_TARGET_ALLOW_USERGROUPS",
   "targets.0.allow.channels": "AMI_TARGET_ALLOW_CHANNELS",
   "targets.0.instanceTags": "AMI_TARGET_INSTANCE_TAGS",
+  "targets.0.reboot": "AMI_TARGET_REBOOT",
+  "targets.0.tagKeys": "AMI_TARGET_TAG_KEYS",
+  "targets.0.jobsPerHour": "AMI_TARGET_JOBS_PER_HOUR",
+  "targets.0.allowGuests": "AMI_TARGET_ALLOW_GUESTS",
+  "targets.0.allowPublicChannels": "AMI_TARGET_ALLOW_PUBLIC_CHANNELS",
   "watcher.pollInterval": "AMI_POLL_INTERVAL",
   "watcher.slowAfter": "AMI_SLOW_AFTER",
   "watcher.slowPollInterval": "AMI_SLOW_POLL_INTERVAL",
@@ -227,6 +302,11 @@ function targetsFromEnv(env: Env): unknown {
           channels: list(env.AMI_TARGET_ALLOW_CHANNELS),
         },
         instanceTags: Object.fromEntries(tagPairs.map(([k, ...v]) => [k?.trim(), v.join("=").trim()])),
+        reboot: env.AMI_TARGET_REBOOT?.trim() || undefined,
+        tagKeys: env.AMI_TARGET_TAG_KEYS?.trim() ? list(env.AMI_TARGET_TAG_KEYS) : undefined,
+        jobsPerHour: env.AMI_TARGET_JOBS_PER_HOUR?.trim() || undefined,
+        allowGuests: env.AMI_TARGET_ALLOW_GUESTS?.trim() || undefined,
+        allowPublicChannels: env.AMI_TARGET_ALLOW_PUBLIC_CHANNELS?.trim() || undefined,
       },
     ],
     watcher: {
@@ -276,7 +356,29 @@ function readSlack(env: Env, problems: string[]): Config["slack"] | undefined {
       "SLACK_APP_TOKEN (Socket Mode, the manifest's default) or SLACK_SIGNING_SECRET (HTTP mode) must be set",
     );
   const apiUrl = env.SLACK_API_URL?.trim() || undefined;
+  if (apiUrl) {
+    const problem = slackApiUrlProblem(apiUrl);
+    if (problem) problems.push(`SLACK_API_URL: ${problem}`);
+  }
   return botToken ? { botToken, signingSecret, appToken, apiUrl } : undefined;
+}
+
+/**
+ * The bot token goes to this URL with every call: it must be https, unless it stays on this machine (the
+ * tests' fake Slack), so a misconfiguration cannot send the token anywhere in clear text.
+ */
+function slackApiUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return "not a URL (Slack's is https://slack.com/api/)";
+  }
+  if (url.protocol === "https:") return undefined;
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const loopback = host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+  if (url.protocol === "http:" && loopback) return undefined;
+  return "must be https:// (plain http only to a loopback address such as 127.0.0.1), so the bot token is never sent in clear text";
 }
 
 /** Unset means 3000; set but empty is a mistake (Number("") would quietly mean "any free port"). */
@@ -331,6 +433,22 @@ export function loadConfig(env: Env = process.env): Config {
       problems.push(...formatIssues(parsed.error, configPath ? undefined : envNamesFor(env)));
     else {
       targets = parsed.data.targets.map(toTarget);
+      // In a file every target names its ExternalId: the confused-deputy guard is not optional there.
+      if (configPath)
+        parsed.data.targets.forEach((t, i) => {
+          if (!t.externalId)
+            problems.push(
+              `config targets.${i}.externalId: required; set the ExternalId the target role's trust policy expects`,
+            );
+        });
+      targets.forEach((t, i) => {
+        // Checked now, with the longest instance id, so no request can fail on a policy AWS would refuse.
+        const longest = Math.max(...t.regions.map((r) => worstCaseCreatePolicyLength(t, r)));
+        if (longest > MAX_SESSION_POLICY_CHARS)
+          problems.push(
+            `${configPath ? `config targets.${i}` : "AMI_TARGET_INSTANCE_TAGS / AMI_TARGET_TAG_KEYS"}: instanceTags and tagKeys make the session policy ${longest} characters; AWS allows ${MAX_SESSION_POLICY_CHARS}. Use fewer or shorter tags or keys.`,
+          );
+      });
       const names = targets.map((t) => t.name);
       for (const dup of names.filter((n, i) => names.indexOf(n) !== i))
         problems.push(`target ${dup} is listed twice`);
@@ -352,7 +470,8 @@ export function loadConfig(env: Env = process.env): Config {
     databasePath: env.AMI_BOT_DB?.trim() || "./data/ami-bot.db",
     logLevel: env.LOG_LEVEL?.trim() || "info",
     usergroupCacheMs: cacheSeconds * 1000,
-    crashAt: env.AMI_BOT_CRASH_AT?.trim() || undefined,
+    // A test-only switch: without the test harness's NODE_ENV it does nothing, so it cannot kill production.
+    crashAt: env.NODE_ENV === "test" ? env.AMI_BOT_CRASH_AT?.trim() || undefined : undefined,
     targets,
     watcher,
     aws,
@@ -370,6 +489,11 @@ function toTarget(t: z.infer<typeof targetSchema>): Target {
     regions: [...new Set(t.regions)],
     allow: t.allow,
     instanceScope: { requiredTags: t.instanceTags },
+    reboot: t.reboot,
+    tagKeys: t.tagKeys,
+    jobsPerHour: t.jobsPerHour,
+    allowGuests: t.allowGuests,
+    allowPublicChannels: t.allowPublicChannels,
   };
 }
 

@@ -3,7 +3,7 @@
 import { createBotStsClient, getBotIdentity } from "./aws/bot-identity.js";
 import { Ec2Images } from "./aws/ec2-images.js";
 import { createSessionFactory } from "./aws/scoped-credentials.js";
-import { readOnlyPolicy } from "./aws/session-policy.js";
+import { pickerPolicy } from "./aws/session-policy.js";
 import { loadSettingsOrExit } from "./config.js";
 import { type DoctorDeps, describeDoctor, formatDoctorLine, runDoctor } from "./doctor.js";
 import { createLogger } from "./logger.js";
@@ -21,7 +21,8 @@ async function main(): Promise<number> {
     slack: createBackgroundClient(config, logger),
     botIdentity: (signal) => getBotIdentity(sts, signal),
     assumeRole: async (target, region) => {
-      const policy = readOnlyPolicy({ partition: target.partition, accountId: target.accountId, region });
+      // The narrowest session there is: AssumeRole itself is what this checks.
+      const policy = pickerPolicy({ partition: target.partition, accountId: target.accountId, region });
       await sessions({ target, region, policy, userId: "ami-bot-doctor", channelId: "none" })();
     },
     images: new Ec2Images({ sessions, timeouts: config.aws }),
@@ -31,8 +32,15 @@ async function main(): Promise<number> {
     onLine: (line) => process.stdout.write(`${formatDoctorLine(line)}\n`),
   });
   const failed = lines.filter((l) => l.status === "FAIL").length;
+  const warned = lines.filter((l) => l.status === "WARN").length;
+  // A warning is a setting that grants less than it seems to: worth reading, but not a failed run.
+  const warnings = warned ? ` ${warned} warning(s): each WARN line says what to do.` : "";
   process.stdout.write(
-    failed ? `\n${failed} check(s) failed; each FAIL line says what to do.\n` : "\nAll checks passed.\n",
+    failed
+      ? `\n${failed} check(s) failed; each FAIL line says what to do.${warnings}\n`
+      : warned
+        ? `\nNo check failed.${warnings}\n`
+        : "\nAll checks passed.\n",
   );
   return failed ? 1 : 0;
 }

@@ -1,11 +1,14 @@
 /**
  * `npm run doctor`: checks, for operators, everything ami-bot needs before a person types /ami — the Slack
  * bot token, the app token (Socket Mode) or the signing secret (HTTP mode), the bot's own AWS identity,
- * AssumeRole into every target, and a dry-run CreateImage per target and region. Each check reports one
- * PASS/FAIL/SKIP line as soon as it finishes and gives up after a time limit, so a silent endpoint shows
- * as a FAIL instead of a hang. Every FAIL says what to do next. No line ever carries a secret.
+ * whether each channel an allow rule lists is private (a rule grants nothing in a public channel unless the
+ * target allows it), AssumeRole into every target, and a dry-run CreateImage per target and region. Each
+ * check reports one PASS/WARN/FAIL/SKIP line as soon as it finishes and gives up after a time limit, so a
+ * silent endpoint shows as a FAIL instead of a hang. Every FAIL and WARN says what to do next. No line ever
+ * carries a secret.
  */
 import type { Config, Target } from "./config.js";
+import { channelRuleWarning, isDirectMessage } from "./domain/access.js";
 import { checkImageAccess } from "./domain/access-check.js";
 import type { ImageService } from "./domain/ports.js";
 import { type AwsFailureCode, AwsRefusedError } from "./errors.js";
@@ -17,6 +20,10 @@ export interface DoctorSlack {
   readonly auth: { test(): Promise<{ team?: string; team_id?: string; user_id?: string }> };
   /** Socket Mode's handshake; called only when an app-level token is configured, with that token. */
   readonly apps: { readonly connections: { open(args: { token: string }): Promise<unknown> } };
+  /** Whether a channel an allow rule lists is private. */
+  readonly conversations: {
+    info(args: { channel: string }): Promise<{ channel?: { is_private?: boolean } }>;
+  };
 }
 
 export interface DoctorDeps {
@@ -37,7 +44,8 @@ export interface DoctorOptions {
 }
 
 export type DoctorLine = {
-  readonly status: "PASS" | "FAIL" | "SKIP";
+  /** WARN: works, but not as the settings seem to intend; it does not fail the run. */
+  readonly status: "PASS" | "WARN" | "FAIL" | "SKIP";
   readonly check: string;
   readonly detail: string;
 };
@@ -184,6 +192,16 @@ function checkSigningSecret(secret: string | undefined): Outcome {
   };
 }
 
+/** A channel Slack will not describe: what that means for the rule, and what to do. */
+function explainChannel(error: unknown, channel: string, target: Target): string {
+  const answer = (error as SlackErrorLike | undefined)?.data?.error;
+  if (answer === "channel_not_found")
+    return `Slack does not show ami-bot channel ${channel} (channel_not_found), so target ${target.name}'s rule for it grants nothing: if it is a private channel, invite ami-bot to it; otherwise check the id`;
+  if (answer === "missing_scope")
+    return "the Slack app lacks the channels:read or groups:read scope: update its scopes from manifest.yml and reinstall it to the workspace";
+  return slackFailure(error);
+}
+
 // --- AWS -----------------------------------------------------------------------------------------
 
 const NEXT_STEP: Partial<Record<AwsFailureCode, string>> = {
@@ -229,8 +247,10 @@ function explainAws(error: unknown, endpoint: Endpoint, target?: Target): string
 export function describeDoctor(config: Config, checkTimeoutMs = DEFAULT_CHECK_TIMEOUT_MS): string {
   const regions = config.targets.reduce((n, t) => n + t.regions.length, 0);
   const slack = config.slack.appToken ? "app token (Socket Mode)" : "signing secret (HTTP mode)";
+  const channels = new Set(config.targets.flatMap((t) => t.allow.channels)).size;
+  const privacy = channels > 0 ? ` whether the ${channels} channel(s) in allow rules are private,` : "";
   return (
-    `Checking the Slack bot token, the ${slack}, the bot's AWS identity, AssumeRole into ` +
+    `Checking the Slack bot token, the ${slack},${privacy} the bot's AWS identity, AssumeRole into ` +
     `${config.targets.length} target(s) and a CreateImage dry run in ${regions} region(s); ` +
     `each check gives up after ${seconds(checkTimeoutMs)}.`
   );
@@ -261,7 +281,7 @@ export async function runDoctor(deps: DoctorDeps, options: DoctorOptions = {}): 
   // The doctor's sessions carry its own name as SourceIdentity, as the target role's trust policy allows.
   const requester = { userId: "ami-bot-doctor", channelId: "none" };
 
-  await report({
+  const token = await report({
     name: "Slack token (auth.test)",
     endpoint: slack,
     run: async () => {
@@ -290,6 +310,7 @@ export async function runDoctor(deps: DoctorDeps, options: DoctorOptions = {}): 
           explain: slackFailure,
         },
   );
+  await checkChannelRules(deps, report, token.status === "PASS");
   // The identity call asks STS in the first target's region (see doctor-main.ts).
   const identityRegion = config.targets[0]?.regions[0];
   const sts: Endpoint = identityRegion ? { service: "sts", region: identityRegion } : { service: "sts" };
@@ -329,6 +350,49 @@ export async function runDoctor(deps: DoctorDeps, options: DoctorOptions = {}): 
     }
   }
   return lines;
+}
+
+/**
+ * A line per channel a target's rule lists: PASS when the rule works as written, WARN when it grants nothing
+ * (a public channel without allowPublicChannels, a DM), FAIL when Slack will not say. One lookup per channel.
+ */
+async function checkChannelRules(
+  deps: DoctorDeps,
+  report: (check: Check) => Promise<DoctorLine>,
+  tokenWorks: boolean,
+): Promise<void> {
+  const lookups = new Map<string, Promise<boolean | undefined>>();
+  const isPrivate = (channel: string) => {
+    let lookup = lookups.get(channel);
+    if (!lookup) {
+      lookup = deps.slack.conversations.info({ channel }).then((res) => res.channel?.is_private);
+      lookups.set(channel, lookup);
+    }
+    return lookup;
+  };
+  for (const target of deps.config.targets) {
+    for (const channel of target.allow.channels) {
+      await report({
+        name: `Channel rule ${target.name} ${channel}`,
+        endpoint: { service: "slack" },
+        run: async () => {
+          if (isDirectMessage(channel))
+            return { status: "WARN", detail: channelRuleWarning(target, channel, undefined) ?? "" };
+          if (target.allowPublicChannels)
+            return {
+              status: "PASS",
+              detail: "the target allows public channels, so the rule counts either way",
+            };
+          if (!tokenWorks) return { status: "SKIP", detail: "needs a working Slack token" };
+          const channelPrivate = await isPrivate(channel);
+          const warning = channelRuleWarning(target, channel, channelPrivate);
+          if (warning) return { status: channelPrivate === undefined ? "FAIL" : "WARN", detail: warning };
+          return { status: "PASS", detail: "private: only its members can use the target through this rule" };
+        },
+        explain: (error) => explainChannel(error, channel, target),
+      });
+    }
+  }
 }
 
 export function formatDoctorLine(line: DoctorLine): string {

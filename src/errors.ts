@@ -13,6 +13,7 @@ export class ConfigError extends Error {
 /** Why AWS refused or failed a call, in terms a person can act on. */
 export type AwsFailureCode =
   | "name_taken"
+  | "name_malformed"
   | "instance_not_found"
   | "instance_state"
   | "instance_out_of_scope"

@@ -29,10 +29,11 @@ export function translateEc2Error(
         "name_taken",
         `An image named “${context.imageName ?? ""}” already exists in this account and region. Run /ami again with another name.`,
       );
+    // Not name_taken: nothing exists under this name, so there is no image of ours to look for.
     case "InvalidAMIName.Malformed":
       return refused(
-        "name_taken",
-        "AWS rejected the image name. Use 3–128 letters, digits, spaces and ( ) [ ] . / - ' @ _",
+        "name_malformed",
+        "AWS rejected the image name: it must be 3–128 characters, using only letters, digits, spaces and ( ) [ ] . / - ' @ _. Run /ami again with another name.",
       );
     case "InvalidInstanceID.NotFound":
     case "InvalidInstanceID.Malformed":

@@ -10,6 +10,7 @@ import {
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import type { ImageState } from "../domain/job.js";
 import type {
+  Clock,
   CreateImageParams,
   ImageService,
   ImageStatus,
@@ -21,8 +22,8 @@ import type { Target } from "../domain/target.js";
 import { AwsRefusedError } from "../errors.js";
 import { answeredOnlyRetryStrategy } from "./answered-only-retry.js";
 import { translateEc2Error } from "./aws-errors.js";
-import { createSessionFactory, type SessionFactory } from "./scoped-credentials.js";
-import { createImagePolicy, type PolicyDocument, readOnlyPolicy } from "./session-policy.js";
+import { createSessionFactory, SessionCache, type SessionFactory } from "./scoped-credentials.js";
+import { createImagePolicy, type PolicyDocument, pickerPolicy, watcherPolicy } from "./session-policy.js";
 import { type AwsTimeouts, callDeadlineMs, DEFAULT_AWS_TIMEOUTS, requestHandlerOptions } from "./timeouts.js";
 
 /** How a client retries and how long it waits. */
@@ -45,11 +46,25 @@ export interface Ec2ImagesOptions {
   /** Identity of the watcher's read-only sessions (it acts for nobody in particular). */
   readonly watcherIdentity?: string;
   readonly timeouts?: AwsTimeouts;
+  /** Times how long cached read-only sessions sit unused. */
+  readonly clock?: Clock;
 }
 
 // Filter values per call: EC2 caps the number of values in one filter.
 const FILTER_CHUNK = 200;
 const PICKER_PAGE = 50;
+// EC2 may return pages with few or no matches (it pages before filtering); ten pages bound one search.
+const PICKER_MAX_PAGES = 10;
+
+/** Read-only sessions kept per person (picker) or place (watcher); see SessionCache. */
+const SESSION_CACHE_LIMITS = { maxEntries: 500, idleMs: 10 * 60_000 };
+
+/** AWS said the session itself is no good: the cached client must go, so the next call assumes afresh. */
+const BAD_SESSION: ReadonlySet<string> = new Set([
+  "credentials_expired",
+  "access_denied",
+  "assume_role_failed",
+]);
 
 /** Reads retry freely; beyond that the watcher reschedules. */
 const READ_ATTEMPTS = 4;
@@ -93,13 +108,18 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** EC2 through scoped sessions: CreateImage under a policy naming the instance, reads under a read-only one. */
+/**
+ * EC2 through scoped sessions: CreateImage under a per-request policy naming the instance; the picker's
+ * reads under a DescribeInstances-only session per person and place; the watcher's under a
+ * DescribeImages/DescribeSnapshots-only session per place. Read-only sessions are reused as long as they
+ * work: the client keeps the SDK's memoized credentials, which it refreshes before they expire.
+ */
 export class Ec2Images implements ImageService {
   private readonly sessions: SessionFactory;
   private readonly clientFactory: Ec2ClientFactory;
   private readonly watcherIdentity: string;
-  // The watcher's read-only clients are reused per place, so their credentials are cached and refreshed.
-  private readonly watchClients = new Map<string, EC2Client>();
+  private readonly pickerClients: SessionCache<EC2Client>;
+  private readonly watchClients: SessionCache<EC2Client>;
   private readonly timeouts: AwsTimeouts;
   /** Aborted by close(): every call still waiting on AWS ends at once, so shutdown never waits on AWS. */
   private readonly closing = new AbortController();
@@ -109,6 +129,10 @@ export class Ec2Images implements ImageService {
     this.sessions = options.sessions ?? createSessionFactory({}, this.timeouts);
     this.clientFactory = options.clientFactory ?? defaultEc2ClientFactory;
     this.watcherIdentity = options.watcherIdentity ?? "ami-bot-watcher";
+    const clock = options.clock ?? { now: () => Date.now() };
+    const limits = { ...SESSION_CACHE_LIMITS, now: () => clock.now() };
+    this.pickerClients = new SessionCache(limits);
+    this.watchClients = new SessionCache(limits);
   }
 
   /** Ends every call in flight (they fail as "did not answer in time") and refuses new ones. */
@@ -139,33 +163,46 @@ export class Ec2Images implements ImageService {
     return this.clientFactory(place.region, credentials, { ...this.timeouts, ...retry });
   }
 
-  private readClient(place: Place, requester: Requester): EC2Client {
-    return this.client(place, requester, readOnlyPolicy(this.policyScope(place)));
-  }
-
-  private watchKey(place: Place): string {
+  private placeKey(place: Place): string {
     return `${place.target.name}|${place.target.roleArn}|${place.region}`;
   }
 
-  /**
-   * Translates a watcher error; when it says the session is no good (expired, denied), the cached client is
-   * dropped so the next check assumes the role afresh instead of reusing credentials AWS now refuses.
-   */
-  private watchError(place: Place, error: unknown): AwsRefusedError {
-    const translated = translateEc2Error(error);
-    if (["credentials_expired", "access_denied", "assume_role_failed"].includes(translated.code))
-      this.watchClients.delete(this.watchKey(place));
-    return translated;
+  /** Keyed by person, not channel: the session's slack-channel tag is that of their first search. */
+  private pickerKey(place: Place, requester: Requester): string {
+    return `${requester.userId}|${this.placeKey(place)}`;
+  }
+
+  private pickerClient(place: Place, requester: Requester): EC2Client {
+    return this.pickerClients.get(this.pickerKey(place, requester), () =>
+      this.client(place, requester, pickerPolicy(this.policyScope(place))),
+    );
   }
 
   private watchClient(place: Place): EC2Client {
-    const key = this.watchKey(place);
-    let client = this.watchClients.get(key);
-    if (!client) {
-      client = this.readClient(place, { userId: this.watcherIdentity, channelId: "none" });
-      this.watchClients.set(key, client);
-    }
-    return client;
+    return this.watchClients.get(this.placeKey(place), () =>
+      this.client(
+        place,
+        { userId: this.watcherIdentity, channelId: "none" },
+        watcherPolicy(this.policyScope(place)),
+      ),
+    );
+  }
+
+  /**
+   * When AWS says the session is no good (expired, denied), the cached client is dropped so the next call
+   * assumes the role afresh instead of reusing credentials AWS now refuses.
+   */
+  private dropIfBadSession(
+    cache: SessionCache<EC2Client>,
+    key: string,
+    translated: AwsRefusedError,
+  ): AwsRefusedError {
+    if (BAD_SESSION.has(translated.code)) cache.delete(key);
+    return translated;
+  }
+
+  private watchError(place: Place, error: unknown): AwsRefusedError {
+    return this.dropIfBadSession(this.watchClients, this.placeKey(place), translateEc2Error(error));
   }
 
   private policyScope(place: Place) {
@@ -180,15 +217,33 @@ export class Ec2Images implements ImageService {
     ];
     if (/^i-[0-9a-f]*$/.test(q)) filters.push({ Name: "instance-id", Values: [`${q}*`] });
     else if (q) filters.push({ Name: "tag:Name", Values: [`*${q}*`] });
+    const client = this.pickerClient(place, requester);
+    // One deadline for the whole search, however many pages it reads.
+    const call = this.call();
+    const found: InstanceSummary[] = [];
     try {
-      const out = await this.readClient(place, requester).send(
-        new DescribeInstancesCommand({ Filters: filters, MaxResults: PICKER_PAGE }),
-        this.call(),
-      );
-      return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []).map(summarize);
+      let nextToken: string | undefined;
+      for (let page = 0; page < PICKER_MAX_PAGES; page++) {
+        const out = await client.send(
+          new DescribeInstancesCommand({
+            Filters: filters,
+            MaxResults: PICKER_PAGE,
+            ...(nextToken && { NextToken: nextToken }),
+          }),
+          call,
+        );
+        found.push(...(out.Reservations ?? []).flatMap((r) => r.Instances ?? []).map(summarize));
+        nextToken = out.NextToken;
+        if (found.length >= PICKER_PAGE || !nextToken) break;
+      }
     } catch (error) {
-      throw translateEc2Error(error);
+      throw this.dropIfBadSession(
+        this.pickerClients,
+        this.pickerKey(place, requester),
+        translateEc2Error(error),
+      );
     }
+    return found.slice(0, PICKER_PAGE);
   }
 
   async describeInstance(
@@ -197,7 +252,7 @@ export class Ec2Images implements ImageService {
     instanceId: string,
   ): Promise<InstanceSummary | undefined> {
     try {
-      const out = await this.readClient(place, requester).send(
+      const out = await this.pickerClient(place, requester).send(
         new DescribeInstancesCommand({ InstanceIds: [instanceId] }),
         this.call(),
       );
@@ -217,7 +272,7 @@ export class Ec2Images implements ImageService {
     } catch (error) {
       const translated = translateEc2Error(error, { instanceId });
       if (translated.code === "instance_not_found") return undefined;
-      throw translated;
+      throw this.dropIfBadSession(this.pickerClients, this.pickerKey(place, requester), translated);
     }
   }
 
@@ -244,11 +299,12 @@ export class Ec2Images implements ImageService {
 
   async createImage(place: Place, requester: Requester, params: CreateImageParams): Promise<string> {
     // An answer lost to a timeout may hide an image AWS did make: the SDK resends only calls AWS answered,
-    // and the job looks for its image by tag before trying again.
+    // and the job looks for its image by tag before trying again. Never cached: the session's policy names
+    // this one instance, and a session that can create must not outlive its request.
     const client = this.client(
       place,
       requester,
-      createImagePolicy(this.policyScope(place), params.instanceId),
+      createImagePolicy(place.target, place.region, params.instanceId),
       { maxAttempts: READ_ATTEMPTS, answeredOnly: true },
     );
     try {
@@ -265,7 +321,7 @@ export class Ec2Images implements ImageService {
     const client = this.client(
       place,
       requester,
-      createImagePolicy(this.policyScope(place), params.instanceId),
+      createImagePolicy(place.target, place.region, params.instanceId),
     );
     try {
       await client.send(this.createCommand(params, requester, true), this.call());
@@ -281,9 +337,10 @@ export class Ec2Images implements ImageService {
     );
   }
 
-  async findImageByJob(place: Place, requester: Requester, jobId: string): Promise<string | undefined> {
+  /** Through the watcher's session: finding the image is the watcher's kind of read, not the person's. */
+  async findImageByJob(place: Place, _requester: Requester, jobId: string): Promise<string | undefined> {
     try {
-      const out = await this.readClient(place, requester).send(
+      const out = await this.watchClient(place).send(
         new DescribeImagesCommand({
           Owners: ["self"],
           Filters: [{ Name: "tag:ami-bot:job-id", Values: [jobId] }],
@@ -292,7 +349,7 @@ export class Ec2Images implements ImageService {
       );
       return out.Images?.[0]?.ImageId;
     } catch (error) {
-      throw translateEc2Error(error);
+      throw this.watchError(place, error);
     }
   }
 

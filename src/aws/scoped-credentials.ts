@@ -66,6 +66,37 @@ export function createSessionFactory(
   };
 }
 
+/**
+ * Read-only sessions kept for reuse (as the clients that carry them), so a person typing in the picker
+ * costs one AssumeRole, not one per keystroke. Bounded: past `maxEntries` the least recently used goes,
+ * and an entry unused for `idleMs` is dropped rather than kept for someone who has left.
+ */
+export class SessionCache<T> {
+  // A Map iterates in insertion order; every use re-inserts, so the first entries are the least recent.
+  private readonly entries = new Map<string, { readonly value: T; readonly usedAt: number }>();
+
+  constructor(private readonly limits: { maxEntries: number; idleMs: number; now: () => number }) {}
+
+  /** The cached value for `key`, or a new one from `make` when there is none or it sat idle too long. */
+  get(key: string, make: () => T): T {
+    const now = this.limits.now();
+    const entry = this.entries.get(key);
+    this.entries.delete(key);
+    const value = entry && now - entry.usedAt < this.limits.idleMs ? entry.value : make();
+    this.entries.set(key, { value, usedAt: now });
+    for (const [oldest, { usedAt }] of this.entries) {
+      if (this.entries.size <= this.limits.maxEntries && now - usedAt < this.limits.idleMs) break;
+      this.entries.delete(oldest);
+    }
+    return value;
+  }
+
+  /** Forgets `key`, so the next get makes a fresh one (after AWS refused the session). */
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+}
+
 function translateAssumeRoleError(target: Target, error: unknown): AwsRefusedError {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number }; code?: string };
   const status = e.$metadata?.httpStatusCode ?? 0;

@@ -1,13 +1,20 @@
 /**
  * Inline session policies passed to AssumeRole. A session's permissions are the intersection of the
- * role's policies and this one, so even a broad target role can only image the one chosen instance.
+ * role's policies and this one, so even a broad target role can only image the one chosen instance, and
+ * each read-only session can make only the calls its user makes.
  */
+import type { Target } from "../domain/target.js";
 
 export interface PolicyScope {
   readonly partition: string;
   readonly accountId: string;
   readonly region: string;
 }
+
+/** What of a target shapes its CreateImage policy. */
+export type PolicyTarget = Pick<Target, "partition" | "accountId" | "instanceScope" | "tagKeys">;
+
+type Conditions = Record<string, Record<string, string | readonly string[]>>;
 
 export interface PolicyDocument {
   readonly Version: "2012-10-17";
@@ -16,25 +23,44 @@ export interface PolicyDocument {
     readonly Effect: "Allow";
     readonly Action: string | readonly string[];
     readonly Resource: string | readonly string[];
-    readonly Condition?: Record<string, Record<string, string | readonly string[]>>;
+    readonly Condition?: Conditions;
   }[];
 }
 
-const DESCRIBE_ACTIONS = ["ec2:DescribeImages", "ec2:DescribeSnapshots", "ec2:DescribeInstances"];
+/** AWS's limit on the plaintext of AssumeRole's Policy; a longer one makes every AssumeRole fail. */
+export const MAX_SESSION_POLICY_CHARS = 2048;
 
-function regionOnly(region: string) {
+/**
+ * Caps for the config loader: with tags and key patterns of about 20 characters, a target at both caps
+ * stays under MAX_SESSION_POLICY_CHARS in any partition and region. Longer strings can still overflow, so
+ * the loader checks worstCaseCreatePolicyLength too.
+ */
+export const MAX_REQUIRED_INSTANCE_TAGS = 5;
+export const MAX_TAG_KEY_PATTERNS = 15;
+
+/** The longest instance id AWS issues (`i-` + 17 hex), for worst-case lengths. */
+const LONGEST_INSTANCE_ID = `i-${"f".repeat(17)}`;
+
+/** Tag keys ami-bot sets itself on every image, so always allowed whatever the target's tagKeys. */
+const BOT_TAG_KEYS = ["Name", "ami-bot:*"];
+
+function regionOnly(region: string): Conditions {
   return { StringEquals: { "aws:RequestedRegion": region } };
 }
 
-/** CreateImage of exactly one instance, tagging only what that call creates. */
-export function createImagePolicy(scope: PolicyScope, instanceId: string): PolicyDocument {
-  const { partition, accountId, region } = scope;
+function buildCreateImagePolicy(target: PolicyTarget, region: string, instanceId: string): PolicyDocument {
+  const { partition, accountId } = target;
   // Never widen by accident: a wildcard or a malformed id must not become "instance/*".
   if (!/^i-([0-9a-f]{8}|[0-9a-f]{17})$/.test(instanceId))
     throw new Error(`not an instance id: ${instanceId}`);
   if (!/^\d{12}$/.test(accountId) || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region))
     throw new Error("a session policy needs an account id and a region");
+  const required = Object.entries(target.instanceScope.requiredTags);
   const created = [`arn:${partition}:ec2:${region}::image/*`, `arn:${partition}:ec2:${region}::snapshot/*`];
+  // ForAllValues: every tag key in the request must match one pattern (no tags at all passes).
+  const tagKeys: Conditions = target.tagKeys
+    ? { "ForAllValues:StringLike": { "aws:TagKeys": [...new Set([...target.tagKeys, ...BOT_TAG_KEYS])] } }
+    : {};
   return {
     Version: "2012-10-17",
     Statement: [
@@ -42,35 +68,81 @@ export function createImagePolicy(scope: PolicyScope, instanceId: string): Polic
         Sid: "ImageThisInstanceOnly",
         Effect: "Allow",
         Action: "ec2:CreateImage",
-        Resource: [`arn:${partition}:ec2:${region}:${accountId}:instance/${instanceId}`, ...created],
+        Resource: `arn:${partition}:ec2:${region}:${accountId}:instance/${instanceId}`,
+        // AWS checks the instance's tags itself, so an instance retagged after the picker saw it is refused.
+        ...(required.length > 0 && {
+          Condition: {
+            StringEquals: Object.fromEntries(
+              required.map(([key, value]) => [`aws:ResourceTag/${key}`, value]),
+            ),
+          },
+        }),
+      },
+      // The new image and snapshots do not carry the instance's tags, so they cannot share its statement.
+      {
+        Sid: "IntoNewImageAndSnapshots",
+        Effect: "Allow",
+        Action: "ec2:CreateImage",
+        Resource: created,
+        ...(target.tagKeys && { Condition: tagKeys }),
       },
       {
         Sid: "TagOnlyWhatCreateImageMakes",
         Effect: "Allow",
         Action: "ec2:CreateTags",
         Resource: created,
-        Condition: { StringEquals: { "ec2:CreateAction": "CreateImage" } },
-      },
-      {
-        Sid: "ReadInThisRegion",
-        Effect: "Allow",
-        Action: DESCRIBE_ACTIONS,
-        Resource: "*",
-        Condition: regionOnly(region),
+        Condition: { StringEquals: { "ec2:CreateAction": "CreateImage" }, ...tagKeys },
       },
     ],
   };
 }
 
-/** Read-only: listing instances for the picker and watching images. Describe calls take no resource ARNs. */
-export function readOnlyPolicy(scope: PolicyScope): PolicyDocument {
+/**
+ * CreateImage of exactly one instance (only while it carries the target's required tags), tagging only
+ * what that call creates, with only the target's allowed tag keys. No Describe: this session never reads.
+ * Throws when the policy would be longer than AWS accepts (the config loader refuses such targets).
+ */
+export function createImagePolicy(target: PolicyTarget, region: string, instanceId: string): PolicyDocument {
+  const policy = buildCreateImagePolicy(target, region, instanceId);
+  const length = JSON.stringify(policy).length;
+  if (length > MAX_SESSION_POLICY_CHARS)
+    throw new Error(
+      `the CreateImage session policy is ${length} characters, more than AWS's ${MAX_SESSION_POLICY_CHARS}: too many or too long instance tags or tag keys`,
+    );
+  return policy;
+}
+
+/** The longest CreateImage policy a target can produce in a region (any instance id), in characters. */
+export function worstCaseCreatePolicyLength(target: PolicyTarget, region: string): number {
+  return JSON.stringify(buildCreateImagePolicy(target, region, LONGEST_INSTANCE_ID)).length;
+}
+
+/** The picker's session: search and look up instances (findInstances, describeInstance), nothing else. */
+export function pickerPolicy(scope: PolicyScope): PolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      // DescribeInstances takes no resource ARNs: only the region can limit it.
+      {
+        Sid: "FindInstancesInThisRegion",
+        Effect: "Allow",
+        Action: "ec2:DescribeInstances",
+        Resource: "*",
+        Condition: regionOnly(scope.region),
+      },
+    ],
+  };
+}
+
+/** The watcher's session: image and snapshot progress, and finding a job's image by its tag. */
+export function watcherPolicy(scope: PolicyScope): PolicyDocument {
   return {
     Version: "2012-10-17",
     Statement: [
       {
-        Sid: "ReadInThisRegion",
+        Sid: "WatchImagesInThisRegion",
         Effect: "Allow",
-        Action: DESCRIBE_ACTIONS,
+        Action: ["ec2:DescribeImages", "ec2:DescribeSnapshots"],
         Resource: "*",
         Condition: regionOnly(scope.region),
       },

@@ -2,12 +2,19 @@
  * What a person asks for in the modal, and the rules it must meet before anything reaches AWS.
  * Pure functions: no I/O, so every rule is tested directly.
  */
+import type { Target } from "./target.js";
+
+/** What the form's rules need to know of a target: its reboot policy and the tag keys it allows. */
+export type TargetRules = Pick<Target, "name" | "reboot" | "tagKeys">;
 
 export interface ImageRequestInput {
   readonly targetName: string | undefined;
   readonly region: string | undefined;
   readonly instanceId: string | undefined;
-  /** The instance's Name tag as shown in the picker, used only for the default image name. */
+  /**
+   * The instance's Name tag as shown in the picker. Client-supplied: used only in the person's own modal,
+   * never for what the channel shows (that is read from AWS).
+   */
   readonly instanceLabel: string | undefined;
   readonly imageName: string | undefined;
   readonly description: string | undefined;
@@ -27,6 +34,8 @@ export interface ImageRequest {
   readonly instanceId: string;
   readonly instanceName: string | undefined;
   readonly imageName: string;
+  /** No name was typed: `imageName` is a default, to be remade from the instance's Name tag once AWS says it. */
+  readonly imageNameDefaulted: boolean;
   readonly description: string | undefined;
   readonly noReboot: boolean;
   readonly tags: readonly Tag[];
@@ -107,8 +116,19 @@ export function checkDescription(text: string): string | undefined {
   return undefined;
 }
 
-/** Parses `key=value` lines into tags, or explains the first problem found. */
-export function parseTags(text: string): { tags: Tag[] } | { error: string } {
+/** Whether a target's `tagKeys` (exact keys, or prefixes ending in `*`) allow a key; case matters, as in IAM. */
+export function tagKeyAllowed(key: string, allowed: readonly string[] | undefined): boolean {
+  if (allowed === undefined) return true;
+  return allowed.some((pattern) =>
+    pattern.endsWith("*") ? key.startsWith(pattern.slice(0, -1)) : key === pattern,
+  );
+}
+
+/**
+ * Parses `key=value` lines into tags, or explains the first problem found. `target` limits the keys to
+ * those its `tagKeys` allow.
+ */
+export function parseTags(text: string, target?: TargetRules): { tags: Tag[] } | { error: string } {
   const tags: Tag[] = [];
   const seen = new Set<string>();
   const lines = text.split(/\r?\n/);
@@ -132,6 +152,10 @@ export function parseTags(text: string): { tags: Tag[] } | { error: string } {
     if (key.toLowerCase().startsWith("ami-bot:") || key === "Name")
       return { error: `${where}: “${key}” is set by ami-bot itself; choose another key.` };
     if (seen.has(key)) return { error: `${where}: the key “${key}” is given twice.` };
+    if (target && !tagKeyAllowed(key, target.tagKeys))
+      return {
+        error: `${where}: the tag key “${key}” is not allowed in ${target.name}. Allowed: ${(target.tagKeys ?? []).join(", ")}.`,
+      };
     seen.add(key);
     tags.push({ key, value });
   }
@@ -150,6 +174,7 @@ export function validateImageRequest(
   input: ImageRequestInput,
   allowedWhere: ReadonlySet<string>,
   now: Date,
+  rulesOf: (targetName: string) => TargetRules | undefined = () => undefined,
 ): Validation {
   const errors: Partial<Record<RequestField, string>> = {};
   const where = `${input.targetName ?? ""}|${input.region ?? ""}`;
@@ -162,7 +187,7 @@ export function validateImageRequest(
 
   const typedName = input.imageName ?? "";
   const imageName =
-    typedName === "" && !errors.instance ? defaultImageName(input.instanceLabel, instanceId, now) : typedName;
+    typedName === "" && !errors.instance ? defaultImageName(undefined, instanceId, now) : typedName;
   // An empty name is fine (a default is made); without an instance there is no default yet, so no error.
   const nameError = typedName === "" && errors.instance ? undefined : checkImageName(imageName);
   if (nameError) errors.image_name = nameError;
@@ -171,10 +196,12 @@ export function validateImageRequest(
   const descriptionError = checkDescription(description);
   if (descriptionError) errors.description = descriptionError;
 
-  if (input.reboot !== "reboot" && input.reboot !== "no_reboot")
-    errors.reboot = "Choose whether to reboot the instance.";
+  const rules = input.targetName ? rulesOf(input.targetName) : undefined;
+  // Rebooting is the account owner's decision: unless the target says `ask`, NoReboot is always sent,
+  // whatever the form claims. Where the person may choose, not choosing means no reboot.
+  const noReboot = rules?.reboot !== "ask" || input.reboot !== "reboot";
 
-  const parsedTags = parseTags(input.tagsText ?? "");
+  const parsedTags = parseTags(input.tagsText ?? "", rules);
   if ("error" in parsedTags) errors.tags = parsedTags.error;
 
   if (!input.channelId || !CHANNEL_ID.test(input.channelId))
@@ -187,10 +214,12 @@ export function validateImageRequest(
       targetName: input.targetName as string,
       region: input.region as string,
       instanceId,
-      instanceName: input.instanceLabel?.trim() || undefined,
+      // Filled in from AWS (DescribeInstances), never from the payload's option text.
+      instanceName: undefined,
+      imageNameDefaulted: typedName === "",
       imageName,
       description: description.trim() || undefined,
-      noReboot: input.reboot === "no_reboot",
+      noReboot,
       tags: parsedTags.tags,
       channelId: input.channelId as string,
     },

@@ -89,7 +89,25 @@ export interface NewJob {
   readonly noReboot: boolean;
   readonly tags: readonly Tag[];
   readonly channelId: string;
+  /** A hash of what was asked, so a second submission of one view with other values is told apart. */
+  readonly requestHash: string;
 }
+
+/** The rules a new job must meet, checked in the same transaction that stores it. */
+export interface AdmissionRules {
+  /** New jobs one person may start in one target within an hour. */
+  readonly jobsPerHour: number;
+}
+
+/** What became of a submission: stored, a repeat of one already stored, or refused by a rule. */
+export type Admission =
+  | { readonly status: "accepted" }
+  /** The same view submitted again: `sameRequest` false means with other values (a replay or forgery). */
+  | { readonly status: "duplicate"; readonly sameRequest: boolean }
+  /** The instance already has an unfinished (queued or pending) job: that one. */
+  | { readonly status: "instance_busy"; readonly job: Job }
+  /** The person reached the hourly limit; `retryAt` is when the oldest counted job leaves the window. */
+  | { readonly status: "rate_limited"; readonly retryAt: number; readonly limit: number };
 
 export interface OutboxMessage {
   readonly id: number;
@@ -104,6 +122,14 @@ export interface OutboxMessage {
 export interface JobStore {
   /** Stores a new job with its first notices; returns false when the idempotency key was already used. */
   insert(job: NewJob, now: number): boolean;
+  /**
+   * Stores a job a person asked for, unless a rule refuses it: one unfinished job per instance (a target's
+   * role + region + instance) and the hourly limit per person and target. Check and insert are one
+   * transaction, so two submissions racing for one instance make exactly one job.
+   */
+  admit(job: NewJob, rules: AdmissionRules, now: number): Admission;
+  /** Records the instance's Name tag as AWS reports it (the only source shown in the channel). */
+  setInstanceName(jobId: string, name: string | undefined, now: number): void;
   get(id: string): Job | undefined;
   /** Jobs whose next check is due, oldest first. */
   due(now: number, limit: number): Job[];

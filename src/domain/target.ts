@@ -15,6 +15,13 @@ export interface InstanceScope {
   readonly requiredTags: Readonly<Record<string, string>>;
 }
 
+/**
+ * Who decides about a reboot. CreateImage without NoReboot restarts the instance and no IAM key can stop it,
+ * so it is the account owner's call: `never` always sends NoReboot; `ask` lets the person choose, behind a
+ * confirm dialog naming the instance.
+ */
+export type RebootPolicy = "never" | "ask";
+
 export interface Target {
   readonly name: string;
   readonly roleArn: string;
@@ -24,6 +31,18 @@ export interface Target {
   readonly regions: readonly string[];
   readonly allow: AccessRule;
   readonly instanceScope: InstanceScope;
+  readonly reboot: RebootPolicy;
+  /**
+   * Tag keys a person may set: exact keys, or prefixes ending in `*` (`app:*`). Undefined: any key except
+   * the reserved ones (`aws:*`, `Name`, `ami-bot:*`, which ami-bot sets itself).
+   */
+  readonly tagKeys: readonly string[] | undefined;
+  /** New jobs one person may start in this target per hour. */
+  readonly jobsPerHour: number;
+  /** Guests and people from other organisations (Slack Connect) may use the target only when true. */
+  readonly allowGuests: boolean;
+  /** A channel rule counts in a public channel (which anyone can join) only when true. */
+  readonly allowPublicChannels: boolean;
 }
 
 export interface WatcherSettings {

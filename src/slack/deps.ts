@@ -1,9 +1,10 @@
 import type { Config } from "../config.js";
-import { allowedTargets, type Principal } from "../domain/access.js";
+import { type AccessDecision, allowedTargets, decideAccess, type Principal } from "../domain/access.js";
 import type { Clock, ImageService, JobStore, StepHook } from "../domain/ports.js";
+import type { Target } from "../domain/target.js";
 import type { Logger } from "../logger.js";
+import type { PeopleDirectory } from "./people-directory.js";
 import type { MetadataCodec } from "./private-metadata.js";
-import type { UsergroupDirectory } from "./usergroup-directory.js";
 
 /** What the Slack listeners need, passed in by the composition root. */
 export interface SlackDeps {
@@ -12,7 +13,7 @@ export interface SlackDeps {
   readonly images: ImageService;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly directory: UsergroupDirectory;
+  readonly directory: PeopleDirectory;
   /** Called once a job is stored, so the watcher starts on it at once. */
   readonly onJobAccepted: () => void;
   readonly newJobId: () => string;
@@ -21,12 +22,63 @@ export interface SlackDeps {
   readonly metadata: MetadataCodec;
 }
 
-export async function principalOf(
+/** Everything the access rules weigh about a person typing in a channel, looked up in parallel. */
+export function principalOf(
   deps: SlackDeps,
   userId: string,
   channelId: string | undefined,
 ): Promise<Principal> {
-  return { userId, channelId, usergroupIds: await deps.directory.groupsOf(userId) };
+  return lookUpPrincipal(deps.directory, userId, channelId);
+}
+
+async function lookUpPrincipal(
+  directory: PeopleDirectory,
+  userId: string,
+  channelId: string | undefined,
+): Promise<Principal> {
+  const [usergroupIds, standing, channelPrivate] = await Promise.all([
+    directory.groupsOf(userId),
+    directory.standingOf(userId),
+    channelId ? directory.channelPrivacy(channelId) : undefined,
+  ]);
+  return { userId, channelId, usergroupIds, standing, channelPrivate };
+}
+
+export interface AccessRecheck extends AccessDecision {
+  /**
+   * The denial rests only on what Slack did not answer (who the person is, or whether the channel is
+   * private): asking again later may allow it. False when allowed or refused for certain.
+   */
+  readonly inconclusive: boolean;
+}
+
+/** Decides again whether a person may still use a target, from where they asked (the job's origin channel). */
+export type AccessCheck = (
+  userId: string,
+  channelId: string | undefined,
+  targetName: string,
+) => Promise<AccessRecheck>;
+
+/**
+ * For work that outlives the request (the watcher, before CreateImage): the rules as they are now, with
+ * fresh answers from Slack once the directory's cache has expired. A target no longer configured is denied.
+ */
+export function createAccessCheck(directory: PeopleDirectory, targets: readonly Target[]): AccessCheck {
+  return async (userId, channelId, targetName) => {
+    const target = targets.find((t) => t.name === targetName);
+    if (!target)
+      return { allowed: false, reason: `target ${targetName} is no longer configured`, inconclusive: false };
+    const who = await lookUpPrincipal(directory, userId, channelId);
+    const decision = decideAccess(target, who);
+    if (decision.allowed) return { ...decision, inconclusive: false };
+    // Would the best answers Slack could still give change it? Then it is not a refusal yet.
+    const hopeful: Principal = {
+      ...who,
+      standing: who.standing === "unknown" ? "member" : who.standing,
+      channelPrivate: who.channelPrivate ?? true,
+    };
+    return { ...decision, inconclusive: decideAccess(target, hopeful).allowed };
+  };
 }
 
 /** One audit line per access decision: who, what, allowed or denied, and why. */
@@ -50,6 +102,12 @@ export function audit(
 
 export function placesFor(deps: SlackDeps, who: Principal) {
   return allowedTargets(deps.config.targets, who).flatMap((t) =>
-    t.regions.map((region) => ({ targetName: t.name, region, accountId: t.accountId })),
+    t.regions.map((region) => ({
+      targetName: t.name,
+      region,
+      accountId: t.accountId,
+      reboot: t.reboot,
+      tagKeys: t.tagKeys,
+    })),
   );
 }

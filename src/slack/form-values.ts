@@ -9,6 +9,7 @@ interface ElementState {
   type?: string;
   value?: string | null;
   selected_option?: { value?: string; text?: { text?: string } } | null;
+  selected_options?: { value?: string }[] | null;
   selected_conversation?: string | null;
   selected_channel?: string | null;
 }
@@ -38,7 +39,15 @@ export function readRequestInput(
   const where = str(findElement(values, ACTION.where)?.state.selected_option?.value) ?? defaultPlace ?? "";
   const [targetName, region] = where.split("|");
   const instance = findElement(values, ACTION.instance)?.state.selected_option;
-  const reboot = str(findElement(values, ACTION.reboot)?.state.selected_option?.value);
+  const rebootState = findElement(values, ACTION.reboot)?.state;
+  // A tick box on `ask` targets; a single choice from older forms still open when the bot was upgraded.
+  const reboot =
+    str(rebootState?.selected_option?.value) ??
+    (Array.isArray(rebootState?.selected_options)
+      ? rebootState.selected_options.some((o) => o?.value === "reboot")
+        ? "reboot"
+        : "no_reboot"
+      : undefined);
   const channel = findElement(values, ACTION.channel)?.state;
   return {
     targetName: targetName || undefined,

@@ -1,6 +1,7 @@
-import type { App, BlockAction, ButtonAction, ExternalSelectAction } from "@slack/bolt";
+import type { App, BlockAction, ButtonAction, ExternalSelectAction, StaticSelectAction } from "@slack/bolt";
 import { createCheckAccess } from "./actions/check-access.js";
 import { createInstanceSelected } from "./actions/instance-selected.js";
+import { createPlaceSelected } from "./actions/place-selected.js";
 import { createAmiCommand } from "./commands/ami.js";
 import type { SlackDeps } from "./deps.js";
 import { ACTION, COMMAND, CREATE_VIEW } from "./ids.js";
@@ -12,6 +13,7 @@ export function registerListeners(app: App, deps: SlackDeps): void {
   app.command(COMMAND, createAmiCommand(deps));
   app.options({ type: "block_suggestion", action_id: ACTION.instance }, createInstanceOptions(deps));
   app.action<BlockAction<ExternalSelectAction>>(ACTION.instance, createInstanceSelected(deps));
+  app.action<BlockAction<StaticSelectAction>>(ACTION.where, createPlaceSelected(deps));
   app.action<BlockAction<ButtonAction>>(ACTION.check, createCheckAccess(deps));
   app.view({ type: "view_submission", callback_id: CREATE_VIEW }, createImageSubmission(deps));
 }

@@ -90,6 +90,8 @@ export class SlackNotifier implements Notifier {
         channel: job.rootChannelId ?? job.channelId,
         thread_ts: rootTs,
         text: message.text,
+        // The blocks carry verbatim: true, so user text in a reply is never linked or turned into mentions.
+        blocks: message.blocks ?? [],
         reply_broadcast: message.broadcast ?? false,
         metadata: this.metadata(job, outbox.key),
         unfurl_links: false,
@@ -113,16 +115,17 @@ export class SlackNotifier implements Notifier {
   }
 
   async noteRequester(job: Job, key: string): Promise<void> {
-    const text = requesterNote(job, key);
+    const { text, blocks = [] } = requesterNote(job, key);
     try {
       await this.deps.client.chat.postEphemeral({
         channel: job.originChannelId,
         user: job.requestedBy,
         text,
+        blocks,
       });
     } catch {
       // Ephemeral needs the bot in the channel; a DM always reaches the person.
-      await this.call(() => this.deps.client.chat.postMessage({ channel: job.requestedBy, text }));
+      await this.call(() => this.deps.client.chat.postMessage({ channel: job.requestedBy, text, blocks }));
     }
   }
 

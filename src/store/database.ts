@@ -4,8 +4,11 @@ import Database from "better-sqlite3";
 
 export type Db = Database.Database;
 
-/** Each migration runs once, in order, inside a transaction; the applied count is PRAGMA user_version. */
-const MIGRATIONS: readonly string[] = [
+/**
+ * Each migration runs once, in order, inside a transaction; the applied count is PRAGMA user_version.
+ * Exported so tests can build a database as an earlier version left it.
+ */
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE jobs (
      id TEXT PRIMARY KEY,
      idempotency_key TEXT NOT NULL UNIQUE,
@@ -52,6 +55,12 @@ const MIGRATIONS: readonly string[] = [
      UNIQUE (job_id, key)
    );
    CREATE INDEX outbox_undelivered ON outbox (job_id, id) WHERE state IN ('queued','sending');`,
+  // Not UNIQUE on the instance: a database from an earlier version may already hold two unfinished jobs
+  // for one instance, and admission (one transaction, one process per database) enforces the rule instead.
+  `ALTER TABLE jobs ADD COLUMN request_hash TEXT;
+   CREATE INDEX jobs_unfinished_instance ON jobs (role_arn, region, instance_id)
+     WHERE state IN ('queued','pending');
+   CREATE INDEX jobs_requester_recent ON jobs (requested_by, target_name, created_at);`,
 ];
 
 /** Opens (creating if needed) the database with WAL and a busy timeout, and brings its schema up to date. */

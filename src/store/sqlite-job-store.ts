@@ -1,7 +1,10 @@
 import type { Tag } from "../domain/image-request.js";
 import { type Job, type JobEvent, type JobState, type Notice, transition } from "../domain/job.js";
-import type { JobStore, NewJob, OutboxMessage } from "../domain/ports.js";
+import type { Admission, AdmissionRules, JobStore, NewJob, OutboxMessage } from "../domain/ports.js";
 import type { Db } from "./database.js";
+
+/** The hourly limit counts jobs started within this window before now. */
+const RATE_WINDOW_MS = 3_600_000;
 
 interface JobRow {
   id: string;
@@ -32,6 +35,7 @@ interface JobRow {
   created_at: number;
   updated_at: number;
   finished_at: number | null;
+  request_hash: string | null;
 }
 
 interface OutboxRow {
@@ -92,18 +96,33 @@ export class SqliteJobStore implements JobStore {
   private readonly s;
   private readonly applyTx;
   private readonly insertTx;
+  private readonly admitTx;
   private readonly createAttemptTx;
 
   constructor(db: Db) {
     this.s = {
       insertJob: db.prepare(
         `INSERT INTO jobs (id, idempotency_key, requested_by, origin_channel_id, target_name, role_arn, region,
-           instance_id, instance_name, image_name, description, no_reboot, tags, channel_id, state, next_check_at,
-           created_at, updated_at)
+           instance_id, instance_name, image_name, description, no_reboot, tags, channel_id, request_hash, state,
+           next_check_at, created_at, updated_at)
          VALUES (@id, @idempotencyKey, @requestedBy, @originChannelId, @targetName, @roleArn, @region, @instanceId,
-           @instanceName, @imageName, @description, @noReboot, @tags, @channelId, 'queued', @now, @now, @now)
+           @instanceName, @imageName, @description, @noReboot, @tags, @channelId, @requestHash, 'queued', @now,
+           @now, @now)
          ON CONFLICT (idempotency_key) DO NOTHING`,
       ),
+      hashByKey: db.prepare<[string], { request_hash: string | null }>(
+        "SELECT request_hash FROM jobs WHERE idempotency_key = ?",
+      ),
+      // The same `state IN (…)` as the partial index jobs_unfinished_instance, so SQLite can use it.
+      unfinishedForInstance: db.prepare<[string, string, string], JobRow>(
+        `SELECT * FROM jobs WHERE role_arn = ? AND region = ? AND instance_id = ? AND state IN ('queued','pending')
+         ORDER BY created_at LIMIT 1`,
+      ),
+      startedSince: db.prepare<[string, string, number], { n: number; oldest: number | null }>(
+        `SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM jobs
+         WHERE requested_by = ? AND target_name = ? AND created_at > ?`,
+      ),
+      setInstanceName: db.prepare("UPDATE jobs SET instance_name = ?, updated_at = ? WHERE id = ?"),
       get: db.prepare<[string], JobRow>("SELECT * FROM jobs WHERE id = ?"),
       due: db.prepare<[number, number], JobRow>(
         `SELECT * FROM jobs WHERE state IN ('queued','pending') AND next_check_at <= ?
@@ -159,7 +178,7 @@ export class SqliteJobStore implements JobStore {
       ),
     };
 
-    this.insertTx = db.transaction((job: NewJob, now: number): boolean => {
+    const insertRows = (job: NewJob, now: number): boolean => {
       const result = this.s.insertJob.run({
         ...job,
         instanceName: job.instanceName ?? null,
@@ -171,6 +190,28 @@ export class SqliteJobStore implements JobStore {
       if (result.changes === 0) return false;
       this.s.enqueue.run(job.id, "root", "root", now, now);
       return true;
+    };
+    this.insertTx = db.transaction(insertRows);
+
+    this.admitTx = db.transaction((job: NewJob, rules: AdmissionRules, now: number): Admission => {
+      const stored = this.s.hashByKey.get(job.idempotencyKey);
+      // Rows from before request hashes were stored have none: they count as the same request.
+      if (stored)
+        return {
+          status: "duplicate",
+          sameRequest: stored.request_hash === null || stored.request_hash === job.requestHash,
+        };
+      const busy = this.s.unfinishedForInstance.get(job.roleArn, job.region, job.instanceId);
+      if (busy) return { status: "instance_busy", job: toJob(busy) };
+      const recent = this.s.startedSince.get(job.requestedBy, job.targetName, now - RATE_WINDOW_MS);
+      if (recent && recent.n >= rules.jobsPerHour)
+        return {
+          status: "rate_limited",
+          retryAt: (recent.oldest ?? now) + RATE_WINDOW_MS,
+          limit: rules.jobsPerHour,
+        };
+      insertRows(job, now);
+      return { status: "accepted" };
     });
 
     this.createAttemptTx = db.transaction((jobId: string, now: number) => {
@@ -202,6 +243,15 @@ export class SqliteJobStore implements JobStore {
 
   insert(job: NewJob, now: number): boolean {
     return this.insertTx(job, now);
+  }
+
+  admit(job: NewJob, rules: AdmissionRules, now: number): Admission {
+    // IMMEDIATE takes the write lock before the checks read, so no other writer slips in between.
+    return this.admitTx.immediate(job, rules, now);
+  }
+
+  setInstanceName(jobId: string, name: string | undefined, now: number): void {
+    this.s.setInstanceName.run(name ?? null, now, jobId);
   }
 
   get(id: string): Job | undefined {

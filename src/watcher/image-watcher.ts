@@ -6,6 +6,7 @@
  * answer holds up only its own job or place while later ticks carry on with the rest.
  */
 import type { Config, Target, WatcherSettings } from "../config.js";
+import type { AccessDecision } from "../domain/access.js";
 import { instanceProblem } from "../domain/access-check.js";
 import type { Job } from "../domain/job.js";
 import type { Clock, ImageService, JobStore, Place, Requester, StepHook } from "../domain/ports.js";
@@ -27,6 +28,12 @@ export interface ImageWatcherDeps {
   /** CreateImage calls in flight at once. */
   readonly createConcurrency?: number;
   readonly onStep?: StepHook;
+  /**
+   * The requester's access to the job's target as the rules stand now, asked right before CreateImage: the
+   * rules (or the person's groups) may have changed since they asked. Throws when it cannot be told (Slack
+   * unreachable); the job is then retried later, never created unchecked. Without it, no re-check is made.
+   */
+  readonly accessNow?: (job: Job) => Promise<AccessDecision>;
 }
 
 export interface ImageWatcher {
@@ -79,11 +86,11 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
     now - job.createdAt >= settings.slowAfterMs ? settings.slowPollIntervalMs : settings.pollIntervalMs;
   const backoff = (job: Job) => Math.min(settings.pollIntervalMs * 2 ** job.attempts, MAX_BACKOFF_MS);
 
-  function recordFailure(job: Job, error: unknown, now: number): void {
+  function recordFailure(job: Job, error: unknown, now: number, what?: string): void {
     // A call cut short by shutdown is no failure of the job's: it is tried again on the next start.
     if (stopping) return;
     const message =
-      error instanceof AwsRefusedError ? error.userMessage : "unexpected error (see the bot's log)";
+      what ?? (error instanceof AwsRefusedError ? error.userMessage : "unexpected error (see the bot's log)");
     // (create() has already looked for an image an earlier, unanswered call may have made.)
     if (job.state === "queued" && job.attempts + 1 >= MAX_CREATE_ATTEMPTS) {
       logger.warn({ jobId: job.id, err: error }, "giving up creating the image");
@@ -149,11 +156,21 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         }
       }
       const instance = await images.describeInstance(place, requester, job.instanceId);
+      // The channel is shown the name AWS reports, never one a submitted form claimed (or none, when AWS
+      // does not know the instance).
+      if (instance?.name !== job.instanceName) {
+        store.setInstanceName(job.id, instance?.name, clock.now());
+        // A root already posted shows the name it had: rewrite it (own key, so the final rewrite still comes).
+        // One not yet posted is drawn from the job as stored when it goes out.
+        if (job.rootTs)
+          store.enqueue(job.id, { kind: "root_update", key: "root_update:instance_name" }, clock.now());
+      }
       const problem = instanceProblem(instance, job.instanceId, place);
       if (problem) {
         store.apply(job.id, { type: "create_refused", reason: problem }, clock.now());
         return;
       }
+      if (!(await stillAllowed(job))) return;
       store.markCreateAttempted(job.id, clock.now());
       called = true;
       const imageId = await images.createImage(place, requester, {
@@ -174,6 +191,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       );
     } catch (error) {
       const at = clock.now();
+      // Only a duplicate name can be our own earlier image; a malformed one (name_malformed) is refused below.
       if (error instanceof AwsRefusedError && error.code === "name_taken") {
         // Our own earlier call may have made it: adopt the image only if it carries this job's tag.
         const mine = await images.findImageByJob(place, requester, job.id).catch(() => undefined);
@@ -205,6 +223,37 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       }
       recordFailure(job, error, at);
     }
+  }
+
+  /**
+   * Asks whether the requester may still use the target. A denial ends the job refused; an unanswered
+   * question is recorded as a failure and asked again later. True only when the answer is yes.
+   */
+  async function stillAllowed(job: Job): Promise<boolean> {
+    if (!deps.accessNow) return true;
+    let decision: AccessDecision;
+    try {
+      decision = await deps.accessNow(job);
+    } catch (error) {
+      recordFailure(job, error, clock.now(), "ami-bot could not re-check your access with Slack.");
+      return false;
+    }
+    if (decision.allowed) return true;
+    logger.info(
+      { jobId: job.id, user: job.requestedBy, target: job.targetName, reason: decision.reason },
+      "access withdrawn before CreateImage; refusing the job",
+    );
+    store.apply(
+      job.id,
+      {
+        type: "create_refused",
+        reason:
+          `Your access to target ${job.targetName} changed since you asked (${decision.reason}), so nothing was created. ` +
+          "Ask ami-bot's admins if you still need this image.",
+      },
+      clock.now(),
+    );
+    return false;
   }
 
   async function check(place: Place, live: Job[]): Promise<void> {

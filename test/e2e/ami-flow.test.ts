@@ -43,7 +43,7 @@ describe("the /ami flow", () => {
     expect(h.aws.requests).toHaveLength(0);
     const view = opened.args.view as {
       callback_id: string;
-      blocks: { block_id?: string }[];
+      blocks: { block_id?: string; type?: string }[];
       private_metadata: string;
     };
     expect(view.callback_id).toBe("ami_create");
@@ -56,6 +56,8 @@ describe("the /ami flow", () => {
       "channel",
       "check",
     ]);
+    // The target's reboot policy defaults to never: no choice in the form, only a note saying why.
+    expect(view.blocks.find((b) => b.block_id === "reboot")).toMatchObject({ type: "context" });
 
     // The instance picker's options load, under a read-only scoped session.
     const options = await h.interaction({
@@ -192,6 +194,7 @@ describe("the /ami flow", () => {
       h.submission({
         instanceId: INSTANCE,
         imageName: "ab",
+        // No reboot answer: not an error any more (the target decides; a `never` target sends NoReboot).
         reboot: undefined,
         tags: "aws:owner=me",
         description: "x".repeat(300),
@@ -203,7 +206,6 @@ describe("the /ami flow", () => {
       errors: {
         image_name: "The name needs at least 3 characters.",
         description: "The description is 300 characters; the limit is 255.",
-        reboot: "Choose whether to reboot the instance.",
         tags: "Line 1: keys starting with “aws:” are reserved by AWS.",
       },
     });

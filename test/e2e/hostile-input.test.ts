@@ -7,11 +7,14 @@
  * the gap stays visible (see the report in README's Security section). The suite prints its counts.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { ConfigError } from "../../src/errors.js";
 import { NOT_ALLOWED_OPTION } from "../../src/slack/options/instance-options.js";
+import { sessionPolicyPermits } from "../fakes/fake-aws.js";
 import {
   ALLOWED_USER,
   CHANNEL,
@@ -24,6 +27,7 @@ import {
   signedMetadata,
   startHarness,
 } from "../support/bot-harness.js";
+import { startChildBot } from "../support/child-bot.js";
 import { postSigned, type SignedResponse, slashCommandBody } from "../support/slack-requests.js";
 
 // People and places. ALLOWED_USER is listed by id on target "prod"; CHANNEL_USER may use "prod" only in
@@ -69,11 +73,17 @@ type Outcome =
   /** The modal is redrawn with this note under the "Check access" button. */
   | { readonly kind: "modal_note"; readonly text: string }
   /** The job is accepted, then refused in its thread with this reply. */
-  | { readonly kind: "thread_refusal"; readonly text: unknown }
+  | { readonly kind: "thread_refusal"; readonly text: unknown; readonly check?: (h: Harness) => void }
   /** Nothing visible happens: the bot acknowledges and ignores the request. */
   | { readonly kind: "nothing" }
   /** The bot answers with this HTTP status and no body; Slack shows its generic "trouble connecting" error. */
-  | { readonly kind: "http"; readonly status: number };
+  | { readonly kind: "http"; readonly status: number }
+  /** The job is accepted and its image created; `check` asserts what AWS was asked and what Slack shows. */
+  | { readonly kind: "accepted"; readonly check: (h: Harness) => void | Promise<void> }
+  /** /ami opens the form, and `check` asserts what it shows. */
+  | { readonly kind: "modal"; readonly check: (view: ModalView) => void };
+
+type ModalView = { blocks: Record<string, unknown>[] };
 
 interface Row {
   readonly category: string;
@@ -82,8 +92,11 @@ interface Row {
   readonly prepare?: (h: Harness) => Promise<void>;
   readonly send: (h: Harness) => Promise<SignedResponse>;
   readonly outcome: Outcome;
-  /** "none": no AWS request at all (access and form cases). "read-only": only read-only sessions and Describe calls. */
-  readonly aws?: "none" | "read-only";
+  /**
+   * "none": no AWS request at all (access and form cases). "read-only": only read-only sessions and Describe
+   * calls. "create": a legitimate image is made (the outcome asserts exactly how).
+   */
+  readonly aws?: "none" | "read-only" | "create";
   /** A known bot bug: the row asserts the wanted behaviour and runs as it.fails. */
   readonly expectedBug?: string;
   /** Rows that need their own process (a crash). */
@@ -118,7 +131,8 @@ function submit(
   const user = opts.user ?? ALLOWED_USER;
   const channel = opts.channel ?? CHANNEL;
   return {
-    prepare: opts.open === false ? undefined : (h) => openModal(h, user, channel),
+    // Without `prepare` at all when no modal is opened, so a row's own `prepare` is not overwritten.
+    ...(opts.open === false ? {} : { prepare: (h: Harness) => openModal(h, user, channel) }),
     send: (h) => {
       const payload = h.submission({ ...VALID, ...answers }, { userId: user, viewId: nextViewId() }) as {
         view: Record<string, unknown>;
@@ -202,8 +216,293 @@ function raw(body: string, headers: Record<string, string> = {}, signed = true):
 const longName = (n: number) => "n".repeat(n);
 const manyTags = (n: number) => Array.from({ length: n }, (_, i) => `k${i}=v`).join("\n");
 
+// — Guardrails (a platform team's sign-off): the "lab" target asks before rebooting, allows only some tag keys,
+// two jobs per person per hour, guests, and its channel rule in a public channel. "prod" is the default: no reboot.
+const LAB_USER = "U0LABUSER1";
+const LAB_GUEST = "U0LABGUEST";
+const GUEST = "U0GUEST001";
+const ULTRA_GUEST = "U0ULTRA001";
+const EXTERNAL = "U0EXTERNAL";
+const STRANGER_FLAG = "U0STRANGR2";
+const UNKNOWN_USER = "U0NOTFOUND";
+const PUBLIC_OPS = "C0PUBLICOP";
+const PUBLIC_LAB = "C0PUBLICLB";
+const UNKNOWN_PRIVACY = "C0PRIVACY0";
+const DM = "D0DIRECT01";
+const OTHER_DM = "D0OTHERDM1";
+const LAB1 = "i-00000000000001ab1";
+const LAB2 = "i-00000000000001ab2";
+const LAB3 = "i-00000000000001ab3";
+const HOSTILE_NAMED = "i-00000000000000e71";
+const GUEST_DENIED =
+  "ami-bot does not take requests from guest accounts in this workspace. Ask a full member of the team that runs the account to make the image, or ask ami-bot's admins to allow guests on a target.";
+const EXTERNAL_DENIED =
+  "ami-bot does not take requests from people from other organisations in this workspace. Ask a full member of the team that runs the account to make the image, or ask ami-bot's admins to allow guests on a target.";
+const UNKNOWN_DENIED =
+  "ami-bot could not confirm your Slack account just now, so it cannot check your access. Try again in a minute.";
+const PUBLIC_DENIED =
+  "You are not allowed to create images with ami-bot: no target lists you or a user group you are in, and channel rules count only in private channels. " +
+  "Ask the people who run ami-bot in your workspace to add you to a target's `allow` rule.";
+const LAB_KEYS = "Line 1: the tag key “%” is not allowed in lab. Allowed: team, app:*.";
+const labKey = (key: string) => LAB_KEYS.replace("%", key);
+
+/** The parameters of the one CreateImage made. */
+function created(h: Harness): Record<string, string> {
+  const calls = h.aws.calls("CreateImage");
+  expect(calls).toHaveLength(1);
+  return { ...(calls[0]?.params ?? {}) };
+}
+
+/** The session policy AWS was asked for when the bot called `action` (the AssumeRole before it). */
+function policyFor(h: Harness, action: string): string {
+  const call = h.aws.calls(action)[0];
+  const session = call?.accessKeyId ? h.aws.sessions.get(call.accessKeyId) : undefined;
+  expect(session, `a session for ${action}`).toBeDefined();
+  const assume = h.aws
+    .calls("AssumeRole")
+    .find((a) => a.policy && JSON.stringify(a.policy) === JSON.stringify(session?.policy));
+  return String(assume?.params.Policy);
+}
+
+/** The root message of the only job, once posted, as the JSON Slack received. */
+async function rootJson(h: Harness): Promise<string> {
+  const root = await eventually(
+    () => h.slack.callsTo("chat.postMessage").find((c) => !c.args.thread_ts),
+    10_000,
+    "the root message",
+  );
+  return JSON.stringify(root.args);
+}
+
+/** Every mrkdwn text object of the root message carries verbatim: true (no auto-linking or mentions). */
+async function rootIsVerbatim(h: Harness): Promise<void> {
+  const root = await eventually(
+    () => h.slack.callsTo("chat.postMessage").find((c) => !c.args.thread_ts),
+    10_000,
+    "the root message",
+  );
+  const texts: Record<string, unknown>[] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === "object") {
+      const o = v as Record<string, unknown>;
+      if (o.type === "mrkdwn") texts.push(o);
+      Object.values(o).forEach(walk);
+    }
+  };
+  walk(root.args.blocks);
+  expect(texts.length).toBeGreaterThan(0);
+  for (const t of texts.filter((x) => String(x.text).includes("`"))) expect(t.verbatim).toBe(true);
+}
+
+/** A submission by `user`, from a modal opened in `channel` (signed metadata, no real /ami needed). */
+function submitAs(
+  user: string,
+  channel: string,
+  answers: Partial<FormAnswers>,
+  viewId?: string,
+): Pick<Row, "send"> {
+  return {
+    send: (h) => {
+      const payload = h.submission(
+        { ...VALID, ...answers },
+        { userId: user, viewId: viewId ?? nextViewId() },
+      ) as {
+        view: Record<string, unknown>;
+      };
+      payload.view.private_metadata = metadataFor(channel);
+      return h.interaction(payload);
+    },
+  };
+}
+
+/** Submits a valid request and waits until its image is being made, so the instance is busy. */
+async function startJob(h: Harness, user: string, answers: Partial<FormAnswers>): Promise<void> {
+  const before = h.aws.calls("CreateImage").length;
+  const roots = h.slack.callsTo("chat.postMessage").filter((c) => !c.args.thread_ts).length;
+  const res = await submitAs(user, CHANNEL, answers).send(h);
+  expect(res.body).toBe("");
+  await eventually(() => h.aws.calls("CreateImage").length > before, 10_000, "the first CreateImage");
+  await eventually(
+    () => h.slack.callsTo("chat.postMessage").filter((c) => !c.args.thread_ts).length > roots,
+    10_000,
+    "its root message",
+  );
+}
+
+/** The bot's config loaded from `env` with everything else valid: its problems, or [] when it loads. */
+function configProblems(env: Record<string, string>): string[] {
+  try {
+    loadConfig({
+      SLACK_BOT_TOKEN: "xoxb-test-token",
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      AMI_TARGET_ROLE_ARN: ROLE_ARN,
+      AMI_TARGET_REGIONS: "eu-west-1",
+      ...env,
+    });
+    return [];
+  } catch (error) {
+    return error instanceof ConfigError ? [...error.problems] : [String(error)];
+  }
+}
+
+const LAB_VALID: Partial<FormAnswers> = { instanceId: LAB1, imageName: "lab-1 nightly", reboot: undefined };
+
 // biome-ignore format: the table reads best one row per line where it fits
-const ROWS: readonly Row[] = [
+const GUARDRAIL_ROWS: readonly Row[] = [
+  // — Reboots are the account owner's decision —
+  { category: "reboot", name: "never-target form offers no reboot choice and says why", ...command(ALLOWED_USER, CHANNEL, ""), outcome: { kind: "modal", check: (view) => { const reboot = view.blocks.find((b) => b.block_id === "reboot"); expect(reboot).toMatchObject({ type: "context" }); expect(JSON.stringify(reboot)).toContain("never restarts instances here"); } } },
+  { category: "reboot", name: "never-target: forged “reboot” answer still sends NoReboot", ...submit({ reboot: "reboot" }), aws: "create", outcome: { kind: "accepted", check: (h) => { expect(created(h).NoReboot).toBe("true"); } } },
+  { category: "reboot", name: "never-target: forged ticked reboot box still sends NoReboot", ...submit({ reboot: undefined, rebootBox: true }), aws: "create", outcome: { kind: "accepted", check: (h) => { expect(created(h).NoReboot).toBe("true"); } } },
+  { category: "reboot", name: "ask-target form: reboot box with a confirm naming the instance", ...command(LAB_USER, CHANNEL, LAB1), outcome: { kind: "modal", check: (view) => { const block = view.blocks.find((b) => b.block_id === "reboot") as { element?: Record<string, unknown> }; expect(block?.element).toMatchObject({ type: "checkboxes", confirm: { text: { text: expect.stringMatching(new RegExp(`^${LAB1} will restart`)) } } }); expect(block?.element).not.toHaveProperty("initial_options"); } } },
+  { category: "reboot", name: "ask-target: box left unticked sends NoReboot", ...submitAs(LAB_USER, CHANNEL, { ...LAB_VALID, rebootBox: false }), aws: "create", outcome: { kind: "accepted", check: (h) => { expect(created(h).NoReboot).toBe("true"); } } },
+  { category: "reboot", name: "ask-target: a forged value other than “reboot” sends NoReboot", ...submitAs(LAB_USER, CHANNEL, { ...LAB_VALID, reboot: "yes" as "reboot" }), aws: "create", outcome: { kind: "accepted", check: (h) => { expect(created(h).NoReboot).toBe("true"); } } },
+  { category: "reboot", name: "ask-target: only a ticked box reboots, and the thread says so", ...submitAs(LAB_USER, CHANNEL, { ...LAB_VALID, rebootBox: true }), aws: "create", outcome: { kind: "accepted", check: async (h) => { expect(created(h).NoReboot).toBe("false"); await h.slack.waitFor("chat.postMessage", (c) => /will reboot/.test(String(c.args.text))); } } },
+
+  // — One unfinished job per instance —
+  { category: "one job per instance", name: "second request for a busy instance is refused with a link to its thread", prepare: async (h) => { await startJob(h, ALLOWED_USER, {}); await eventually(() => h.slack.callsTo("chat.postMessage").some((c) => !c.args.thread_ts), 10_000, "the first root"); }, ...submit({ imageName: "web-1 again" }, { open: false, metadata: metadataFor(CHANNEL) }), aws: "create", outcome: { kind: "form_errors", errors: { instance: expect.stringMatching(new RegExp(`^${GOOD} already has an image in progress \\(“web-1 nightly”\\): see its thread: https://fake\\.slack\\.com/archives/${CHANNEL}/p\\d+\\. You can ask again once it has finished\\.$`)) } } },
+  { category: "one job per instance", name: "busy through another target (same role, same instance)", prepare: (h) => startJob(h, ALLOWED_USER, {}), ...submitAs(LAB_USER, CHANNEL, { instanceId: GOOD, imageName: "lab via prod instance" }), aws: "create", outcome: { kind: "form_errors", errors: { instance: expect.stringContaining(`${GOOD} already has an image in progress`) } } },
+  { category: "one job per instance", name: "two submissions racing for one instance make exactly one job", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: async (h) => {
+    const [a, b] = await Promise.all([submitAs(ALLOWED_USER, CHANNEL, { imageName: "race a" }).send(h), submitAs(ALLOWED_USER, CHANNEL, { imageName: "race b" }).send(h)]);
+    const bodies = [a.body, b.body].sort();
+    expect(bodies[0]).toBe("");
+    expect(JSON.parse(bodies[1] ?? "{}")).toMatchObject({ response_action: "errors", errors: { instance: expect.stringContaining("already has an image in progress") } });
+    await eventually(() => h.aws.calls("CreateImage").length === 1, 10_000, "one CreateImage");
+    await settle();
+    expect(h.aws.calls("CreateImage")).toHaveLength(1);
+    expect(h.bot.store.unfinishedCount()).toBe(1);
+  } },
+  { category: "one job per instance", name: "allowed again once the running job has ended", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: async (h) => {
+    await startJob(h, ALLOWED_USER, {});
+    const [image] = [...h.aws.images.keys()];
+    h.aws.setImageState(image as string, "available");
+    await eventually(() => h.bot.store.unfinishedCount() === 0, 10_000, "the first job to end");
+    const res = await submitAs(ALLOWED_USER, CHANNEL, { imageName: "web-1 second" }).send(h);
+    expect(res.body).toBe("");
+    await eventually(() => h.aws.calls("CreateImage").length === 2, 10_000, "the second CreateImage");
+  } },
+
+  // — Rate limits —
+  { category: "rate", name: "third job within the hour (lab allows 2) is refused with when the next is possible", prepare: async (h) => { await startJob(h, LAB_USER, { ...LAB_VALID, instanceId: LAB1 }); await startJob(h, LAB_USER, { ...LAB_VALID, instanceId: LAB2, imageName: "lab-2 nightly" }); }, ...submitAs(LAB_USER, CHANNEL, { ...LAB_VALID, instanceId: LAB3, imageName: "lab-3 nightly" }), aws: "create", outcome: { kind: "form_errors", errors: { instance: expect.stringMatching(/^You have started 2 images in this account in the last hour, the most allowed\. You can start the next at \d\d:\d\d UTC \(in (59|60) min\)\.$/) } } },
+  { category: "rate", name: "one person's limit does not limit another", prepare: async (h) => { await startJob(h, LAB_USER, { ...LAB_VALID, instanceId: LAB1 }); await startJob(h, LAB_USER, { ...LAB_VALID, instanceId: LAB2, imageName: "lab-2 nightly" }); }, ...submitAs(LAB_GUEST, CHANNEL, { ...LAB_VALID, instanceId: LAB3, imageName: "lab-3 guest" }), aws: "create", outcome: { kind: "accepted", check: async (h) => { await eventually(() => h.aws.calls("CreateImage").length === 3, 10_000, "the other person's CreateImage"); } } },
+  { category: "rate", name: "20 picker keystrokes in a burst make at most 5 EC2 searches", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: async (h) => {
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => suggestion(ALLOWED_USER, metadataFor(CHANNEL), `web${"-".repeat(i)}`).send(h)));
+    expect(answers.every((r) => r.status === 200)).toBe(true);
+    expect(h.aws.calls("DescribeInstances").length).toBeLessThanOrEqual(5);
+    expect(answers.map((r) => r.body).some((b) => b.includes("Searching too fast"))).toBe(true);
+  } },
+  { category: "rate", name: "a picker search repeated at once is answered without AWS", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: async (h) => {
+    const first = await suggestion(ALLOWED_USER, metadataFor(CHANNEL), "web").send(h);
+    const calls = h.aws.requests.length;
+    const again = await suggestion(ALLOWED_USER, metadataFor(CHANNEL), "web").send(h);
+    expect(again.body).toBe(first.body);
+    expect(h.aws.requests.length).toBe(calls);
+  } },
+  { category: "rate", name: "one read-only session per person and place, not one AssumeRole per keystroke", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: async (h) => {
+    for (const text of ["w", "we", "web"]) await suggestion(ALLOWED_USER, metadataFor(CHANNEL), text).send(h);
+    expect(h.aws.calls("DescribeInstances")).toHaveLength(3);
+    expect(h.aws.calls("AssumeRole")).toHaveLength(1);
+  } },
+
+  // — Tag keys under control (lab allows team and app:*) —
+  { category: "tag keys", name: "a key the target does not allow", ...submitAs(LAB_USER, CHANNEL, { ...LAB_VALID, tags: "owner=me" }), outcome: { kind: "form_errors", errors: { tags: labKey("owner") } } },
+  { category: "tag keys", name: "an exact key is not a prefix (teams)", ...submitAs(LAB_USER, CHANNEL, { ...LAB_VALID, tags: "teams=web" }), outcome: { kind: "form_errors", errors: { tags: labKey("teams") } } },
+  { category: "tag keys", name: "prefixes are case-sensitive (App:tier)", ...submitAs(LAB_USER, CHANNEL, { ...LAB_VALID, tags: "App:tier=web" }), outcome: { kind: "form_errors", errors: { tags: labKey("App:tier") } } },
+  { category: "tag keys", name: "a prefix without its colon (application)", ...submitAs(LAB_USER, CHANNEL, { ...LAB_VALID, tags: "application=web" }), outcome: { kind: "form_errors", errors: { tags: labKey("application") } } },
+  { category: "tag keys", name: "second line forbidden after an allowed one", ...submitAs(LAB_USER, CHANNEL, { ...LAB_VALID, tags: "team=web\ncost=1" }), outcome: { kind: "form_errors", errors: { tags: "Line 2: the tag key “cost” is not allowed in lab. Allowed: team, app:*." } } },
+  { category: "tag keys", name: "ami-bot:* stays reserved even where keys are limited", ...submitAs(LAB_USER, CHANNEL, { ...LAB_VALID, tags: "ami-bot:job-id=x" }), outcome: { kind: "form_errors", errors: { tags: "Line 1: “ami-bot:job-id” is set by ami-bot itself; choose another key." } } },
+  { category: "tag keys", name: "allowed keys go through, to AWS and to the session policy", ...submitAs(LAB_USER, CHANNEL, { ...LAB_VALID, tags: "team=web\napp:tier=front" }), aws: "create", outcome: { kind: "accepted", check: (h) => {
+    const p = created(h);
+    expect(Object.entries(p).filter(([k]) => /^TagSpecification\.1\.Tag\.\d+\.Key$/.test(k)).map(([, v]) => v)).toEqual(expect.arrayContaining(["team", "app:tier", "Name", "ami-bot:job-id"]));
+    const policy = policyFor(h, "CreateImage");
+    const image = "arn:aws:ec2:eu-west-1::image/ami-00000000000000001";
+    expect(sessionPolicyPermits(policy, "ec2:CreateTags", [image], { "ec2:CreateAction": "CreateImage", "aws:TagKeys": ["team", "app:tier", "Name", "ami-bot:job-id"] })).toBe(true);
+    // The same session could not have tagged with a key the target does not allow, whatever the bot sent.
+    expect(sessionPolicyPermits(policy, "ec2:CreateTags", [image], { "ec2:CreateAction": "CreateImage", "aws:TagKeys": ["team", "owner"] })).toBe(false);
+    expect(sessionPolicyPermits(policy, "ec2:CreateImage", [image], { "aws:TagKeys": ["owner"] })).toBe(false);
+  } } },
+  { category: "tag keys", name: "a target without tagKeys takes any key but the reserved ones", ...submit({ tags: "owner=me" }), aws: "create", outcome: { kind: "accepted", check: (h) => { expect(Object.values(created(h))).toContain("owner"); } } },
+
+  // — The instance scope, enforced by AWS too —
+  { category: "instance scope", name: "the CreateImage session requires the scope tag on the instance", ...submit({}), aws: "create", outcome: { kind: "accepted", check: (h) => {
+    const policy = policyFor(h, "CreateImage");
+    const arn = (id: string) => `arn:aws:ec2:eu-west-1:123456789012:instance/${id}`;
+    expect(sessionPolicyPermits(policy, "ec2:CreateImage", [arn(GOOD)], { "aws:ResourceTag/ami-bot:allowed": "true" })).toBe(true);
+    expect(sessionPolicyPermits(policy, "ec2:CreateImage", [arn(GOOD)], { "aws:ResourceTag/ami-bot:allowed": "false" })).toBe(false);
+    expect(sessionPolicyPermits(policy, "ec2:CreateImage", [arn(GOOD)], {})).toBe(false);
+    expect(policy.length).toBeLessThanOrEqual(2048);
+  } } },
+  { category: "instance scope", name: "the CreateImage session can describe nothing", ...submit({}), aws: "create", outcome: { kind: "accepted", check: (h) => { const policy = policyFor(h, "CreateImage"); for (const a of ["ec2:DescribeInstances", "ec2:DescribeImages", "ec2:DescribeSnapshots"]) expect(sessionPolicyPermits(policy, a, ["*"], { "aws:RequestedRegion": "eu-west-1" })).toBe(false); } } },
+  { category: "instance scope", name: "the picker's session may only list instances", ...suggestion(ALLOWED_USER, metadataFor(CHANNEL), ""), aws: "read-only", outcome: { kind: "options", options: [{ text: { type: "plain_text", text: `web-1 (${GOOD}) · running · t3.micro` }, value: GOOD }] } },
+  { category: "instance scope", name: "the watcher's session may only read images and snapshots", ...submit({}), aws: "create", outcome: { kind: "accepted", check: async (h) => {
+    await eventually(() => h.aws.calls("DescribeImages").length > 0, 10_000, "the watcher's DescribeImages");
+    const policy = policyFor(h, "DescribeImages");
+    const ctx = { "aws:RequestedRegion": "eu-west-1" };
+    expect(sessionPolicyPermits(policy, "ec2:DescribeImages", ["*"], ctx)).toBe(true);
+    expect(sessionPolicyPermits(policy, "ec2:DescribeInstances", ["*"], ctx)).toBe(false);
+    expect(sessionPolicyPermits(policy, "ec2:CreateImage", [`arn:aws:ec2:eu-west-1:123456789012:instance/${GOOD}`], ctx)).toBe(false);
+  } } },
+
+  // — What the channel shows comes from AWS, and user text is shown as text —
+  { category: "rendering", name: "forged instance option text: the channel shows the Name tag from AWS", ...submit({ instanceText: `CEO laptop (${GOOD}) · running` }), aws: "create", outcome: { kind: "accepted", check: async (h) => { const root = await rootJson(h); expect(root).toContain("web-1"); expect(root).not.toContain("CEO laptop"); } } },
+  { category: "rendering", name: "forged option text with <!here> never reaches Slack", ...submit({ instanceText: `<!here> (${GOOD})` }), aws: "create", outcome: { kind: "accepted", check: async (h) => { await rootJson(h); expect(JSON.stringify(h.slack.calls)).not.toContain("!here"); } } },
+  { category: "rendering", name: "image name with @here is shown as code, verbatim", ...submit({ imageName: "@here web-1" }), aws: "create", outcome: { kind: "accepted", check: async (h) => { expect(await rootJson(h)).toContain("`@here web-1`"); await rootIsVerbatim(h); } } },
+  { category: "rendering", name: "image name with _italic_ markup is shown as code", ...submit({ imageName: "_web_ 1" }), aws: "create", outcome: { kind: "accepted", check: async (h) => { expect(await rootJson(h)).toContain("`_web_ 1`"); } } },
+  { category: "rendering", name: "tag value <!channel> is escaped inside code", ...submit({ tags: "team=<!channel>" }), aws: "create", outcome: { kind: "accepted", check: async (h) => { const root = await rootJson(h); expect(root).toContain("`team=&lt;!channel&gt;`"); expect(root).not.toContain("<!channel>"); await rootIsVerbatim(h); } } },
+  { category: "rendering", name: "tag value with backticks cannot close the code span", ...submit({ tags: "cmd=`rm -rf /`" }), aws: "create", outcome: { kind: "accepted", check: async (h) => { const root = await rootJson(h); expect(root).not.toContain("`rm -rf /`"); expect(root).toMatch(/`cmd=[^`]*rm -rf \/[^`]*`/); } } },
+  { category: "rendering", name: "tag value with *bold* and ~strike~ stays inside code", ...submit({ tags: "note=*big* ~old~" }), aws: "create", outcome: { kind: "accepted", check: async (h) => { expect(await rootJson(h)).toContain("`note=*big* ~old~`"); } } },
+  { category: "rendering", name: "tag value with a bare URL is not linked", ...submit({ tags: "docs=evil.example/login" }), aws: "create", outcome: { kind: "accepted", check: async (h) => { const root = await rootJson(h); expect(root).toContain("`docs=evil.example/login`"); expect(root).not.toContain("<http"); await rootIsVerbatim(h); } } },
+  { category: "rendering", name: "tag value with a user mention is not a mention", ...submit({ tags: "owner=<@U0BOSS0001>" }), aws: "create", outcome: { kind: "accepted", check: async (h) => { const root = await rootJson(h); expect(root).toContain("`owner=&lt;@U0BOSS0001&gt;`"); expect(root).not.toContain("<@U0BOSS0001>"); } } },
+  { category: "rendering", name: "an instance whose Name tag is hostile is shown as code", prepare: async (h) => { h.aws.addInstance({ instanceId: HOSTILE_NAMED, name: "*pwn* <!here>", tags: { "ami-bot:allowed": "true" } }); }, ...submit({ instanceId: HOSTILE_NAMED, instanceText: `x (${HOSTILE_NAMED})` }, { open: false, metadata: metadataFor(CHANNEL) }), aws: "create", outcome: { kind: "accepted", check: async (h) => { const root = await rootJson(h); expect(root).toContain("`*pwn* &lt;!here&gt;`"); expect(root).not.toContain("<!here>"); await rootIsVerbatim(h); } } },
+
+  // — Who counts as allowed —
+  { category: "who", name: "guest (is_restricted): /ami", ...command(GUEST, CHANNEL, ""), outcome: { kind: "ephemeral", text: GUEST_DENIED } },
+  { category: "who", name: "single-channel guest (is_ultra_restricted): /ami", ...command(ULTRA_GUEST, CHANNEL, ""), outcome: { kind: "ephemeral", text: GUEST_DENIED } },
+  { category: "who", name: "someone from another organisation (Slack Connect): /ami", ...command(EXTERNAL, CHANNEL, ""), outcome: { kind: "ephemeral", text: EXTERNAL_DENIED } },
+  { category: "who", name: "a stranger flagged by Slack (is_stranger): /ami", ...command(STRANGER_FLAG, CHANNEL, ""), outcome: { kind: "ephemeral", text: EXTERNAL_DENIED } },
+  { category: "who", name: "a user Slack cannot describe: /ami", ...command(UNKNOWN_USER, CHANNEL, ""), outcome: { kind: "ephemeral", text: UNKNOWN_DENIED } },
+  { category: "who", name: "guest: instance options", ...suggestion(GUEST, metadataFor(CHANNEL), ""), outcome: { kind: "options", options: NOT_ALLOWED_OPTIONS } },
+  { category: "who", name: "guest: hand-crafted submission", ...submit({}, { user: GUEST, open: false, metadata: metadataFor(CHANNEL) }), outcome: { kind: "form_errors", errors: { instance: GUEST_DENIED } } },
+  { category: "who", name: "guest listed on a target that allows guests gets the form", ...command(LAB_GUEST, CHANNEL, ""), outcome: { kind: "modal", check: (view) => { expect(JSON.stringify(view.blocks)).toContain("Account and region: *lab (123456789012) · eu-west-1*"); } } },
+  { category: "who", name: "channel rule in a public channel grants nothing", ...command(CHANNEL_USER, PUBLIC_OPS, ""), outcome: { kind: "ephemeral", text: PUBLIC_DENIED } },
+  { category: "who", name: "channel rule in a channel whose privacy Slack will not say grants nothing", ...command(CHANNEL_USER, UNKNOWN_PRIVACY, ""), outcome: { kind: "ephemeral", text: DENIED } },
+  { category: "who", name: "public channel on a target that allows public channels gets the form", ...command(CHANNEL_USER, PUBLIC_LAB, ""), outcome: { kind: "modal", check: (view) => { expect(JSON.stringify(view.blocks)).toContain("lab (123456789012)"); } } },
+
+  // — One bot per database —
+  { category: "one bot per database", name: "a second process on the same database exits 2 with one line", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: (h) => secondBotRefused(h) },
+
+  // — Test-only switches stay out of production —
+  { category: "test switches", name: "SLACK_API_URL over plain http to another host is refused", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: async () => { expect(configProblems({ SLACK_API_URL: "http://slack.example.com/api/" })).toEqual([expect.stringMatching(/^SLACK_API_URL: must be https:\/\//)]); expect(configProblems({ SLACK_API_URL: "http://127.0.0.1.evil.example/api/" })).toHaveLength(1); expect(configProblems({ SLACK_API_URL: "http://127.0.0.1:9/api/" })).toEqual([]); } },
+  { category: "test switches", name: "AMI_BOT_CRASH_AT does nothing outside the test harness", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: async () => {
+    const base = { SLACK_BOT_TOKEN: "xoxb-test-token", SLACK_SIGNING_SECRET: SIGNING_SECRET, AMI_TARGET_ROLE_ARN: ROLE_ARN, AMI_TARGET_REGIONS: "eu-west-1", AMI_BOT_CRASH_AT: "job_stored" };
+    expect(loadConfig({ ...base, NODE_ENV: "production" }).crashAt).toBeUndefined();
+    expect(loadConfig({ ...base, NODE_ENV: undefined }).crashAt).toBeUndefined();
+    expect(loadConfig({ ...base, NODE_ENV: "test" }).crashAt).toBe("job_stored");
+  } },
+
+  // — Smaller, sharper rules —
+  { category: "rules", name: "the same view sent again with other values is refused", prepare: async (h) => { const res = await submitAs(ALLOWED_USER, CHANNEL, {}, "V0REPLAY01").send(h); expect(res.body).toBe(""); await eventually(() => h.slack.callsTo("chat.postMessage").some((c) => !c.args.thread_ts), 10_000, "the first root"); }, ...submitAs(ALLOWED_USER, CHANNEL, { imageName: "swapped" }, "V0REPLAY01"), aws: "create", outcome: { kind: "form_errors", errors: { instance: "This form was already sent with other values, and that request stands. Close the form and type /ami again to ask for another image." } } },
+  { category: "rules", name: "the same view sent again unchanged makes no second job", prepare: async (h) => { const res = await submitAs(ALLOWED_USER, CHANNEL, {}, "V0REPLAY02").send(h); expect(res.body).toBe(""); await eventually(() => h.aws.calls("CreateImage").length === 1, 10_000, "CreateImage"); }, ...submitAs(ALLOWED_USER, CHANNEL, {}, "V0REPLAY02"), aws: "create", outcome: { kind: "accepted", check: async (h) => { await settle(); expect(h.aws.calls("CreateImage")).toHaveLength(1); expect(h.bot.store.unfinishedCount()).toBe(1); } } },
+  { category: "rules", name: "InvalidAMIName.Malformed is refused once, never retried as our own image", prepare: async (h) => { h.aws.failNext("CreateImage", { code: "InvalidAMIName.Malformed", status: 400 }); }, ...submit({}, { open: false, metadata: metadataFor(CHANNEL) }), aws: "create", outcome: { kind: "thread_refusal", text: ":no_entry: The image was not created. AWS rejected the image name: it must be 3–128 characters, using only letters, digits, spaces and ( ) [ ] . / - ' @ _. Run /ami again with another name.", check: (h) => {
+    expect(h.aws.calls("CreateImage")).toHaveLength(1);
+    // Not "maybe our own image": no search for an image carrying the job's tag.
+    expect(h.aws.calls("DescribeImages").filter((r) => Object.values(r.params).includes("tag:ami-bot:job-id"))).toEqual([]);
+  } } },
+  { category: "rules", name: "a file target without an ExternalId is refused at start", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: async () => { expect(fileConfigProblems({ externalId: undefined })).toEqual([expect.stringMatching(/^config targets\.0\.externalId: required/)]); } },
+  { category: "rules", name: "an ExternalId outside AWS's pattern is refused at start", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: async () => { expect(fileConfigProblems({ externalId: "with spaces and \"quotes\"" })).toEqual([expect.stringMatching(/^config targets\.0\.externalId: /)]); } },
+  { category: "rules", name: "/ami in a direct message asks for a channel", ...command(ALLOWED_USER, DM, ""), outcome: { kind: "modal", check: (view) => { const channel = view.blocks.find((b) => b.block_id === "channel") as { element?: Record<string, unknown>; hint?: { text?: string } }; expect(channel?.element).not.toHaveProperty("initial_conversation"); expect(channel?.element).not.toHaveProperty("default_to_current_conversation"); expect(channel?.hint?.text).toBe("You typed /ami in a direct message: choose a channel for the updates."); } } },
+  { category: "rules", name: "a form opened in a DM cannot send the updates to another DM", ...submitAs(ALLOWED_USER, DM, { channel: OTHER_DM }), outcome: { kind: "form_errors", errors: { channel: "Choose a channel for the updates: ami-bot can post only in channels, or in the direct message you typed /ami in." } } },
+  { category: "rules", name: "a form opened in a DM may keep the updates in that DM", ...submitAs(ALLOWED_USER, DM, { channel: DM }), aws: "create", outcome: { kind: "accepted", check: async (h) => { await h.slack.waitFor("chat.postMessage", (c) => c.args.channel === DM && !c.args.thread_ts); } } },
+  { category: "rules", name: "the picker pages through AWS until it has a page of matches", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: async (h) => {
+    for (let i = 0; i < 120; i++) h.aws.addInstance({ instanceId: `i-${(0x5000 + i).toString(16).padStart(17, "0")}`, name: `filler-${i}`, tags: { "ami-bot:allowed": "true" } });
+    h.aws.addInstance({ instanceId: "i-0000000000000fa12", name: "far-away", tags: { "ami-bot:allowed": "true" } });
+    const res = await suggestion(ALLOWED_USER, metadataFor(CHANNEL), "far").send(h);
+    expect(JSON.stringify(res.json())).toContain("i-0000000000000fa12");
+  } },
+];
+
+// biome-ignore format: the table reads best one row per line where it fits
+const BASE_ROWS: readonly Row[] = [
   // — Image names —
   { category: "name", name: "too short", ...submit({ imageName: "ab" }), outcome: { kind: "form_errors", errors: { image_name: "The name needs at least 3 characters." } } },
   { category: "name", name: "too long (129)", ...submit({ imageName: longName(129) }), outcome: { kind: "form_errors", errors: { image_name: "The name is 129 characters; the limit is 128." } } },
@@ -331,6 +630,8 @@ const ROWS: readonly Row[] = [
   { category: "oversized", name: "/ami text with shell characters", ...command(ALLOWED_USER, CHANNEL, "i-0123;rm"), outcome: { kind: "ephemeral", text: "“i-0123;rm” is not an instance id (i-…). Type `/ami` to open the form, or `/ami help`." } },
 ];
 
+const ROWS: readonly Row[] = [...BASE_ROWS, ...GUARDRAIL_ROWS];
+
 /** The config file: two targets, one with an opt-in tag scope and user, channel rules. */
 function writeConfig(dir: string): string {
   const path = join(dir, "targets.json");
@@ -343,14 +644,28 @@ function writeConfig(dir: string): string {
           roleArn: ROLE_ARN,
           externalId: EXTERNAL_ID,
           regions: ["eu-west-1"],
-          allow: { users: [ALLOWED_USER], channels: [OPS_CHANNEL] },
+          allow: { users: [ALLOWED_USER], channels: [OPS_CHANNEL, PUBLIC_OPS, UNKNOWN_PRIVACY] },
           instanceTags: { "ami-bot:allowed": "true" },
         },
         {
           name: "secret",
           roleArn: "arn:aws:iam::210987654321:role/ami-bot-target",
+          externalId: "another-external-id-0001",
           regions: ["eu-west-1"],
           allow: { users: ["U0OTHER001"] },
+        },
+        {
+          // Same role and account as prod, other rules.
+          name: "lab",
+          roleArn: ROLE_ARN,
+          externalId: EXTERNAL_ID,
+          regions: ["eu-west-1"],
+          allow: { users: [LAB_USER, LAB_GUEST], channels: [PUBLIC_LAB] },
+          reboot: "ask",
+          tagKeys: ["team", "app:*"],
+          jobsPerHour: 2,
+          allowGuests: true,
+          allowPublicChannels: true,
         },
       ],
       watcher: { pollInterval: "100ms" },
@@ -360,6 +675,54 @@ function writeConfig(dir: string): string {
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 250));
+
+/** The problems of a targets file holding one otherwise valid target with `changes`, or [] when it loads. */
+function fileConfigProblems(changes: Record<string, unknown>): string[] {
+  const dir = mkdtempSync(join(tmpdir(), "ami-bot-hostile-file-"));
+  const path = join(dir, "targets.json");
+  const target = {
+    name: "prod",
+    roleArn: ROLE_ARN,
+    externalId: EXTERNAL_ID,
+    regions: ["eu-west-1"],
+    ...changes,
+  };
+  writeFileSync(path, JSON.stringify({ targets: [target] }));
+  try {
+    loadConfig({
+      SLACK_BOT_TOKEN: "xoxb-test-token",
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      AMI_BOT_CONFIG: path,
+    });
+    return [];
+  } catch (error) {
+    return error instanceof ConfigError ? [...error.problems] : [String(error)];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A second bot process on the running bot's database: refused at start, exit 2, one line naming it. */
+async function secondBotRefused(h: Harness): Promise<void> {
+  const child = await startChildBot({
+    slackUrl: h.slack.url,
+    awsUrl: h.aws.url,
+    dbPath: h.dbPath,
+    waitUntil: "spawned",
+  });
+  const exit = await Promise.race([
+    child.exit,
+    new Promise<"running">((r) => setTimeout(() => r("running"), 15_000)),
+  ]);
+  if (exit === "running") child.kill("SIGKILL");
+  expect(exit).toEqual({ code: 2, signal: null });
+  const lines = child.stderr().trim().split("\n");
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toContain(h.dbPath);
+  expect(lines[0]).toMatch(/another ami-bot/);
+  // The first bot is untouched and still serving.
+  expect((await h.command({ text: "help" })).status).toBe(200);
+}
 /** The response as JSON, or its raw text when it is not JSON (an empty 200 means "accepted"). */
 function bodyOf(res: SignedResponse): unknown {
   try {
@@ -371,16 +734,25 @@ function bodyOf(res: SignedResponse): unknown {
 const keyOf = (m: { metadata?: { event_payload?: Record<string, unknown> } | undefined }) =>
   String(m.metadata?.event_payload?.key ?? "");
 
-async function assertOutcome(h: Harness, res: SignedResponse, outcome: Outcome, slackBefore: number) {
-  // auth.test is Bolt checking its own token, not something the request caused.
-  const newSlackCalls = () => h.slack.calls.slice(slackBefore).filter((c) => c.method !== "auth.test");
+async function assertOutcome(
+  h: Harness,
+  res: SignedResponse,
+  outcome: Outcome,
+  slackBefore: number,
+  before: { unfinished: number; roots: number },
+) {
+  // auth.test is Bolt checking its own token, and the lookups of who someone is (users.info, user groups,
+  // channel privacy) read only: neither is something the person sees.
+  const lookups = new Set(["auth.test", "users.info", "usergroups.users.list", "conversations.info"]);
+  const newSlackCalls = () => h.slack.calls.slice(slackBefore).filter((c) => !lookups.has(c.method));
   switch (outcome.kind) {
     case "form_errors":
       expect(res.status).toBe(200);
       expect(bodyOf(res)).toEqual({ response_action: "errors", errors: outcome.errors });
       await settle();
-      expect(h.bot.store.unfinishedCount()).toBe(0);
-      expect(h.slack.callsTo("chat.postMessage")).toHaveLength(0);
+      // Nothing new: jobs a row prepared (a busy instance, an hourly limit) are all there is.
+      expect(h.bot.store.unfinishedCount()).toBe(before.unfinished);
+      expect(h.slack.callsTo("chat.postMessage").filter((c) => !c.args.thread_ts)).toHaveLength(before.roots);
       return;
     case "ephemeral":
       expect(res.status).toBe(200);
@@ -408,6 +780,7 @@ async function assertOutcome(h: Harness, res: SignedResponse, outcome: Outcome, 
       );
       expect(reply.text).toEqual(outcome.text);
       await settle();
+      outcome.check?.(h);
       return;
     }
     case "nothing":
@@ -416,6 +789,19 @@ async function assertOutcome(h: Harness, res: SignedResponse, outcome: Outcome, 
       expect(newSlackCalls()).toEqual([]);
       expect(h.bot.store.unfinishedCount()).toBe(0);
       return;
+    case "accepted": {
+      expect(res.status).toBe(200);
+      expect(res.body).toBe("");
+      await eventually(() => h.aws.calls("CreateImage").length > 0, 10_000, "CreateImage");
+      await outcome.check(h);
+      return;
+    }
+    case "modal": {
+      expect(res.status).toBe(200);
+      const opened = await h.slack.waitFor("views.open", () => true, 5_000);
+      outcome.check(opened.args.view as ModalView);
+      return;
+    }
     case "http":
       expect(res.status).toBe(outcome.status);
       expect(res.body).toBe("");
@@ -426,7 +812,8 @@ async function assertOutcome(h: Harness, res: SignedResponse, outcome: Outcome, 
   }
 }
 
-function assertAws(h: Harness, aws: "none" | "read-only") {
+function assertAws(h: Harness, aws: "none" | "read-only" | "create") {
+  if (aws === "create") return;
   expect(h.aws.calls("CreateImage")).toEqual([]);
   if (aws === "none") {
     expect(h.aws.calls("AssumeRole")).toEqual([]);
@@ -505,7 +892,20 @@ describe("hostile input", () => {
     configPath = writeConfig(mkdtempSync(join(tmpdir(), "ami-bot-hostile-")));
   });
   beforeEach(async () => {
-    h = await startHarness({ env: { AMI_BOT_CONFIG: configPath } });
+    h = await startHarness({
+      env: { AMI_BOT_CONFIG: configPath },
+      slack: {
+        users: {
+          [GUEST]: { is_restricted: true },
+          [LAB_GUEST]: { is_restricted: true },
+          [ULTRA_GUEST]: { is_restricted: true, is_ultra_restricted: true },
+          [EXTERNAL]: { team_id: "T0OTHERORG" },
+          [STRANGER_FLAG]: { is_stranger: true },
+          [UNKNOWN_USER]: "not_found",
+        },
+        channels: { [PUBLIC_OPS]: "public", [PUBLIC_LAB]: "public", [UNKNOWN_PRIVACY]: "not_found" },
+      },
+    });
     h.aws.addInstance({ instanceId: GOOD, name: "web-1", tags: { "ami-bot:allowed": "true" } });
     h.aws.addInstance({
       instanceId: TERMINATED,
@@ -514,6 +914,7 @@ describe("hostile input", () => {
       tags: { "ami-bot:allowed": "true" },
     });
     h.aws.addInstance({ instanceId: NO_TAG, name: "db-1" });
+    for (const id of [LAB1, LAB2, LAB3]) h.aws.addInstance({ instanceId: id, name: `lab-${id.slice(-1)}` });
     h.aws.addInstance({ instanceId: WRONG_TAG, name: "db-2", tags: { "ami-bot:allowed": "false" } });
     h.aws.addInstance({
       instanceId: OTHER_REGION,
@@ -540,8 +941,12 @@ describe("hostile input", () => {
         else {
           await row.prepare?.(h);
           const slackBefore = h.slack.calls.length;
+          const before = {
+            unfinished: h.bot.store.unfinishedCount(),
+            roots: h.slack.callsTo("chat.postMessage").filter((c) => !c.args.thread_ts).length,
+          };
           const res = await row.send(h);
-          await assertOutcome(h, res, row.outcome, slackBefore);
+          await assertOutcome(h, res, row.outcome, slackBefore, before);
           assertAws(h, row.aws ?? "none");
         }
         counts.passed++;

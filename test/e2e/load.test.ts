@@ -36,11 +36,17 @@ function countJobs(path: string): { jobs: number; keys: number } {
   }
 }
 
+/** The i-th of the load test's instances. */
+const instanceNo = (i: number) => `i-${(0x1000 + i).toString(16).padStart(17, "0")}`;
+
 describe("load", () => {
   let h: Harness;
   beforeEach(async () => {
-    h = await startHarness();
+    // One person starting many jobs: the hourly limit is raised, and each job images its own instance (an
+    // instance with an unfinished job takes no second one).
+    h = await startHarness({ env: { AMI_TARGET_JOBS_PER_HOUR: "1000" } });
     h.aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
+    for (let i = 0; i < N; i++) h.aws.addInstance({ instanceId: instanceNo(i), name: `web-${i}` });
   });
   afterEach(async () => {
     await h.close();
@@ -72,7 +78,7 @@ describe("load", () => {
           h.interaction(
             h.submission(
               {
-                instanceId: INSTANCE,
+                instanceId: instanceNo(i),
                 imageName: `web-1 load ${String(i).padStart(3, "0")}`,
                 reboot: "reboot",
               },
@@ -117,7 +123,7 @@ describe("load", () => {
           h.interaction(
             h.submission(
               {
-                instanceId: INSTANCE,
+                instanceId: instanceNo(i),
                 imageName: `web-1 slow ${String(i).padStart(3, "0")}`,
                 reboot: "reboot",
               },

@@ -463,9 +463,26 @@ describe("secrets and audit over a full run", () => {
     });
     h.aws.addInstance({ instanceId: INSTANCE, name: "web-1", volumes: 2 });
 
-    // A successful image, with a Slack hiccup on the way.
     await h.command({});
     await h.slack.waitFor("views.open");
+    // The target role refusing the bot (STS AccessDenied names the caller), while the form is still open:
+    // the instance check asks for the person's read-only session. This comes first because that session,
+    // once made (the picker below makes it), is kept and reused rather than assumed again.
+    h.aws.failNext("AssumeRole", {
+      code: "AccessDenied",
+      status: 403,
+      message: `User: ${BOT_AWS_KEY_ID} denied`,
+    });
+    const noRole = await h.interaction(
+      h.submission(
+        { instanceId: INSTANCE, imageName: "no role run", reboot: "reboot" },
+        { viewId: "V0FULL0003" },
+      ),
+    );
+    expect(noRole.body).toContain("could not assume the role");
+    expect(h.aws.calls("AssumeRole")).toHaveLength(1);
+
+    // A successful image, with a Slack hiccup on the way.
     await optionsLoad(h, ALLOWED_USER, lastMetadata(h));
     await modalAction(h, ALLOWED_USER, lastMetadata(h), checkButton);
     h.slack.failNext("chat.postMessage", { status: 503 });
@@ -494,20 +511,6 @@ describe("secrets and audit over a full run", () => {
       ),
     );
     await eventually(() => h.slack.messages.some((m) => keyOf(m) === "refused"), 10_000, "refused");
-    // The target role refusing the bot (STS AccessDenied names the caller).
-    h.aws.failNext("AssumeRole", {
-      code: "AccessDenied",
-      status: 403,
-      message: `User: ${BOT_AWS_KEY_ID} denied`,
-    });
-    // Refused while the form is still open: the instance check runs under the same assumed role.
-    const noRole = await h.interaction(
-      h.submission(
-        { instanceId: INSTANCE, imageName: "no role run", reboot: "reboot" },
-        { viewId: "V0FULL0003" },
-      ),
-    );
-    expect(noRole.body).toContain("could not assume the role");
     await h.command({ user_id: STRANGER });
     await settle();
 
@@ -558,9 +561,9 @@ describe("secrets and audit over a full run", () => {
     }
     expect(audits.map((a) => [a.user, a.action, a.allowed])).toEqual([
       [ALLOWED_USER, "open_modal", true],
+      [ALLOWED_USER, "submit", true],
       [ALLOWED_USER, "list_instances", true],
       [ALLOWED_USER, "check_access", true],
-      [ALLOWED_USER, "submit", true],
       [ALLOWED_USER, "submit", true],
       [ALLOWED_USER, "submit", true],
       [STRANGER, "open_modal", false],

@@ -59,14 +59,22 @@ async function expectRefused(bot: ChildBot): Promise<void> {
   expect(command).not.toBe(200);
 }
 
-async function submitJob(fakes: ChildFakes, bot: ChildBot, name: string, viewId: string): Promise<void> {
+async function submitJob(
+  fakes: ChildFakes,
+  bot: ChildBot,
+  name: string,
+  viewId: string,
+  instanceId = INSTANCE,
+): Promise<void> {
   const opened = fakes.slack.callsTo("views.open").length;
   expect((await bot.command()).status).toBe(200);
   await eventually(() => fakes.slack.callsTo("views.open").length > opened, 10_000, "views.open");
   const res = await bot.interaction(
-    viewSubmission(fakes.slack, { instanceId: INSTANCE, imageName: name, reboot: "reboot" }, { viewId }),
+    viewSubmission(fakes.slack, { instanceId, imageName: name, reboot: "reboot" }, { viewId }),
   );
   expect(res.status).toBe(200);
+  // Accepted (an empty ack), not kept open with errors in the form.
+  expect(res.body).toBe("");
 }
 
 /** Starts the bot again on the same database and follows the one job to available. */
@@ -152,7 +160,13 @@ describe("graceful shutdown", () => {
 
   it("completes its shutdown on SIGTERM with messages waiting on the channel pace", async () => {
     const bot = await fakes.start();
-    for (let i = 1; i <= 8; i++) await submitJob(fakes, bot, `web-1 backlog ${i}`, `V0BACKLOG${i}`);
+    // One unfinished job per instance: each of the 8 jobs images an instance of its own.
+    const instances = Array.from({ length: 8 }, (_, i) => `i-${(0x2000 + i).toString(16).padStart(17, "0")}`);
+    instances.forEach((instanceId, i) => {
+      fakes.aws.addInstance({ instanceId, name: `web-${i + 1}` });
+    });
+    for (let i = 1; i <= 8; i++)
+      await submitJob(fakes, bot, `web-1 backlog ${i}`, `V0BACKLOG${i}`, instances[i - 1]);
     await eventually(() => fakes.aws.calls("CreateImage").length === 8, 10_000, "8 images");
     const t0 = Date.now();
     const exit = await bot.stop(10_000);

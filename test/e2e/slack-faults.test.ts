@@ -10,7 +10,13 @@ import { loadConfig } from "../../src/config.js";
 import type { SlackCall, StoredMessage } from "../fakes/fake-slack.js";
 import { CHANNEL, eventually, type Harness, startHarness } from "../support/bot-harness.js";
 
-const INSTANCE = "i-0123456789abcdef0";
+/** Instance `i` (from 1) of a test: one unfinished job per instance, so each job images its own. */
+const instanceOf = (i: number) => `i-${(0x2000 + i).toString(16).padStart(17, "0")}`;
+
+/** Adds the instances that `count` jobs image, one each. */
+function addInstances(harness: Harness, count: number): void {
+  for (let i = 1; i <= count; i++) harness.aws.addInstance({ instanceId: instanceOf(i), name: `web-${i}` });
+}
 
 const keyOf = (m: { metadata?: { event_payload?: Record<string, unknown> } | undefined }) =>
   String(m.metadata?.event_payload?.key ?? "");
@@ -24,7 +30,7 @@ afterEach(async () => {
   h = undefined;
 });
 
-/** Opens the form and submits it `count` times, each with its own view and image name. */
+/** Opens the form and submits it `count` times, each with its own view, instance and image name. */
 async function submitJobs(harness: Harness, count: number, prefix: string): Promise<void> {
   for (let i = 1; i <= count; i++) {
     const before = harness.slack.callsTo("views.open").length;
@@ -32,11 +38,13 @@ async function submitJobs(harness: Harness, count: number, prefix: string): Prom
     await eventually(() => harness.slack.callsTo("views.open").length > before, 5_000, "views.open");
     const res = await harness.interaction(
       harness.submission(
-        { instanceId: INSTANCE, imageName: `${prefix} ${i}`, reboot: "no_reboot" },
+        { instanceId: instanceOf(i), imageName: `${prefix} ${i}`, reboot: "no_reboot" },
         { viewId: `V0${prefix.toUpperCase()}${i}` },
       ),
     );
     expect(res.status).toBe(200);
+    // Accepted (an empty ack), not kept open with errors in the form.
+    expect(res.body).toBe("");
   }
 }
 
@@ -98,7 +106,7 @@ async function finishTogether(harness: Harness, channelGapMs: number): Promise<n
 describe("Slack Web API faults", () => {
   it("delivers every job's messages in order and once each when Slack answers 429 and 5xx at random", async () => {
     h = await startHarness({ slack: { faultRate: 0.3, faultSeed: 7 } });
-    h.aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
+    addInstances(h, 3);
     const harness = h;
     await submitJobs(harness, 3, "faults");
     await eventually(() => harness.aws.images.size === 3, 10_000, "3 images");
@@ -116,7 +124,7 @@ describe("Slack Web API faults", () => {
 
   it("does not post twice when Slack took a message but its answer was lost", async () => {
     h = await startHarness();
-    h.aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
+    addInstances(h, 1);
     const harness = h;
     // The root is stored by Slack, but the bot sees a 503: it must look before posting again.
     harness.slack.failNext("chat.postMessage", { status: 503, delivered: true });
@@ -144,7 +152,7 @@ describe("Slack Web API faults", () => {
 
   it("retries a message refused with a platform error and leaves the thread in order", async () => {
     h = await startHarness();
-    h.aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
+    addInstances(h, 1);
     const harness = h;
     harness.slack.failNext("chat.postMessage", { error: "service_unavailable" });
     harness.slack.failNext("chat.update", { error: "internal_error" });
@@ -164,7 +172,7 @@ describe("Slack Web API faults", () => {
 
   it("paces posts to one channel to about one a second when many jobs finish together", async () => {
     h = await startHarness();
-    h.aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
+    addInstances(h, 4);
     const harness = h;
     await submitJobs(harness, 4, "pace");
     await allPending(harness, 4);
@@ -193,7 +201,7 @@ describe("Slack Web API faults", () => {
 
   it("waits out Retry-After before posting that message again", async () => {
     h = await startHarness();
-    h.aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
+    addInstances(h, 1);
     const harness = h;
     await submitJobs(harness, 1, "retry");
     await allPending(harness, 1);
@@ -214,7 +222,7 @@ describe("Slack Web API faults", () => {
 
   it("holds every post to the channel while Slack's Retry-After runs", async () => {
     h = await startHarness();
-    h.aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
+    addInstances(h, 2);
     const harness = h;
     await submitJobs(harness, 2, "hold");
     await allPending(harness, 2);

@@ -9,21 +9,35 @@
  *
  * What is modelled, deliberately little:
  * - STS AssumeRole only for roles listed in `options.roles` (or `addRole`), with their ExternalId; each
- *   session gets unique keys and remembers its inline session Policy.
+ *   session gets unique keys and remembers its inline session Policy and SourceIdentity. A Policy longer
+ *   than 2048 characters is a ValidationError, as in STS.
  * - Session policy enforcement, so scoping is testable: an EC2 call signed with a session's key must be
- *   allowed by that session's Policy (Allow/Deny, Action and Resource with `*`/`?` wildcards, conditions
- *   StringEquals/StringLike on `aws:RequestedRegion` and `ec2:CreateAction`; anything else never matches).
- *   CreateImage needs ec2:CreateImage on the instance, new image and new snapshot ARNs, plus ec2:CreateTags
- *   on the tagged resources (with ec2:CreateAction=CreateImage) when TagSpecifications are sent; Describe*
- *   calls need their action on resource `*`. A session without a Policy, and any non-session key (the bot's
- *   own `test` key), may do anything: the fake does not model the role's or the base identity's IAM.
+ *   allowed by that session's Policy, resource by resource: an explicit Deny wins, else some Allow must
+ *   apply. Action and Resource match with `*`/`?` wildcards. Conditions: StringEquals and StringLike,
+ *   plain (any value of the key matches; an absent key never matches) or with `ForAllValues:` (every value
+ *   matches; an absent key or no values is true, as in IAM); and `Null`. Any other
+ *   operator is refused as MalformedPolicyDocument, so a policy the fake cannot judge fails loudly
+ *   instead of being judged wrong. Context keys: `aws:RequestedRegion`, `aws:SourceIdentity` (the
+ *   session's), and per call:
+ *   - CreateImage needs ec2:CreateImage on the instance ARN (context `aws:ResourceTag/<key>` and
+ *     `ec2:ResourceTag/<key>` from the instance's tags) and on the new image and snapshot ARNs (context
+ *     `aws:TagKeys` and `aws:RequestTag/<key>` from the TagSpecification for that resource type), plus,
+ *     when TagSpecifications are sent, ec2:CreateTags on the tagged resources with the same tag context
+ *     and `ec2:CreateAction=CreateImage`.
+ *   - Describe* calls need their action on resource `*`.
+ *   A session without a Policy, and any non-session key (the bot's own `test` key), may do anything: the
+ *   fake does not model the role's or the base identity's IAM.
  * - CreateImage checks, in order: instance exists, permission, DryRun (→ DryRunOperation 412, nothing made),
  *   instance running/stopped, Name unused in the region. Unknown filter names are InvalidParameterValue,
  *   as in EC2, so a misspelt filter in the bot fails loudly instead of matching nothing.
+ * - DescribeInstances pages as EC2 does: MaxResults 5–1000 (InvalidParameterValue otherwise; with
+ *   InstanceId it is InvalidParameterCombination), and a NextToken while instances remain. A page is cut
+ *   from the region's instances before filtering, so it may hold fewer matches than MaxResults, or none,
+ *   and still have a NextToken. A token the fake did not issue is InvalidParameterValue.
  * - Session expiry only on demand: after `expireSessions()`, EC2 calls signed with a session issued before
  *   answer RequestExpired (as EC2 does for expired temporary credentials); new AssumeRole sessions work.
- * - Not modelled: signatures, timed session expiry, pagination tokens, IAM of roles/base identity,
- *   deregistration.
+ * - Not modelled: signatures, timed session expiry, pagination of other Describe calls, IAM of
+ *   roles/base identity, deregistration.
  * - Partition is always `aws`. An instance added without `region` exists in whichever region is asked.
  */
 import { randomBytes, randomUUID } from "node:crypto";
@@ -254,6 +268,8 @@ const asList = (v: unknown): string[] | undefined => {
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
+const MODELLED_OPERATORS = /^((ForAllValues:)?String(Equals|Like)|Null)$/;
+
 /** Parses a policy JSON; throws MalformedPolicyDocument for shapes the fake cannot evaluate. */
 function parsePolicy(text: string): FakePolicy {
   const bad = () => new AwsFault("MalformedPolicyDocument", 400, "The policy is not valid JSON or IAM");
@@ -271,7 +287,7 @@ function parsePolicy(text: string): FakePolicy {
       if (!isRecord(s) || typeof s.Effect !== "string") throw bad();
       const condition: Record<string, Record<string, string[]>> = {};
       for (const [op, keys] of Object.entries(isRecord(s.Condition) ? s.Condition : {})) {
-        if (!isRecord(keys)) throw bad();
+        if (!isRecord(keys) || !MODELLED_OPERATORS.test(op)) throw bad();
         condition[op] = Object.fromEntries(Object.entries(keys).map(([k, v]) => [k, asList(v) ?? []]));
       }
       return {
@@ -284,25 +300,42 @@ function parsePolicy(text: string): FakePolicy {
   };
 }
 
-/** True when the policy allows `action` on every resource (an explicit Deny wins), given the context keys. */
+/** Request context: a key's value, or values for a multi-valued key such as `aws:TagKeys`. */
+export type PolicyContext = Readonly<Record<string, string | readonly string[]>>;
+
+/** Does one condition (operator, key, the policy's values) hold in this context? */
+function holds(op: string, key: string, values: readonly string[], context: PolicyContext): boolean {
+  const raw = context[key];
+  const have = raw === undefined ? [] : typeof raw === "string" ? [raw] : raw;
+  if (op === "Null") return values.every((v) => (v === "true") === (raw === undefined));
+  const [qualifier, base] = op.includes(":") ? op.split(":", 2) : [undefined, op];
+  const matches = (value: string) =>
+    base === "StringEquals" ? values.includes(value) : values.some((pattern) => glob(pattern, value));
+  // ForAllValues over an absent key or no values is true, as in IAM (so it never proves a key was sent).
+  return qualifier === "ForAllValues" ? have.every(matches) : have.some(matches);
+}
+
+/**
+ * True when the policy allows `action` on every resource (an explicit Deny wins). `context` holds for every
+ * resource; `perResource` adds keys for one resource (its tags, or the tags requested for it).
+ */
 function permits(
   policy: FakePolicy,
   action: string,
   resources: readonly string[],
-  context: Record<string, string>,
+  context: PolicyContext,
+  perResource: Readonly<Record<string, PolicyContext>> = {},
 ): boolean {
-  const applies = (s: FakePolicy["Statement"][number], resource: string) =>
-    s.Action.some((a) => glob(a, action, true)) &&
-    s.Resource.some((r) => glob(r, resource)) &&
-    Object.entries(s.Condition).every(([op, keys]) =>
-      Object.entries(keys).every(([key, values]) => {
-        const have = context[key];
-        if (have === undefined) return false;
-        if (op === "StringEquals") return values.includes(have);
-        if (op === "StringLike") return values.some((v) => glob(v, have));
-        return false;
-      }),
+  const applies = (s: FakePolicy["Statement"][number], resource: string) => {
+    const here = { ...context, ...perResource[resource] };
+    return (
+      s.Action.some((a) => glob(a, action, true)) &&
+      s.Resource.some((r) => glob(r, resource)) &&
+      Object.entries(s.Condition).every(([op, keys]) =>
+        Object.entries(keys).every(([key, values]) => holds(op, key, values, here)),
+      )
     );
+  };
   return resources.every(
     (r) =>
       !policy.Statement.some((s) => s.Effect === "Deny" && applies(s, r)) &&
@@ -312,13 +345,14 @@ function permits(
 
 /**
  * The fake's own policy evaluation, for tests that ask "would this session policy allow X on Y?" about
- * calls the fake does not serve (a bare CreateTags on an existing image, say). Same rules as above.
+ * calls the fake does not serve (a bare CreateTags on an existing image, say). Same rules as above, with
+ * one context for every resource.
  */
 export function sessionPolicyPermits(
   policyJson: string,
   action: string,
   resources: readonly string[],
-  context: Record<string, string>,
+  context: PolicyContext,
 ): boolean {
   return permits(parsePolicy(policyJson), action, resources, context);
 }
@@ -341,6 +375,8 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
   const sessions = new Map<string, FakeSession>();
   const faults = new Map<string, (FakeFault & { left: number })[]>();
   const expired = new Set<string>();
+  // DescribeInstances NextToken → where its page starts.
+  const pageTokens = new Map<string, number>();
   const delays = new Map<string, number[]>();
   const timers = new Set<NodeJS.Timeout>();
   const hangs: {
@@ -364,10 +400,17 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
     region: string,
     action: string,
     resources: string[],
-    extra = {},
+    extra: PolicyContext = {},
+    perResource: Readonly<Record<string, PolicyContext>> = {},
   ) {
-    const policy = key === undefined ? undefined : sessions.get(key)?.policy;
-    if (!policy || permits(policy, action, resources, { "aws:RequestedRegion": region, ...extra })) return;
+    const session = key === undefined ? undefined : sessions.get(key);
+    const policy = session?.policy;
+    const context: PolicyContext = {
+      "aws:RequestedRegion": region,
+      ...(session?.sourceIdentity !== undefined && { "aws:SourceIdentity": session.sourceIdentity }),
+      ...extra,
+    };
+    if (!policy || permits(policy, action, resources, context, perResource)) return;
     throw new AwsFault(
       "UnauthorizedOperation",
       403,
@@ -396,14 +439,33 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
         const imageArn = `arn:aws:ec2:${region}::image/${imageId}`;
         const snapArns = snapshots.map((s) => `arn:aws:ec2:${region}::snapshot/${s}`);
         const instanceArn = `arn:aws:ec2:${region}:${accountId}:instance/${instance.instanceId}`;
-        authorize(key, region, "ec2:CreateImage", [instanceArn, imageArn, ...snapArns]);
         // TagSpecification.N: ResourceType image → image tags, snapshot → every snapshot's tags.
         const tagsFor: Record<string, Record<string, string>> = {};
         for (let i = 1; p[`TagSpecification.${i}.ResourceType`] !== undefined; i++)
           tagsFor[p[`TagSpecification.${i}.ResourceType`] ?? ""] = pairs(p, `TagSpecification.${i}.Tag`);
+        // The instance is judged by the tags it carries; what is made, by the tags asked for it.
+        const tagContext = (prefixes: string[], tags: Record<string, string>) =>
+          Object.fromEntries(
+            prefixes.flatMap((prefix) => Object.entries(tags).map(([k, v]) => [`${prefix}/${k}`, v])),
+          );
+        const requested = (tags: Record<string, string> | undefined): PolicyContext =>
+          tags ? { "aws:TagKeys": Object.keys(tags), ...tagContext(["aws:RequestTag"], tags) } : {};
+        const perResource: Record<string, PolicyContext> = {
+          [instanceArn]: tagContext(["aws:ResourceTag", "ec2:ResourceTag"], instance.tags),
+          [imageArn]: requested(tagsFor.image),
+          ...Object.fromEntries(snapArns.map((arn) => [arn, requested(tagsFor.snapshot)])),
+        };
+        authorize(key, region, "ec2:CreateImage", [instanceArn, imageArn, ...snapArns], {}, perResource);
         const tagged = [...(tagsFor.image ? [imageArn] : []), ...(tagsFor.snapshot ? snapArns : [])];
         if (tagged.length > 0)
-          authorize(key, region, "ec2:CreateTags", tagged, { "ec2:CreateAction": "CreateImage" });
+          authorize(
+            key,
+            region,
+            "ec2:CreateTags",
+            tagged,
+            { "ec2:CreateAction": "CreateImage" },
+            perResource,
+          );
         // As in EC2, DryRun answers after the permission check and before the remaining validation.
         if (p.DryRun === "true")
           throw new AwsFault("DryRunOperation", 412, "Request would have succeeded, but DryRun flag is set.");
@@ -499,16 +561,45 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
       case "DescribeInstances": {
         authorize(key, region, "ec2:DescribeInstances", ["*"]);
         const ids = list(p, "InstanceId");
+        const maxResults = p.MaxResults === undefined ? undefined : Number(p.MaxResults);
+        if (maxResults !== undefined && ids.length > 0)
+          throw new AwsFault(
+            "InvalidParameterCombination",
+            400,
+            "The parameter instancesSet cannot be used with the parameter maxResults",
+          );
+        if (
+          maxResults !== undefined &&
+          !(Number.isInteger(maxResults) && maxResults >= 5 && maxResults <= 1000)
+        )
+          throw new AwsFault(
+            "InvalidParameterValue",
+            400,
+            `Value ( ${p.MaxResults} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.`,
+          );
         const visible = visibleInstances(region);
         for (const id of ids)
           if (!visible.some((i) => i.instanceId === id))
             throw new AwsFault("InvalidInstanceID.NotFound", 400, `The instance ID '${id}' does not exist`);
+        let start = 0;
+        if (p.NextToken !== undefined) {
+          const at = pageTokens.get(p.NextToken);
+          if (at === undefined) throw new AwsFault("InvalidParameterValue", 400, "Invalid NextToken");
+          start = at;
+        }
         const rows = visible.filter((i) => ids.length === 0 || ids.includes(i.instanceId));
-        let found = filterBy(p, rows, {
+        // Cut the page first, then filter, as EC2 does: a page may hold few matches, or none.
+        const size = maxResults ?? (p.NextToken === undefined ? rows.length : 1000);
+        const page = rows.slice(start, start + size);
+        let nextToken: string | undefined;
+        if (start + size < rows.length) {
+          nextToken = hex(32);
+          pageTokens.set(nextToken, start + size);
+        }
+        const found = filterBy(p, page, {
           "instance-id": (i) => i.instanceId,
           "instance-state-name": (i) => i.state,
         });
-        if (p.MaxResults) found = found.slice(0, Number(p.MaxResults));
         return xml({
           reservationSet: found.map((i) => ({
             reservationId: `r-${i.instanceId.slice(2)}`,
@@ -522,6 +613,7 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
               },
             ],
           })),
+          nextToken,
         });
       }
       default:
@@ -552,6 +644,12 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
         "AccessDenied",
         403,
         `User: arn:aws:iam::${accountId}:user/${key ?? "anonymous"} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`,
+      );
+    if (p.Policy !== undefined && p.Policy.length > 2048)
+      throw new AwsFault(
+        "ValidationError",
+        400,
+        "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to 2048",
       );
     const sessionName = p.RoleSessionName ?? "session";
     let accessKeyId = `ASIA${hex(16).toUpperCase()}`;

@@ -33,10 +33,37 @@ export type Fault =
   | { readonly status: 500 | 502 | 503; readonly delivered?: boolean }
   | { readonly error: string };
 
+/**
+ * A user as users.info describes one (the fields ami-bot reads), or `not_found` for an id Slack does not
+ * know (users.info answers user_not_found).
+ */
+export type FakeUser =
+  | {
+      readonly team_id?: string;
+      readonly is_restricted?: boolean;
+      readonly is_ultra_restricted?: boolean;
+      readonly is_stranger?: boolean;
+      readonly deleted?: boolean;
+      readonly enterprise_user?: { readonly enterprise_id: string };
+    }
+  | "not_found";
+
+/** What conversations.info says of a channel; `not_found` as for a private channel the bot is not in. */
+export type FakeChannelPrivacy = "private" | "public" | "not_found";
+
+/** The team auth.test names: the installing workspace, and every user's by default. */
+export const FAKE_TEAM_ID = "T111";
+
 export interface FakeSlackOptions {
   /** Channels where the bot is not a member: chat.postMessage answers not_in_channel. */
   readonly unusableChannels?: readonly string[];
   readonly usergroups?: Record<string, string[]>;
+  /** Users by id; any other id is a full member of FAKE_TEAM_ID. */
+  readonly users?: Record<string, FakeUser>;
+  /** Channel privacy by id; any other channel is private. */
+  readonly channels?: Record<string, FakeChannelPrivacy>;
+  /** Makes the installing workspace part of this Enterprise Grid organisation (auth.test's enterprise_id). */
+  readonly enterpriseId?: string;
   /** Answers at random with a fault, this share of the time (0–1), from a seeded generator. */
   readonly faultRate?: number;
   readonly faultSeed?: number;
@@ -51,6 +78,10 @@ export interface FakeSlack {
   readonly calls: SlackCall[];
   readonly messages: StoredMessage[];
   callsTo(method: string): SlackCall[];
+  /** Defines (or redefines) what users.info says of a user. */
+  setUser(userId: string, user: FakeUser): void;
+  /** Defines (or redefines) what conversations.info says of a channel. */
+  setChannelPrivacy(channelId: string, privacy: FakeChannelPrivacy): void;
   /** Fails the next `count` calls of a method. */
   failNext(method: string, fault: Fault, count?: number): void;
   /** Answers the next call of a method `ms` late (it is recorded, and takes effect, on arrival). */
@@ -88,6 +119,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const faults = new Map<string, Fault[]>();
   const delays = new Map<string, number[]>();
   const unusable = new Set(options.unusableChannels ?? []);
+  const users = new Map(Object.entries(options.users ?? {}));
+  const channelPrivacy = new Map(Object.entries(options.channels ?? {}));
   const waiters: { method: string; predicate: (c: SlackCall) => boolean; resolve: (c: SlackCall) => void }[] =
     [];
   const random = seededRandom(options.faultSeed ?? 42);
@@ -151,9 +184,12 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
           url: "https://fake.slack.com/",
           team: "Fake",
           user: "ami-bot",
-          team_id: "T111",
+          team_id: FAKE_TEAM_ID,
           user_id: "UBOT",
           bot_id: "BBOT",
+          ...(options.enterpriseId
+            ? { enterprise_id: options.enterpriseId, is_enterprise_install: false }
+            : {}),
         };
       case "views.open":
       case "views.update":
@@ -215,6 +251,46 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       }
       case "usergroups.users.list":
         return { ok: true, users: options.usergroups?.[String(args.usergroup)] ?? [] };
+      case "users.info": {
+        const id = String(args.user ?? "");
+        const user = users.get(id) ?? {};
+        if (user === "not_found") return { ok: false, error: "user_not_found" };
+        return {
+          ok: true,
+          user: {
+            id,
+            team_id: FAKE_TEAM_ID,
+            name: id.toLowerCase(),
+            deleted: false,
+            is_bot: false,
+            is_restricted: false,
+            is_ultra_restricted: false,
+            ...user,
+          },
+        };
+      }
+      case "conversations.info": {
+        // Private unless told otherwise: tests name made-up channels in channel rules, and a rule counts
+        // only in a private channel.
+        const privacy = channelPrivacy.get(channel) ?? "private";
+        if (privacy === "not_found") return { ok: false, error: "channel_not_found" };
+        return {
+          ok: true,
+          channel: {
+            id: channel,
+            is_channel: true,
+            is_private: privacy === "private",
+            is_im: false,
+            is_mpim: false,
+          },
+        };
+      }
+      case "chat.getPermalink":
+        return {
+          ok: true,
+          channel,
+          permalink: `https://fake.slack.com/archives/${channel}/p${String(args.message_ts ?? "").replace(".", "")}`,
+        };
       default:
         return { ok: false, error: "unknown_method" };
     }
@@ -285,6 +361,12 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     messages,
     unusableChannels: unusable,
     callsTo: (method) => calls.filter((c) => c.method === method),
+    setUser(userId, user) {
+      users.set(userId, user);
+    },
+    setChannelPrivacy(channelId, privacy) {
+      channelPrivacy.set(channelId, privacy);
+    },
     failNext(method, fault, count = 1) {
       faults.set(method, [...(faults.get(method) ?? []), ...Array.from({ length: count }, () => fault)]);
     },

@@ -24,6 +24,12 @@ export function testTarget(overrides: Partial<Target> = {}): Target {
     regions: ["eu-west-1"],
     allow: { users: [REQUESTER], usergroups: [], channels: [] },
     instanceScope: { requiredTags: {} },
+    // The defaults a target gets from the settings when these are left out.
+    reboot: "never",
+    tagKeys: undefined,
+    jobsPerHour: 10,
+    allowGuests: false,
+    allowPublicChannels: false,
     ...overrides,
   };
 }
@@ -53,13 +59,15 @@ export function newJob(overrides: Partial<NewJob> = {}): NewJob {
     noReboot: false,
     tags: [],
     channelId: CHANNEL,
+    requestHash: `request-${id}`,
     ...overrides,
   };
 }
 
 /** A complete job, as the store would return it, for pure functions (transition, Block Kit). */
 export function makeJob(overrides: Partial<Job> = {}): Job {
-  const base = newJob();
+  // A stored job does not carry the request's hash.
+  const { requestHash: _, ...base } = newJob();
   return {
     ...base,
     id: "job-fixture",

@@ -52,6 +52,9 @@ const keyOf = (place: PlaceRef): string =>
 
 export const JOB_ID_TAG = "ami-bot:job-id";
 
+/** What EC2 accepts as an image name; anything else is refused as InvalidAMIName.Malformed. */
+const VALID_IMAGE_NAME = /^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/;
+
 export class MemoryImageService implements ImageService {
   readonly calls: RecordedCall[] = [];
   private readonly instances = new Map<string, Map<string, InstanceSummary>>();
@@ -251,6 +254,12 @@ export class MemoryImageService implements ImageService {
   // ---- internals ----
 
   private refuseUnlessCreatable(place: Place, params: CreateImageParams): void {
+    if (!VALID_IMAGE_NAME.test(params.imageName))
+      throw new AwsRefusedError(
+        "name_malformed",
+        "AWS rejected the image name. Use 3–128 letters, digits, spaces and ( ) [ ] . / - ' @ _",
+        false,
+      );
     if (!this.instances.get(keyOf(place))?.has(params.instanceId))
       throw new AwsRefusedError("instance_not_found", `Instance ${params.instanceId} was not found.`, false);
     if (this.imagesIn(place).some((i) => i.name === params.imageName))

@@ -62,6 +62,8 @@ export interface FormAnswers {
   readonly imageName?: string;
   readonly description?: string;
   readonly reboot?: "reboot" | "no_reboot";
+  /** The reboot tick box of an `ask` target: ticked or not (instead of `reboot`). */
+  readonly rebootBox?: boolean;
   readonly tags?: string;
   readonly channel?: string;
   readonly where?: string;
@@ -97,10 +99,25 @@ export function formState(a: FormAnswers, nameBlock = "image_name"): Record<stri
     [nameBlock]: { image_name_input: { type: "plain_text_input", value: a.imageName ?? null } },
     description: { description_input: { type: "plain_text_input", value: a.description ?? null } },
     reboot: {
-      reboot_choice: {
-        type: "radio_buttons",
-        selected_option: a.reboot ? { value: a.reboot, text: { type: "plain_text", text: a.reboot } } : null,
-      },
+      reboot_choice:
+        a.rebootBox === undefined
+          ? {
+              type: "radio_buttons",
+              selected_option: a.reboot
+                ? { value: a.reboot, text: { type: "plain_text", text: a.reboot } }
+                : null,
+            }
+          : {
+              type: "checkboxes",
+              selected_options: a.rebootBox
+                ? [
+                    {
+                      value: "reboot",
+                      text: { type: "plain_text", text: "Reboot the instance while imaging" },
+                    },
+                  ]
+                : [],
+            },
     },
     tags: { tags_input: { type: "plain_text_input", value: a.tags ?? null } },
     channel: {

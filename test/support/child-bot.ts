@@ -141,13 +141,15 @@ export function childEnv(options: ChildBotOptions, port: number): Record<string,
     AWS_EC2_METADATA_DISABLED: "true",
     AWS_CONFIG_FILE: "/nonexistent/aws-config",
     AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
-    ...(options.crashAt ? { AMI_BOT_CRASH_AT: options.crashAt } : {}),
+    // The crash switch works only under the test harness (NODE_ENV=test), never in production.
+    ...(options.crashAt ? { AMI_BOT_CRASH_AT: options.crashAt, NODE_ENV: "test" } : {}),
     ...options.env,
   };
 }
 
 /** Starts the bot and resolves once GET /healthz answers 200; rejects with its output if it dies first. */
 export async function startChildBot(options: ChildBotOptions): Promise<ChildBot> {
+  if (process.env.AMI_TEST_BUILD_ERROR) throw new Error(process.env.AMI_TEST_BUILD_ERROR);
   // PORT=0: the bot binds a free port itself and logs it. A port picked here and handed over could be taken
   // by another process in between, and this test would then talk to that process.
   let port = 0;

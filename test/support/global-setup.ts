@@ -21,8 +21,9 @@ export default function setup(project: TestProject): () => void {
       encoding: "utf8",
     },
   );
+  // Only child-process tests need dist/: they fail with the compiler's output, the others still run.
   if (build.status !== 0)
-    throw new Error(`the build for child-process tests failed:\n${build.stdout}${build.stderr}`);
+    process.env.AMI_TEST_BUILD_ERROR = `the build for child-process tests failed:\n${build.stdout}${build.stderr}`;
   // Workers and the bots they spawn inherit this; os.tmpdir() reads TMPDIR.
   const previous = process.env.TMPDIR;
   const runDir = mkdtempSync(join(tmpdir(), "ami-bot-test-run-"));

@@ -44,6 +44,18 @@ function writeConfig(name: string, text: string): string {
   return path;
 }
 
+/** A file target with every required field, for tests about one other field. */
+const FILE_TARGET = {
+  name: "prod",
+  roleArn: "arn:aws:iam::123456789012:role/ami-bot",
+  externalId: "ext-123",
+  regions: ["eu-west-1"],
+};
+
+function writeTargets(targets: readonly object[]): string {
+  return writeConfig("targets.json", JSON.stringify({ targets }));
+}
+
 describe("loadConfig from the environment only", () => {
   it("builds one target from AMI_TARGET_* when no file is given", () => {
     const config = loadConfig({ ...BASE, ...ENV_TARGET, AMI_TARGET_INSTANCE_TAGS: "ami-bot=yes, env=prod" });
@@ -57,6 +69,11 @@ describe("loadConfig from the environment only", () => {
         regions: ["eu-west-1", "us-east-1"],
         allow: { users: ["U0ALICE", "U0BOB"], usergroups: ["S0OPS"], channels: ["C0OPS"] },
         instanceScope: { requiredTags: { "ami-bot": "yes", env: "prod" } },
+        reboot: "never",
+        tagKeys: undefined,
+        jobsPerHour: 10,
+        allowGuests: false,
+        allowPublicChannels: false,
       },
     ]);
   });
@@ -81,7 +98,17 @@ describe("loadConfig from the environment only", () => {
       },
       aws: { connectTimeoutMs: 3_000, requestTimeoutMs: 20_000 },
     });
-    expect(config.targets[0]).toMatchObject({ name: "default", regions: ["eu-west-1"] });
+    expect(config.crashAt).toBeUndefined();
+    expect(config.targets[0]).toMatchObject({
+      name: "default",
+      regions: ["eu-west-1"],
+      externalId: undefined,
+      reboot: "never",
+      tagKeys: undefined,
+      jobsPerHour: 10,
+      allowGuests: false,
+      allowPublicChannels: false,
+    });
     expect(config.targets[0]?.allow).toEqual({ users: [], usergroups: [], channels: [] });
   });
 
@@ -271,6 +298,7 @@ describe("loadConfig with a file", () => {
         "      ami-bot: enabled",
         "  - name: gov",
         "    roleArn: arn:aws-us-gov:iam::444455556666:role/ami-bot",
+        "    externalId: ext-456",
         "    regions: [us-gov-west-1]",
         "    allow:",
         '      users: ["*"]',
@@ -306,6 +334,7 @@ describe("loadConfig with a file", () => {
           {
             name: "dev",
             roleArn: "arn:aws:iam::123456789012:role/path/ami-bot",
+            externalId: "ext-dev",
             regions: ["eu-central-1"],
             allow: { channels: ["C0DEV"] },
           },
@@ -317,6 +346,7 @@ describe("loadConfig with a file", () => {
     expect(config.targets[0]).toMatchObject({
       name: "dev",
       accountId: "123456789012",
+      externalId: "ext-dev",
       regions: ["eu-central-1"],
       allow: { channels: ["C0DEV"] },
     });
@@ -326,7 +356,14 @@ describe("loadConfig with a file", () => {
     const path = writeConfig(
       "t.json",
       JSON.stringify({
-        targets: [{ name: "from-file", roleArn: "arn:aws:iam::123456789012:role/x", regions: ["eu-west-1"] }],
+        targets: [
+          {
+            name: "from-file",
+            roleArn: "arn:aws:iam::123456789012:role/x",
+            externalId: "ext-1",
+            regions: ["eu-west-1"],
+          },
+        ],
       }),
     );
     const config = loadConfig({ ...BASE, ...ENV_TARGET, AMI_BOT_CONFIG: path });
@@ -340,9 +377,11 @@ describe("loadConfig with a file", () => {
         "targets:",
         "  - name: prod",
         "    roleArn: arn:aws:iam::111122223333:role/ami-bot",
+        "    externalId: ext-1",
         "    regions: []",
         "  - name: prod",
         "    roleArn: not-an-arn",
+        "    externalId: ext-2",
         "    regions: [eu-west-1]",
       ].join("\n"),
     );
@@ -360,8 +399,18 @@ describe("loadConfig with a file", () => {
       "dup.json",
       JSON.stringify({
         targets: [
-          { name: "prod", roleArn: "arn:aws:iam::123456789012:role/a", regions: ["eu-west-1"] },
-          { name: "prod", roleArn: "arn:aws:iam::123456789012:role/b", regions: ["us-east-1"] },
+          {
+            name: "prod",
+            roleArn: "arn:aws:iam::123456789012:role/a",
+            externalId: "e-a",
+            regions: ["eu-west-1"],
+          },
+          {
+            name: "prod",
+            roleArn: "arn:aws:iam::123456789012:role/b",
+            externalId: "e-b",
+            regions: ["us-east-1"],
+          },
         ],
       }),
     );
@@ -383,6 +432,7 @@ describe("loadConfig with a file", () => {
         "targets:",
         "  - name: prod",
         "    roleArn: arn:aws:iam::111122223333:role/ami-bot",
+        "    externalId: ext-1",
         "    regions: [eu-west-1]",
         "    instanceTag:",
         "      ami-bot: enabled",
@@ -410,12 +460,18 @@ describe("loadConfig with a file", () => {
       "odd.json",
       JSON.stringify({
         targets: [
-          { name: "p", roleArn: "arn:aws:iam::123456789012:role/x", regions: ["eu-west-1"], owner: "me" },
+          {
+            name: "p",
+            roleArn: "arn:aws:iam::123456789012:role/x",
+            externalId: "ext-1",
+            regions: ["eu-west-1"],
+            owner: "me",
+          },
         ],
       }),
     );
     expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
-      "config targets.0.owner: unknown key; the keys here are name, roleArn, externalId, regions, allow, instanceTags",
+      "config targets.0.owner: unknown key; the keys here are name, roleArn, externalId, regions, allow, instanceTags, reboot, tagKeys, jobsPerHour, allowGuests, allowPublicChannels",
     ]);
   });
 
@@ -424,7 +480,13 @@ describe("loadConfig with a file", () => {
       "case.json",
       JSON.stringify({
         targets: [
-          { name: "p", RoleARN: "arn:aws:iam::123456789012:role/x", regions: ["eu-west-1"], tags: {} },
+          {
+            name: "p",
+            RoleARN: "arn:aws:iam::123456789012:role/x",
+            externalId: "ext-1",
+            regions: ["eu-west-1"],
+            tags: {},
+          },
         ],
       }),
     );
@@ -443,6 +505,7 @@ describe("loadConfig with a file", () => {
         "targets:",
         "  - name: prod",
         "    roleArn: arn:aws:iam::111122223333:role/ami-bot",
+        "    externalId: ext-1",
         "    regions: [eu-west-1, eu-fake-1]",
       ].join("\n"),
     );
@@ -456,7 +519,9 @@ describe("loadConfig with a file", () => {
       writeConfig(
         "cn.json",
         JSON.stringify({
-          targets: [{ name: "cn", roleArn: "arn:aws-cn:iam::123456789012:role/x", regions }],
+          targets: [
+            { name: "cn", roleArn: "arn:aws-cn:iam::123456789012:role/x", externalId: "ext-1", regions },
+          ],
         }),
       );
     expect(loadConfig({ ...BASE, AMI_BOT_CONFIG: cnTarget(["cn-north-1"]) }).targets[0]?.regions).toEqual([
@@ -472,7 +537,13 @@ describe("loadConfig with a file", () => {
       "both.json",
       JSON.stringify({
         targets: [
-          { name: "p", roleArn: "arn:aws:iam::123456789012:role/x", regions: ["eu-fake-1"], region: "x" },
+          {
+            name: "p",
+            roleArn: "arn:aws:iam::123456789012:role/x",
+            externalId: "ext-1",
+            regions: ["eu-fake-1"],
+            region: "x",
+          },
         ],
       }),
     );
@@ -491,6 +562,7 @@ describe("loadConfig with a file", () => {
         "targets:",
         "  - name: p",
         "    roleArn: arn:aws:iam::123456789012:role/x",
+        "    externalId: ext-1",
         "    regions: [eu-west-1]",
         "watcher:",
         "  pollInterval: 0",
@@ -514,5 +586,356 @@ describe("loadConfig with a file", () => {
     expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
       expect.stringMatching(/list at least one target/),
     ]);
+  });
+});
+
+describe("loadConfig: a target's reboot, tag key, rate and audience settings from the environment", () => {
+  it("reads each setting when its AMI_TARGET_* variable is set", () => {
+    const config = loadConfig({
+      ...BASE,
+      ...ENV_TARGET,
+      AMI_TARGET_REBOOT: "ask",
+      AMI_TARGET_TAG_KEYS: "team, app:*",
+      AMI_TARGET_JOBS_PER_HOUR: "25",
+      AMI_TARGET_ALLOW_GUESTS: "true",
+      AMI_TARGET_ALLOW_PUBLIC_CHANNELS: "true",
+    });
+    expect(config.targets[0]).toMatchObject({
+      reboot: "ask",
+      tagKeys: ["team", "app:*"],
+      jobsPerHour: 25,
+      allowGuests: true,
+      allowPublicChannels: true,
+    });
+  });
+
+  it("keeps the defaults when the variables are set but empty", () => {
+    // An empty line in .env (AMI_TARGET_REBOOT=) means "not set", not an invalid value.
+    const config = loadConfig({
+      ...BASE,
+      ...ENV_TARGET,
+      AMI_TARGET_REBOOT: "",
+      AMI_TARGET_TAG_KEYS: " ",
+      AMI_TARGET_JOBS_PER_HOUR: "",
+      AMI_TARGET_ALLOW_GUESTS: "",
+      AMI_TARGET_ALLOW_PUBLIC_CHANNELS: "",
+    });
+    expect(config.targets[0]).toMatchObject({
+      reboot: "never",
+      tagKeys: undefined,
+      jobsPerHour: 10,
+      allowGuests: false,
+      allowPublicChannels: false,
+    });
+  });
+
+  it("reads false as false when the flags say so", () => {
+    const config = loadConfig({
+      ...BASE,
+      ...ENV_TARGET,
+      AMI_TARGET_ALLOW_GUESTS: "false",
+      AMI_TARGET_ALLOW_PUBLIC_CHANNELS: "false",
+    });
+    expect(config.targets[0]).toMatchObject({ allowGuests: false, allowPublicChannels: false });
+  });
+
+  it("refuses a reboot policy other than never or ask", () => {
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_REBOOT: "always" })).toEqual([
+      "AMI_TARGET_REBOOT: must be never or ask",
+    ]);
+  });
+
+  it("refuses flags other than true and false, naming each variable", () => {
+    // Zod's generic message for a failed union; what matters here is that each variable is named.
+    expect(
+      problemsOf({
+        ...BASE,
+        ...ENV_TARGET,
+        AMI_TARGET_ALLOW_GUESTS: "yes",
+        AMI_TARGET_ALLOW_PUBLIC_CHANNELS: "TRUE",
+      }),
+    ).toEqual([
+      "AMI_TARGET_ALLOW_GUESTS: must be true or false",
+      "AMI_TARGET_ALLOW_PUBLIC_CHANNELS: must be true or false",
+    ]);
+  });
+
+  it.each([
+    ["1", 1],
+    ["1000", 1000],
+  ])("accepts AMI_TARGET_JOBS_PER_HOUR=%s at the edge of the range", (value, expected) => {
+    expect(
+      loadConfig({ ...BASE, ...ENV_TARGET, AMI_TARGET_JOBS_PER_HOUR: value }).targets[0]?.jobsPerHour,
+    ).toBe(expected);
+  });
+
+  it.each([
+    ["0", "must be at least 1"],
+    ["1001", "must be at most 1000"],
+    ["1.5", "must be a whole number"],
+  ])("refuses AMI_TARGET_JOBS_PER_HOUR=%s", (value, message) => {
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_JOBS_PER_HOUR: value })).toEqual([
+      `AMI_TARGET_JOBS_PER_HOUR: ${message}`,
+    ]);
+  });
+
+  it("accepts 15 tag keys and refuses 16", () => {
+    const keys = (n: number) => Array.from({ length: n }, (_, i) => `k${i}`);
+    expect(
+      loadConfig({ ...BASE, ...ENV_TARGET, AMI_TARGET_TAG_KEYS: keys(15).join(",") }).targets[0]?.tagKeys,
+    ).toEqual(keys(15));
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_TAG_KEYS: keys(16).join(",") })).toEqual([
+      "AMI_TARGET_TAG_KEYS: at most 15 keys",
+    ]);
+  });
+
+  it("refuses tags and keys that would make the session policy longer than AWS's 2,048 characters", () => {
+    const longTags = Array.from({ length: 5 }, (_, i) => `${"k".repeat(120)}${i}=${"v".repeat(250)}`).join(
+      ",",
+    );
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_INSTANCE_TAGS: longTags })).toEqual([
+      expect.stringMatching(
+        /^AMI_TARGET_INSTANCE_TAGS \/ AMI_TARGET_TAG_KEYS: instanceTags and tagKeys make the session policy \d{4} characters; AWS allows 2048\. Use fewer or shorter tags or keys\.$/,
+      ),
+    ]);
+  });
+
+  it("refuses a tag key list when it holds only commas", () => {
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_TAG_KEYS: " , " })).toEqual([
+      "AMI_TARGET_TAG_KEYS: list at least one key, or leave tagKeys out to allow any key",
+    ]);
+  });
+
+  it.each(["aws:*", "AWS:cost", "ami-bot:job-id", "Ami-Bot:*", "Name"])(
+    "refuses to grant the reserved tag key %j",
+    (key) => {
+      expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_TAG_KEYS: `team,${key}` })).toEqual([
+        "AMI_TARGET_TAG_KEYS: aws:*, ami-bot:*, Name and * cannot be granted (reserved, or everything)",
+      ]);
+    },
+  );
+
+  it("refuses a bare * because it would grant every key", () => {
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_TAG_KEYS: "*" })).toEqual([
+      "AMI_TARGET_TAG_KEYS: aws:*, ami-bot:*, Name and * cannot be granted (reserved, or everything)",
+    ]);
+  });
+
+  it.each(["a*", "ami*", "N*", "aws*"])("refuses the prefix %j, which would cover reserved keys", (key) => {
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_TAG_KEYS: key })).toEqual([
+      "AMI_TARGET_TAG_KEYS: aws:*, ami-bot:*, Name and * cannot be granted (reserved, or everything)",
+    ]);
+  });
+
+  it("accepts an exact key of EC2's full 128 characters, and a 128-character prefix", () => {
+    const key = "k".repeat(128);
+    const config = loadConfig({ ...BASE, ...ENV_TARGET, AMI_TARGET_TAG_KEYS: `${key},${"p".repeat(127)}*` });
+    expect(config.targets[0]?.tagKeys).toEqual([key, `${"p".repeat(127)}*`]);
+  });
+
+  it.each(['te"am', "x*y", "team!"])(
+    "refuses the tag key %j because it is not an EC2 key or prefix",
+    (key) => {
+      expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_TAG_KEYS: key })).toEqual([
+        "AMI_TARGET_TAG_KEYS: a tag key (team) or a prefix ending in * (app:*)",
+      ]);
+    },
+  );
+
+  it("accepts a lower-case name key when only Name is reserved", () => {
+    expect(loadConfig({ ...BASE, ...ENV_TARGET, AMI_TARGET_TAG_KEYS: "name" }).targets[0]?.tagKeys).toEqual([
+      "name",
+    ]);
+  });
+});
+
+describe("loadConfig: instance tags and the ExternalId", () => {
+  const tags = (n: number) => Array.from({ length: n }, (_, i) => `k${i}=v${i}`).join(",");
+
+  it("accepts 5 instance tags and refuses 6", () => {
+    const config = loadConfig({ ...BASE, ...ENV_TARGET, AMI_TARGET_INSTANCE_TAGS: tags(5) });
+    expect(Object.keys(config.targets[0]?.instanceScope.requiredTags ?? {})).toHaveLength(5);
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_INSTANCE_TAGS: tags(6) })).toEqual([
+      "AMI_TARGET_INSTANCE_TAGS: at most 5 tags",
+    ]);
+  });
+
+  it("accepts every EC2 tag character in instance tags", () => {
+    const config = loadConfig({
+      ...BASE,
+      ...ENV_TARGET,
+      AMI_TARGET_INSTANCE_TAGS: "a_b .:/+@-k=v_ .:/=+@-1",
+    });
+    expect(config.targets[0]?.instanceScope.requiredTags).toEqual({ "a_b .:/+@-k": "v_ .:/=+@-1" });
+  });
+
+  it("refuses a quote in an instance tag value", () => {
+    // Values go into the session policy; a quote there could change its meaning.
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_INSTANCE_TAGS: "owner=it's" })).toEqual([
+      "AMI_TARGET_INSTANCE_TAGS: tag values use letters, digits, spaces and _ . : / = + @ -",
+    ]);
+  });
+
+  it("refuses a quote in an instance tag key, naming the key in the file", () => {
+    const path = writeTargets([{ ...FILE_TARGET, instanceTags: { 'own"er': "me" } }]);
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      'config targets.0.instanceTags: tag key "own"er": 1–128 letters, digits, spaces and _ . : / = + @ -',
+    ]);
+  });
+
+  it("refuses 6 instance tags in a file", () => {
+    const instanceTags = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`k${i}`, "v"]));
+    const path = writeTargets([{ ...FILE_TARGET, instanceTags }]);
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      "config targets.0.instanceTags: at most 5 tags",
+    ]);
+  });
+
+  it.each(["ab", "a".repeat(1224), "Az09_+=,.@:/-"])("accepts the ExternalId %j", (externalId) => {
+    const config = loadConfig({ ...BASE, ...ENV_TARGET, AMI_TARGET_EXTERNAL_ID: externalId });
+    expect(config.targets[0]?.externalId).toBe(externalId);
+  });
+
+  it.each(["a", "a".repeat(1225), "has space", 'quo"te', "semi;colon"])(
+    "refuses the ExternalId %j because AWS's pattern does not match it",
+    (externalId) => {
+      expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_EXTERNAL_ID: externalId })).toEqual([
+        "AMI_TARGET_EXTERNAL_ID: must be 2–1,224 characters of letters, digits and + = , . @ : / - _",
+      ]);
+    },
+  );
+
+  it("requires an ExternalId for each target in a file, naming the target's place", () => {
+    const path = writeTargets([FILE_TARGET, { ...FILE_TARGET, name: "staging", externalId: undefined }]);
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      "config targets.1.externalId: required; set the ExternalId the target role's trust policy expects",
+    ]);
+  });
+
+  it("refuses an ExternalId in a file when it does not match AWS's pattern", () => {
+    const path = writeTargets([{ ...FILE_TARGET, externalId: "x" }]);
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      "config targets.0.externalId: must be 2–1,224 characters of letters, digits and + = , . @ : / - _",
+    ]);
+  });
+});
+
+describe("loadConfig: a target's reboot, tag key, rate and audience settings in a file", () => {
+  it("reads each setting and fills in the defaults for a target that leaves them out", () => {
+    const path = writeTargets([
+      {
+        ...FILE_TARGET,
+        reboot: "ask",
+        tagKeys: ["team", "app:*"],
+        jobsPerHour: 3,
+        allowGuests: true,
+        // The string form of the environment is accepted in a file too.
+        allowPublicChannels: "true",
+      },
+      { ...FILE_TARGET, name: "staging" },
+    ]);
+    const config = loadConfig({ ...BASE, AMI_BOT_CONFIG: path });
+    const policies = config.targets.map((t) => ({
+      name: t.name,
+      reboot: t.reboot,
+      tagKeys: t.tagKeys,
+      jobsPerHour: t.jobsPerHour,
+      allowGuests: t.allowGuests,
+      allowPublicChannels: t.allowPublicChannels,
+    }));
+    expect(policies).toEqual([
+      {
+        name: "prod",
+        reboot: "ask",
+        tagKeys: ["team", "app:*"],
+        jobsPerHour: 3,
+        allowGuests: true,
+        allowPublicChannels: true,
+      },
+      {
+        name: "staging",
+        reboot: "never",
+        tagKeys: undefined,
+        jobsPerHour: 10,
+        allowGuests: false,
+        allowPublicChannels: false,
+      },
+    ]);
+  });
+
+  it("lists every wrong setting with its place in the file", () => {
+    const path = writeTargets([
+      {
+        ...FILE_TARGET,
+        reboot: "sometimes",
+        tagKeys: [],
+        jobsPerHour: 2.5,
+        allowGuests: "yes",
+        allowPublicChannels: 1,
+      },
+    ]);
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      "config targets.0.reboot: must be never or ask",
+      "config targets.0.tagKeys: list at least one key, or leave tagKeys out to allow any key",
+      "config targets.0.jobsPerHour: must be a whole number",
+      "config targets.0.allowGuests: must be true or false",
+      "config targets.0.allowPublicChannels: must be true or false",
+    ]);
+  });
+
+  it("names the entry of tagKeys that cannot be granted", () => {
+    const path = writeTargets([{ ...FILE_TARGET, tagKeys: ["team", "aws:*"] }]);
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      "config targets.0.tagKeys.1: aws:*, ami-bot:*, Name and * cannot be granted (reserved, or everything)",
+    ]);
+  });
+});
+
+describe("loadConfig: SLACK_API_URL", () => {
+  it.each(["http://127.0.0.1:1234/api/", "http://localhost", "http://[::1]:80", "https://slack.example"])(
+    "accepts %s because it is https or stays on this machine",
+    (url) => {
+      expect(loadConfig({ ...BASE, ...ENV_TARGET, SLACK_API_URL: url }).slack.apiUrl).toBe(url);
+    },
+  );
+
+  it.each(["http://slack.example", "http://127.0.0.1.evil.example", "ftp://127.0.0.1/api/"])(
+    "refuses %s because the bot token would leave the machine in clear text",
+    (url) => {
+      expect(problemsOf({ ...BASE, ...ENV_TARGET, SLACK_API_URL: url })).toEqual([
+        "SLACK_API_URL: must be https:// (plain http only to a loopback address such as 127.0.0.1), so the bot token is never sent in clear text",
+      ]);
+    },
+  );
+
+  it("refuses a value when it is not a URL", () => {
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, SLACK_API_URL: "not a url" })).toEqual([
+      "SLACK_API_URL: not a URL (Slack's is https://slack.com/api/)",
+    ]);
+  });
+});
+
+describe("loadConfig: AMI_BOT_CRASH_AT", () => {
+  it("arms the crash hook when NODE_ENV is test", () => {
+    const config = loadConfig({
+      ...BASE,
+      ...ENV_TARGET,
+      NODE_ENV: "test",
+      AMI_BOT_CRASH_AT: " after-create ",
+    });
+    expect(config.crashAt).toBe("after-create");
+  });
+
+  it.each([
+    ["production", "production"],
+    ["unset", undefined],
+  ])("ignores it when NODE_ENV is %s, so it cannot kill a real bot", (_label, nodeEnv) => {
+    const config = loadConfig({
+      ...BASE,
+      ...ENV_TARGET,
+      NODE_ENV: nodeEnv,
+      AMI_BOT_CRASH_AT: "after-create",
+    });
+    expect(config.crashAt).toBeUndefined();
   });
 });

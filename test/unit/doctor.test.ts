@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { getBotIdentity } from "../../src/aws/bot-identity.js";
 import { Ec2Images } from "../../src/aws/ec2-images.js";
 import { createSessionFactory } from "../../src/aws/scoped-credentials.js";
-import { readOnlyPolicy } from "../../src/aws/session-policy.js";
+import { pickerPolicy } from "../../src/aws/session-policy.js";
 import { type Config, loadConfig } from "../../src/config.js";
 import {
   type DoctorDeps,
@@ -72,7 +72,7 @@ describe("npm run doctor", () => {
       botIdentity: () =>
         getBotIdentity(new STSClient({ region: "eu-west-1", endpoint: aws.url, credentials: base })),
       assumeRole: async (target: Config["targets"][number], region: string) => {
-        const policy = readOnlyPolicy({ partition: target.partition, accountId: target.accountId, region });
+        const policy = pickerPolicy({ partition: target.partition, accountId: target.accountId, region });
         await sessions({ target, region, policy, userId: "ami-bot-doctor", channelId: "none" })();
       },
       images: new Ec2Images({
@@ -175,7 +175,7 @@ describe("npm run doctor", () => {
       const d = deps();
       const lines = await runDoctor({
         ...d,
-        slack: { auth: { test: hangForever }, apps: d.slack.apps },
+        slack: { auth: { test: hangForever }, apps: d.slack.apps, conversations: d.slack.conversations },
         botIdentity: hangForever,
         checkTimeoutMs: TIMEOUT_MS,
       });
@@ -230,6 +230,7 @@ describe("npm run doctor", () => {
           slack: {
             auth: { test: async () => ({ team: "T", user_id: "U" }) },
             apps: { connections: { open: async () => ({}) } },
+            conversations: { info: async () => ({ channel: { is_private: true } }) },
           },
           botIdentity: (s) => {
             signal = s;
@@ -343,6 +344,102 @@ describe("npm run doctor", () => {
     });
   });
 
+  describe("channels in allow rules", () => {
+    const PUBLIC_WARNING =
+      "channel C0PUBLIC in target prod's allow rule is public: anyone can join it, so the rule grants nothing unless the target says allowPublicChannels: true";
+
+    /** prod lists four channels; other lists the public one too, and allows public channels. */
+    function withChannels(): Config {
+      const [prod, other] = config.targets as [Config["targets"][number], Config["targets"][number]];
+      return {
+        ...config,
+        targets: [
+          { ...prod, allow: { ...prod.allow, channels: ["C0PUBLIC", "C0PRIVATE", "C0HIDDEN", "D0DIRECT"] } },
+          { ...other, allow: { ...other.allow, channels: ["C0PUBLIC"] }, allowPublicChannels: true },
+        ],
+      };
+    }
+
+    beforeEach(() => {
+      slack.setChannelPrivacy("C0PUBLIC", "public");
+      slack.setChannelPrivacy("C0PRIVATE", "private");
+      slack.setChannelPrivacy("C0HIDDEN", "not_found");
+    });
+
+    it("reports each listed channel after the Slack lines, warning about a public one a target does not allow", async () => {
+      const lines = await runDoctor({ ...deps(), config: withChannels() });
+      expect(lines.slice(2, 7)).toEqual([
+        { status: "WARN", check: "Channel rule prod C0PUBLIC", detail: PUBLIC_WARNING },
+        {
+          status: "PASS",
+          check: "Channel rule prod C0PRIVATE",
+          detail: "private: only its members can use the target through this rule",
+        },
+        {
+          status: "FAIL",
+          check: "Channel rule prod C0HIDDEN",
+          detail:
+            "Slack does not show ami-bot channel C0HIDDEN (channel_not_found), so target prod's rule for it grants nothing: if it is a private channel, invite ami-bot to it; otherwise check the id",
+        },
+        {
+          status: "WARN",
+          check: "Channel rule prod D0DIRECT",
+          detail:
+            "channel D0DIRECT in target prod's allow rule is a direct message, not a channel, so the rule grants nothing",
+        },
+        {
+          status: "PASS",
+          check: "Channel rule other C0PUBLIC",
+          detail: "the target allows public channels, so the rule counts either way",
+        },
+      ]);
+      expect(formatDoctor(lines)).toContain(`WARN  Channel rule prod C0PUBLIC: ${PUBLIC_WARNING}`);
+      // One lookup per channel, none for the DM.
+      expect(slack.callsTo("conversations.info").map((c) => c.args.channel)).toEqual([
+        "C0PUBLIC",
+        "C0PRIVATE",
+        "C0HIDDEN",
+      ]);
+    });
+
+    it("prints no channel line when no rule lists a channel", async () => {
+      const lines = await runDoctor(deps());
+      expect(lines.some((l) => l.check.startsWith("Channel rule"))).toBe(false);
+      expect(slack.callsTo("conversations.info")).toEqual([]);
+    });
+
+    it("says how to fix missing scopes when Slack answers missing_scope", async () => {
+      slack.failNext("conversations.info", { error: "missing_scope" });
+      const lines = await runDoctor({ ...deps(), config: withChannels() });
+      expect(lines.find((l) => l.check === "Channel rule prod C0PUBLIC")).toEqual({
+        status: "FAIL",
+        check: "Channel rule prod C0PUBLIC",
+        detail:
+          "the Slack app lacks the channels:read or groups:read scope: update its scopes from manifest.yml and reinstall it to the workspace",
+      });
+    });
+
+    it("skips the lookups when Slack refuses the token", async () => {
+      const lines = await runDoctor({
+        ...deps(),
+        config: withChannels(),
+        slack: new webApi.WebClient("xoxb-wrong", { slackApiUrl: slack.url, retryConfig: { retries: 0 } }),
+      });
+      expect(lines.find((l) => l.check === "Channel rule prod C0PUBLIC")).toEqual({
+        status: "SKIP",
+        check: "Channel rule prod C0PUBLIC",
+        detail: "needs a working Slack token",
+      });
+      expect(slack.callsTo("conversations.info")).toEqual([]);
+    });
+
+    it("names the channels in what it is about to check", () => {
+      expect(describeDoctor(withChannels())).toContain(
+        "the signing secret (HTTP mode), whether the 4 channel(s) in allow rules are private, the bot's AWS identity",
+      );
+    });
+  });
+
   it("never prints a token or secret, even when an error message carries one", async () => {
     const d = deps();
     const leaky = Object.assign(
@@ -361,6 +458,7 @@ describe("npm run doctor", () => {
       slack: {
         auth: { test: () => Promise.reject(leaky) },
         apps: { connections: { open: () => Promise.reject(new Error("refused xapp-1-A0123-4567-abcdef")) } },
+        conversations: { info: () => Promise.reject(new Error("not asked")) },
       },
     });
     const text = `${describeDoctor(config)}\n${formatDoctor(lines)}`;

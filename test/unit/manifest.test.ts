@@ -90,13 +90,27 @@ describe("manifest.yml", () => {
         "commands",
         "chat:write",
         "usergroups:read",
+        "users:read",
+        "channels:read",
+        "groups:read",
         "channels:history",
         "groups:history",
         "im:history",
-        "mpim:history",
       ].sort(),
     );
     expect(at(manifest, "oauth_config", "scopes", "user")).toBeUndefined();
+    expect(at(manifest, "oauth_config", "scopes", "bot_optional")).toBeUndefined();
+  });
+
+  it("explains every bot scope it requests in the header comment, and only those", () => {
+    const text = readFileSync(join(root, "manifest.yml"), "utf8");
+    const header = text.slice(0, text.search(/^[^#\s]/m));
+    // One table row per scope: "#   <scope>   <why, and which API uses it>".
+    const explained = [...header.matchAll(/^# {2,}([a-z]+(?::[a-z.]+)?) {2,}\S/gm)].map((m) => m[1]);
+    const scopes = asArray(at(manifest, "oauth_config", "scopes", "bot"));
+    expect(explained.length).toBeGreaterThan(0);
+    expect(new Set(explained).size).toBe(explained.length);
+    expect([...explained].sort()).toEqual([...scopes].sort());
   });
 
   it("enables Socket Mode and interactivity by default", () => {
@@ -230,11 +244,13 @@ describe("deploy/target-role.yaml", () => {
     }
   });
 
-  it("keeps the ExternalId secret, required and at least 16 characters", () => {
+  it("keeps the ExternalId secret, required, 16 to 256 characters from AWS's ExternalId alphabet", () => {
     const parameter = at(template, "Parameters", "ExternalId");
     expect(at(parameter, "NoEcho")).toBe(true);
     expect(at(parameter, "Default")).toBeUndefined();
     expect(at(parameter, "MinLength")).toBeGreaterThanOrEqual(16);
+    expect(at(parameter, "MaxLength")).toBe(256);
+    expect(at(parameter, "AllowedPattern")).toBe("^[\\w+=,.@:/-]+$");
   });
 
   it("allows session tags only when they are slack-user and slack-channel", () => {
@@ -250,6 +266,7 @@ describe("deploy/target-role.yaml", () => {
   it("allows CreateImage on new images and snapshots only when they carry the ami-bot:job-id tag", () => {
     const onImages = collectStatements(template).filter(
       (s) =>
+        s.Effect === "Allow" &&
         asArray(s.Action).includes("ec2:CreateImage") &&
         asArray(s.Resource).some((r) => /::(image|snapshot)\//.test(JSON.stringify(r))),
     );
@@ -263,6 +280,47 @@ describe("deploy/target-role.yaml", () => {
     );
     expect(createTags).toHaveLength(1);
     expect(at(createTags[0], "Condition", "StringEquals", "ec2:CreateAction")).toBe("CreateImage");
+  });
+
+  it("limits the tag keys on new images and snapshots to Name, ami-bot:* and AllowedTagKeys", () => {
+    expect(at(template, "Parameters", "AllowedTagKeys")).toMatchObject({
+      Type: "CommaDelimitedList",
+      Default: "*",
+    });
+    // CloudFormation cannot concatenate lists: the fixed keys and the parameter are joined, then split.
+    const allowedKeys = {
+      "Fn::Split": [
+        ",",
+        { "Fn::Join": [",", ["Name", "ami-bot:*", { "Fn::Join": [",", { Ref: "AllowedTagKeys" }] }]] },
+      ],
+    };
+    const tagging = collectStatements(template).filter(
+      (s) =>
+        s.Effect === "Allow" &&
+        (asArray(s.Action).includes("ec2:CreateTags") ||
+          (asArray(s.Action).includes("ec2:CreateImage") &&
+            asArray(s.Resource).some((r) => /::(image|snapshot)\//.test(JSON.stringify(r))))),
+    );
+    expect(tagging).toHaveLength(2);
+    for (const statement of tagging)
+      expect(at(statement, "Condition", "ForAllValues:StringLike", "aws:TagKeys")).toEqual(allowedKeys);
+  });
+
+  it("denies CreateImage to sessions whose SourceIdentity is the watcher's, on every resource it touches", () => {
+    const denies = collectStatements(template).filter((s) => s.Effect === "Deny");
+    expect(denies).toHaveLength(1);
+    expect(denies[0]).toMatchObject({
+      Action: "ec2:CreateImage",
+      Condition: { StringEquals: { "aws:SourceIdentity": "ami-bot-watcher" } },
+    });
+    const resources = asArray(denies[0]?.Resource).map((r) =>
+      isRecord(r) && typeof r["Fn::Sub"] === "string" ? substitute(r["Fn::Sub"], defaults) : r,
+    );
+    expect(resources).toEqual([
+      "arn:aws:ec2:*:*:instance/*",
+      "arn:aws:ec2:*::image/*",
+      "arn:aws:ec2:*::snapshot/*",
+    ]);
   });
 
   it("limits CreateImage to opted-in instances when RequireOptInTag is true, and not when false", () => {

@@ -36,7 +36,7 @@ export function createCheckAccess(deps: SlackDeps) {
     });
 
     let result: { allowed: boolean; message: string };
-    if (!allowed || !target || !input.region) result = { allowed: false, message: deniedMessage() };
+    if (!allowed || !target || !input.region) result = { allowed: false, message: deniedMessage(who) };
     else if (!input.instanceId || !isInstanceId(input.instanceId))
       result = { allowed: false, message: "Choose an instance first, then check again." };
     else

@@ -1,6 +1,7 @@
 /**
  * When an instance is picked, offer a default image name from its Name tag, unless the person already
- * typed their own. The name comes from the option's text, so no AWS call is needed.
+ * typed their own, and name the instance in the reboot confirm dialog. Both come from the option's text
+ * (shown only to this person, in their own form), so no AWS call is needed.
  */
 import type {
   AllMiddlewareArgs,
@@ -27,8 +28,7 @@ export function createInstanceSelected(deps: SlackDeps) {
     if (!view || !metadata || !instanceId || !label || !isInstanceId(instanceId)) return;
     const values = view.state.values as StateValues;
     const typed = findElement(values, ACTION.imageName)?.state.value ?? "";
-    if (typed !== "" && typed !== metadata.autoName) return; // the person's own name wins
-
+    const ownName = typed !== "" && typed !== metadata.autoName; // the person's own name wins
     const who = await principalOf(deps, body.user.id, metadata.origin);
     const places = placesFor(deps, who);
     audit(deps, {
@@ -39,17 +39,22 @@ export function createInstanceSelected(deps: SlackDeps) {
     });
     if (places.length === 0) return;
     const input = readRequestInput(values, places[0] ? placeValue(places[0]) : undefined);
+    const place = places.find((p) => p.targetName === input.targetName && p.region === input.region);
+    // Nothing to redraw: the person's own name stays, and no confirm dialog needs the instance's name.
+    if (ownName && place?.reboot !== "ask") return;
     const autoName = defaultImageName(input.instanceLabel, instanceId, new Date(deps.clock.now()));
     await updateModal(
       client,
       view,
       { places, input, metadata, codec: deps.metadata },
-      {
-        instance: { id: instanceId, label },
-        imageName: autoName,
-        autoName,
-        nameVersion: metadata.nameVersion + 1,
-      },
+      ownName
+        ? { instance: { id: instanceId, label }, imageName: undefined, nameVersion: metadata.nameVersion }
+        : {
+            instance: { id: instanceId, label },
+            imageName: autoName,
+            autoName,
+            nameVersion: metadata.nameVersion + 1,
+          },
       deps.logger,
     );
   };

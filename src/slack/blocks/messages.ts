@@ -1,13 +1,19 @@
 /**
  * The job's thread, as pure Block Kit: the root message (rewritten in place as the job moves on) and each
  * reply. Every message carries plain `text` too, for notifications and screen readers.
+ *
+ * Names and tags are chosen by whoever asked or whoever tagged the instance, and they reach a whole channel:
+ * each goes through `literal` (a code span) and every text object is `verbatim`, so a value cannot mention
+ * @here, link a URL or change the formatting around it.
  */
 import type { types } from "@slack/bolt";
 import type { Target } from "../../config.js";
+import type { Tag } from "../../domain/image-request.js";
 import type { Job } from "../../domain/job.js";
-import { consoleImageUrl, escapeText, formatDuration } from "./format.js";
+import { consoleImageUrl, escapeText, formatDuration, literal, prose } from "./format.js";
 
 type KnownBlock = types.KnownBlock;
+type MrkdwnElement = types.MrkdwnElement;
 
 export interface SlackMessage {
   readonly text: string;
@@ -27,10 +33,36 @@ export interface MessageContext {
   };
 }
 
+/** Slack links nothing and mentions no one on its own in this text; our own <@U…> and <url|…> still work. */
+function mrkdwn(text: string): MrkdwnElement {
+  return { type: "mrkdwn", text, verbatim: true };
+}
+
+/** A message whose one section says what its fallback text says. */
+function plainMessage(text: string): { text: string; blocks: KnownBlock[] } {
+  return { text, blocks: [{ type: "section", text: mrkdwn(text) }] };
+}
+
 function instanceLabel(job: Job): string {
-  return job.instanceName
-    ? `${escapeText(job.instanceName)} (\`${job.instanceId}\`)`
-    : `\`${job.instanceId}\``;
+  return job.instanceName ? `${literal(job.instanceName)} (\`${job.instanceId}\`)` : `\`${job.instanceId}\``;
+}
+
+// A section field holds 2,000 characters; the rest is room for the heading and the "more" note.
+const TAGS_BUDGET = 1900;
+
+/** `key=value` spans, as many as fit whole; the rest are counted rather than cut mid-span. */
+function tagList(tags: readonly Tag[]): string {
+  const shown: string[] = [];
+  let length = 0;
+  for (const tag of tags) {
+    const item = literal(`${tag.key}=${tag.value}`);
+    if (length + item.length + 2 > TAGS_BUDGET) break;
+    shown.push(item);
+    length += item.length + 2;
+  }
+  const hidden = tags.length - shown.length;
+  if (hidden === 0) return shown.join(", ");
+  return shown.length ? `${shown.join(", ")} and ${hidden} more` : `${hidden} tags, too long to show here`;
 }
 
 function statusLine(job: Job, ctx: MessageContext): string {
@@ -43,11 +75,11 @@ function statusLine(job: Job, ctx: MessageContext): string {
     case "available":
       return `:white_check_mark: Image ${imageLink(job, ctx)} is available (took ${took})`;
     case "failed":
-      return `:x: The image failed: ${escapeText(job.finalReason ?? "")}`;
+      return `:x: The image failed: ${prose(job.finalReason ?? "")}`;
     case "refused":
-      return `:no_entry: Not created: ${escapeText(job.finalReason ?? "")}`;
+      return `:no_entry: Not created: ${prose(job.finalReason ?? "")}`;
     case "timed_out":
-      return `:warning: Gave up after ${took}: ${escapeText(job.finalReason ?? "")}`;
+      return `:warning: Gave up after ${took}: ${prose(job.finalReason ?? "")}`;
   }
 }
 
@@ -64,33 +96,20 @@ export function rootMessage(job: Job, ctx: MessageContext): SlackMessage {
     : escapeText(job.targetName);
   const status = statusLine(job, ctx);
   return {
-    text: `<@${job.requestedBy}> asked for an AMI of ${escapeText(job.instanceName ?? job.instanceId)}: ${status.replace(/^:[a-z_]+: /, "")}`,
+    text: `<@${job.requestedBy}> asked for an AMI of ${literal(job.instanceName ?? job.instanceId)}: ${status.replace(/^:[a-z_]+: /, "")}`,
     blocks: [
-      {
-        type: "section",
-        text: { type: "mrkdwn", text: `*AMI of ${instanceLabel(job)}*, asked by <@${job.requestedBy}>` },
-      },
+      { type: "section", text: mrkdwn(`*AMI of ${instanceLabel(job)}*, asked by <@${job.requestedBy}>`) },
       {
         type: "section",
         fields: [
-          { type: "mrkdwn", text: `*Image name*\n${escapeText(job.imageName)}` },
-          { type: "mrkdwn", text: `*Account / region*\n${account} · ${job.region}` },
-          {
-            type: "mrkdwn",
-            text: `*Reboot*\n${job.noReboot ? "No (crash-consistent)" : "Yes (consistent file systems)"}`,
-          },
-          ...(job.tags.length
-            ? [
-                {
-                  type: "mrkdwn" as const,
-                  text: `*Tags*\n${escapeText(job.tags.map((t) => `${t.key}=${t.value}`).join(", ")).slice(0, 1900)}`,
-                },
-              ]
-            : []),
+          mrkdwn(`*Image name*\n${literal(job.imageName)}`),
+          mrkdwn(`*Account / region*\n${account} · ${job.region}`),
+          mrkdwn(`*Reboot*\n${job.noReboot ? "No (crash-consistent)" : "Yes (consistent file systems)"}`),
+          ...(job.tags.length ? [mrkdwn(`*Tags*\n${tagList(job.tags)}`)] : []),
         ],
       },
-      { type: "section", text: { type: "mrkdwn", text: status } },
-      { type: "context", elements: [{ type: "mrkdwn", text: `Job \`${job.id}\` · updates in this thread` }] },
+      { type: "section", text: mrkdwn(status) },
+      { type: "context", elements: [mrkdwn(`Job \`${job.id}\` · updates in this thread`)] },
     ],
   };
 }
@@ -111,33 +130,37 @@ export function replyMessage(job: Job, key: string, ctx: MessageContext): SlackM
       case "slow":
         return `Still pending after ${formatDuration(ctx.watcher.slowAfterMs)}. Large volumes can take a long time; I'll check every ${formatDuration(ctx.watcher.slowPollIntervalMs)} for up to ${formatDuration(ctx.watcher.giveUpAfterMs)} in all.`;
       case "checks_failing":
-        return `:warning: I can't check on the image right now: ${escapeText(job.lastError ?? "AWS did not answer")} I'll keep trying.`;
+        return `:warning: I can't check on the image right now: ${prose(job.lastError ?? "AWS did not answer")} I'll keep trying.`;
       case "available":
-        return `:white_check_mark: Image ${imageLink(job, ctx)} (${escapeText(job.imageName)}) is available, after ${formatDuration((job.finishedAt ?? ctx.now) - job.createdAt)}.`;
+        return `:white_check_mark: Image ${imageLink(job, ctx)} (${literal(job.imageName)}) is available, after ${formatDuration((job.finishedAt ?? ctx.now) - job.createdAt)}.`;
       case "failed":
-        return `:x: The image failed. ${escapeText(job.finalReason ?? "")}`;
+        return `:x: The image failed. ${prose(job.finalReason ?? "")}`;
       case "refused":
-        return `:no_entry: The image was not created. ${escapeText(job.finalReason ?? "")}`;
+        return `:no_entry: The image was not created. ${prose(job.finalReason ?? "")}`;
       case "timed_out":
-        return `:warning: ${escapeText(job.finalReason ?? "Gave up.")} Check the image in the EC2 console${job.imageId ? ` (${imageLink(job, ctx)})` : ""}.`;
+        return `:warning: ${prose(job.finalReason ?? "Gave up.")} Check the image in the EC2 console${job.imageId ? ` (${imageLink(job, ctx)})` : ""}.`;
       default:
         return `Update: ${kind}`;
     }
   })();
-  return { text, broadcast: kind === "available" };
+  return { ...plainMessage(text), broadcast: kind === "available" };
 }
 
 /** What the requester alone is told: a refusal, or that the chosen channel cannot take the thread. */
-export function requesterNote(job: Job, key: string): string {
+export function requesterNote(job: Job, key: string): SlackMessage {
+  return plainMessage(requesterNoteText(job, key));
+}
+
+function requesterNoteText(job: Job, key: string): string {
   if (key.startsWith("channel_unusable:")) {
     const channel = key.slice("channel_unusable:".length);
     return (
       `I can't post in <#${channel}> (I'm not a member, or it is archived), so I'll keep you updated about ` +
-      `${escapeText(job.imageName)} here. To get updates in the channel next time, invite me there with \`/invite @ami-bot\`.`
+      `${literal(job.imageName)} here. To get updates in the channel next time, invite me there with \`/invite @ami-bot\`.`
     );
   }
-  const what = `${escapeText(job.instanceName ?? job.instanceId)} (${escapeText(job.imageName)})`;
-  const why = escapeText(job.finalReason ?? "");
+  const what = `${literal(job.instanceName ?? job.instanceId)} (${literal(job.imageName)})`;
+  const why = prose(job.finalReason ?? "");
   if (job.state === "failed") return `The AMI of ${what} failed: ${why}`;
   if (job.state === "timed_out") return `ami-bot stopped following the AMI of ${what}: ${why}`;
   return `Your AMI request for ${what} did not go through: ${why || "AWS refused it."}`;

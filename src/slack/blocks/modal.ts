@@ -2,6 +2,7 @@
  * The /ami modal, mirroring the EC2 console's Create image form. Pure: tests assert its JSON directly.
  */
 import type { types } from "@slack/bolt";
+import type { RebootPolicy } from "../../domain/target.js";
 import { ACTION, BLOCK, CREATE_VIEW } from "../ids.js";
 import { escapeText } from "./format.js";
 
@@ -12,6 +13,10 @@ export interface PlaceOption {
   readonly targetName: string;
   readonly region: string;
   readonly accountId: string;
+  /** The target's reboot policy: only `ask` shows a choice. */
+  readonly reboot?: RebootPolicy;
+  /** The tag keys the target allows, shown in the tags hint. */
+  readonly tagKeys?: readonly string[] | undefined;
 }
 
 export interface ModalState {
@@ -58,10 +63,13 @@ export function createImageModal(state: ModalState, privateMetadata: string): Mo
     value: placeValue(p),
   }));
   const selected = places.find((o) => o.value === state.selectedPlace) ?? places[0];
+  const place = state.places.find((p) => placeValue(p) === selected?.value);
   if (places.length > 1) {
     blocks.push({
       type: "input",
       block_id: BLOCK.where,
+      // Targets differ in reboot policy and tag keys: choosing one redraws the form for it.
+      dispatch_action: true,
       label: plain("Account and region"),
       element: {
         type: "static_select",
@@ -116,33 +124,20 @@ export function createImageModal(state: ModalState, privateMetadata: string): Mo
       optional: true,
       element: { type: "plain_text_input", action_id: ACTION.description, max_length: 255 },
     },
-    {
-      type: "input",
-      block_id: BLOCK.reboot,
-      label: plain("Reboot the instance?"),
-      element: {
-        type: "radio_buttons",
-        action_id: ACTION.reboot,
-        options: [
-          {
-            text: plain("Reboot (EC2's default)"),
-            description: plain("AWS stops the instance briefly so the file systems are consistent."),
-            value: "reboot",
-          },
-          {
-            text: plain("No reboot"),
-            description: plain("No downtime and faster, but the image is only crash-consistent."),
-            value: "no_reboot",
-          },
-        ],
-      },
-    },
+    rebootBlock(place?.reboot ?? "never", state.instance),
     {
       type: "input",
       block_id: BLOCK.tags,
       label: plain("Tags"),
       optional: true,
-      hint: plain("One key=value per line; applied to the image and its snapshots."),
+      hint: plain(
+        place?.tagKeys
+          ? `One key=value per line; applied to the image and its snapshots. Keys allowed here: ${place.tagKeys.join(", ")}`.slice(
+              0,
+              150,
+            )
+          : "One key=value per line; applied to the image and its snapshots.",
+      ),
       element: {
         type: "plain_text_input",
         action_id: ACTION.tags,
@@ -154,13 +149,19 @@ export function createImageModal(state: ModalState, privateMetadata: string): Mo
       type: "input",
       block_id: BLOCK.channel,
       label: plain("Post updates to"),
+      ...(state.channelId?.startsWith("D")
+        ? { hint: plain("You typed /ami in a direct message: choose a channel for the updates.") }
+        : {}),
       element: {
         type: "conversations_select",
         action_id: ACTION.channel,
         filter: { include: ["public", "private"], exclude_bot_users: true },
-        ...(state.channelId
-          ? { initial_conversation: state.channelId }
-          : { default_to_current_conversation: true }),
+        // A direct message is not offered (the filter hides it): the person is asked for a channel.
+        ...(state.channelId === undefined
+          ? { default_to_current_conversation: true }
+          : state.channelId.startsWith("D")
+            ? {}
+            : { initial_conversation: state.channelId }),
       },
     },
   );
@@ -201,6 +202,62 @@ export function createImageModal(state: ModalState, privateMetadata: string): Mo
   };
 }
 
+/**
+ * The reboot question. On a `never` target there is no choice, and the form says why; on an `ask` target a
+ * tick box whose confirm dialog names the instance that will restart. Unticked (the default) means no reboot.
+ */
+function rebootBlock(policy: RebootPolicy, instance: ModalState["instance"]): KnownBlock {
+  if (policy !== "ask")
+    return {
+      type: "context",
+      block_id: BLOCK.reboot,
+      elements: [
+        {
+          type: "mrkdwn",
+          text: ":information_source: *No reboot.* The account's owners chose that ami-bot never restarts instances here, so the image is crash-consistent (like a sudden power-off) and the instance keeps running.",
+        },
+      ],
+    };
+  const who = instance ? instanceWords(instance) : "The instance you chose";
+  return {
+    type: "input",
+    block_id: BLOCK.reboot,
+    optional: true,
+    label: plain("Reboot"),
+    element: {
+      type: "checkboxes",
+      action_id: ACTION.reboot,
+      options: [
+        {
+          text: plain("Reboot the instance while imaging"),
+          description: plain(
+            "Consistent file systems, but the instance restarts. Unticked: no reboot (crash-consistent).",
+          ),
+          value: "reboot",
+        },
+      ],
+      confirm: {
+        title: plain("Reboot the instance?"),
+        text: plain(
+          `${who} will restart while AWS makes the image: anyone using it loses their connection for a few minutes.`.slice(
+            0,
+            300,
+          ),
+        ),
+        confirm: plain("Yes, reboot it"),
+        deny: plain("No"),
+        style: "danger",
+      },
+    },
+  };
+}
+
+/** "web-1 (i-0abc…)" from the picker's option text, or the id alone. */
+function instanceWords(instance: { id: string; label: string }): string {
+  const name = /^(.*?)\s*\(i-[0-9a-f]+\)/.exec(instance.label)?.[1]?.trim();
+  return name && name !== instance.id ? `${name} (${instance.id})` : instance.id;
+}
+
 /** The text of `/ami help`: what the command does and its forms. */
 export function helpText(): string {
   return [
@@ -209,7 +266,7 @@ export function helpText(): string {
     "• `/ami i-0123456789abcdef0` opens it with that instance chosen.",
     "• `/ami check i-0123456789abcdef0` asks AWS (dry run) whether you could image it, creating nothing.",
     "• `/ami help` shows this.",
-    "You choose the account and region, the instance, the image name, whether to reboot, and tags. ",
+    "You choose the account and region, the instance, the image name, tags and, where the account's owners allow it, whether to reboot.",
     "Updates go to the channel you pick; the final result is posted there too.",
   ].join("\n");
 }

@@ -47,7 +47,7 @@ export function createAmiCommand(deps: SlackDeps) {
       reason: places.length > 0 ? `${places.length} places allowed` : "no target allows this user here",
     });
     if (places.length === 0) {
-      await ack({ response_type: "ephemeral", text: deniedMessage() });
+      await ack({ response_type: "ephemeral", text: deniedMessage(who) });
       return;
     }
     if (checking && text) {

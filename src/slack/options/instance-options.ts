@@ -1,22 +1,39 @@
 /**
  * Options for the instance picker: DescribeInstances under the person's read-only scoped session,
  * always filtered (state, scope tags, the search text) and capped at one page.
+ *
+ * Slack asks once per keystroke, and EC2 throttles DescribeInstances per account and region, so one fast
+ * typist could slow every search, and the bot's own image checks, for everyone in the account. Searches are
+ * therefore limited per person, and a search repeated within seconds is answered from memory.
  */
 import type { AllMiddlewareArgs, SlackOptionsMiddlewareArgs } from "@slack/bolt";
 import { allowedPlaces } from "../../domain/access.js";
+import type { Clock } from "../../domain/ports.js";
+import { createWindowLimiter } from "../../domain/window-limiter.js";
 import { AwsRefusedError } from "../../errors.js";
 import { instanceOptionText, placeValue } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
 import { readRequestInput, type StateValues } from "../form-values.js";
 
 type Args = SlackOptionsMiddlewareArgs<"block_suggestion"> & AllMiddlewareArgs;
+type Option = { text: { type: "plain_text"; text: string }; value: string };
 
 const SEARCH_BUDGET_MS = 2500;
 const SLOW_OPTION = "AWS is slow to answer; type again to retry.";
 
 export const NOT_ALLOWED_OPTION = "⛔ You are not allowed to list instances here; ask ami-bot's admins";
+export const TOO_FAST_OPTION = "⏳ Searching too fast: pause a second, then type again";
+
+/** Per person: enough for the first letters of a name, not a sustained stream of keystrokes. */
+export const SEARCH_LIMIT = { limit: 5, windowMs: 5_000 } as const;
+/** How long a search's answer is reused for the same person, place and text. */
+export const SEARCH_CACHE_MS = 10_000;
+const SEARCH_CACHE_MAX = 1_000;
 
 export function createInstanceOptions(deps: SlackDeps) {
+  // One of each per bot, so every request from a person counts against the same budget.
+  const limiter = createWindowLimiter({ ...SEARCH_LIMIT, clock: deps.clock });
+  const recent = createAnswerCache(deps.clock, SEARCH_CACHE_MS, SEARCH_CACHE_MAX);
   return async ({ body, ack }: Args): Promise<void> => {
     const userId = body.user.id;
     const metadata = deps.metadata.decode(body.view?.private_metadata);
@@ -44,6 +61,19 @@ export function createInstanceOptions(deps: SlackDeps) {
       });
       return;
     }
+    const query = String(body.value ?? "").slice(0, 100);
+    const cacheKey = JSON.stringify([userId, target.name, input.region, query]);
+    const cached = recent.get(cacheKey);
+    if (cached) {
+      await ack({ options: cached });
+      return;
+    }
+    if (!limiter.take(userId).ok) {
+      deps.logger.debug({ user: userId, target: target.name }, "instance search refused: too many too fast");
+      // Like the other refusals, an option whose value fails validation if chosen.
+      await ack({ options: [{ text: { type: "plain_text", text: TOO_FAST_OPTION }, value: "too-fast" }] });
+      return;
+    }
     try {
       // Options must come back within Slack's 3 seconds: a slower AWS gets a "try again" option instead.
       let timer: NodeJS.Timeout | undefined;
@@ -51,7 +81,7 @@ export function createInstanceOptions(deps: SlackDeps) {
         deps.images.findInstances(
           { target, region: input.region },
           { userId, channelId: metadata?.origin ?? "unknown" },
-          String(body.value ?? "").slice(0, 100),
+          query,
         ),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
@@ -60,12 +90,13 @@ export function createInstanceOptions(deps: SlackDeps) {
           );
         }),
       ]).finally(() => clearTimeout(timer));
-      await ack({
-        options: instances.slice(0, 100).map((i) => ({
-          text: { type: "plain_text" as const, text: instanceOptionText(i) },
-          value: i.instanceId,
-        })),
-      });
+      const options: Option[] = instances.slice(0, 100).map((i) => ({
+        text: { type: "plain_text", text: instanceOptionText(i) },
+        value: i.instanceId,
+      }));
+      // Only answers are kept: a failed search is tried again on the next keystroke.
+      recent.set(cacheKey, options);
+      await ack({ options });
     } catch (error) {
       // Option text holds 75 characters: a short phrase per cause, the detail in the log.
       const code = error instanceof AwsRefusedError ? error.code : "unknown";
@@ -81,5 +112,28 @@ export function createInstanceOptions(deps: SlackDeps) {
         options: [{ text: { type: "plain_text" as const, text: `⚠ ${why}` }, value: "error" }],
       });
     }
+  };
+}
+
+/**
+ * Answers by key for `ttlMs`. Entries all live equally long, so insertion order is expiry order: expired
+ * ones are dropped from the front on each write, and the oldest go first past `max`, bounding memory.
+ */
+function createAnswerCache(clock: Clock, ttlMs: number, max: number) {
+  const entries = new Map<string, { options: Option[]; expires: number }>();
+  return {
+    get(key: string): Option[] | undefined {
+      const hit = entries.get(key);
+      return hit && hit.expires > clock.now() ? hit.options : undefined;
+    },
+    set(key: string, options: Option[]): void {
+      const now = clock.now();
+      for (const [k, e] of entries) {
+        if (e.expires > now && entries.size < max) break;
+        entries.delete(k);
+      }
+      entries.delete(key);
+      entries.set(key, { options, expires: now + ttlMs });
+    },
   };
 }

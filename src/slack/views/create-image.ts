@@ -3,11 +3,18 @@
  * and a payload can be forged); errors go back under their field; a valid request is stored as a job
  * before the modal closes, so nothing accepted is lost.
  */
-import type { AllMiddlewareArgs, SlackViewMiddlewareArgs, ViewSubmitAction } from "@slack/bolt";
+import { createHash } from "node:crypto";
+import type { AllMiddlewareArgs, SlackViewMiddlewareArgs, ViewSubmitAction, webApi } from "@slack/bolt";
 import { allowedPlaces, deniedMessage, mayPostTo } from "../../domain/access.js";
 import { instanceProblem } from "../../domain/access-check.js";
-import { type RequestField, validateImageRequest } from "../../domain/image-request.js";
-import type { Place } from "../../domain/ports.js";
+import {
+  defaultImageName,
+  type ImageRequest,
+  type RequestField,
+  validateImageRequest,
+} from "../../domain/image-request.js";
+import type { Job } from "../../domain/job.js";
+import type { Admission, InstanceSummary, Place } from "../../domain/ports.js";
 import { AwsRefusedError } from "../../errors.js";
 import { placeValue } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
@@ -37,7 +44,7 @@ const FIELD_BLOCK: Record<RequestField, string> = {
 };
 
 export function createImageSubmission(deps: SlackDeps) {
-  return async ({ body, view, ack }: Args): Promise<void> => {
+  return async ({ body, view, ack, client }: Args): Promise<void> => {
     const userId = body.user.id;
     const values = view.state.values as StateValues;
     const metadata = deps.metadata.decode(view.private_metadata);
@@ -49,7 +56,9 @@ export function createImageSubmission(deps: SlackDeps) {
       places.length === 1 && places[0] ? placeValue(places[0]) : undefined,
     );
     const allowedHere = allowedPlaces(deps.config.targets, who);
-    const result = validateImageRequest(input, allowedHere, new Date(deps.clock.now()));
+    const result = validateImageRequest(input, allowedHere, new Date(deps.clock.now()), (name) =>
+      deps.config.targets.find((t) => t.name === name),
+    );
 
     const target = result.ok
       ? deps.config.targets.find((t) => t.name === result.request.targetName)
@@ -58,21 +67,26 @@ export function createImageSubmission(deps: SlackDeps) {
     // Someone no rule allows is told so, and whom to ask, whatever the form claims.
     const placeClaimed = input.targetName !== undefined && input.region !== undefined;
     if (places.length === 0 || (placeClaimed && !allowedHere.has(`${input.targetName}|${input.region}`)))
-      problems.where = deniedMessage();
+      problems.where = deniedMessage(who);
+    let instance: InstanceSummary | undefined;
     if (result.ok && target) {
       const request = result.request;
-      if (!mayPostTo(target, who, request.channelId))
+      if (request.channelId.startsWith("D") && request.channelId !== origin)
+        problems.channel =
+          "Choose a channel for the updates: ami-bot can post only in channels, or in the direct message you typed /ami in.";
+      else if (!mayPostTo(target, who, request.channelId))
         problems.channel =
           "You may use ami-bot here because of this channel's rule, so the updates must stay in a channel that rule lists. Choose one of those.";
       else {
-        const problem = await precheckInstance(
+        const checked = await precheckInstance(
           deps,
           { target, region: request.region },
           userId,
           origin ?? request.channelId,
           request.instanceId,
         );
-        if (problem) problems.instance = problem;
+        if (checked.problem) problems.instance = checked.problem;
+        instance = checked.instance;
       }
     }
 
@@ -111,15 +125,16 @@ export function createImageSubmission(deps: SlackDeps) {
       return;
     }
 
-    const request = result.request;
+    const request = withAwsName(result.request, instance, new Date(deps.clock.now()));
     const jobId = deps.newJobId();
-    let inserted: boolean;
+    let admission: Admission;
     try {
-      inserted = deps.store.insert(
+      admission = deps.store.admit(
         {
           id: jobId,
           // One job per view: a submission delivered twice, or a double click, creates one image.
           idempotencyKey: `view:${view.id}`,
+          requestHash: requestHash(request),
           requestedBy: userId,
           originChannelId: origin ?? request.channelId,
           targetName: target.name,
@@ -133,6 +148,7 @@ export function createImageSubmission(deps: SlackDeps) {
           tags: request.tags,
           channelId: request.channelId,
         },
+        { jobsPerHour: target.jobsPerHour },
         deps.clock.now(),
       );
     } catch (error) {
@@ -146,6 +162,21 @@ export function createImageSubmission(deps: SlackDeps) {
       });
       return;
     }
+    const refusal = await admissionRefusal(admission, client, deps);
+    if (refusal) {
+      audit(deps, {
+        user: userId,
+        action: "submit",
+        allowed: false,
+        reason: `refused by a guardrail: ${admission.status}${admission.status === "duplicate" ? " with other values" : ""}`,
+        target: target.name,
+        region: request.region,
+      });
+      const blockId = findElement(values, ACTION.instance)?.blockId ?? BLOCK.instance;
+      await ack({ response_action: "errors", errors: { [blockId]: refusal } });
+      return;
+    }
+    const inserted = admission.status === "accepted";
     deps.onStep("job_stored");
     audit(deps, {
       user: userId,
@@ -168,6 +199,94 @@ export function createImageSubmission(deps: SlackDeps) {
   };
 }
 
+/**
+ * The request with the instance's Name tag as AWS reports it (never the picker's option text, which the
+ * client sends), and a default image name made from it when none was typed.
+ */
+function withAwsName(request: ImageRequest, instance: InstanceSummary | undefined, now: Date): ImageRequest {
+  const name = instance?.name;
+  return {
+    ...request,
+    instanceName: name,
+    imageName: request.imageNameDefaulted
+      ? defaultImageName(name, request.instanceId, now)
+      : request.imageName,
+  };
+}
+
+/**
+ * What was asked, as a hash: a second submission of one view must ask for the same thing. A default name
+ * counts as "none typed" (it carries the minute), so a genuine redelivery a minute later still matches.
+ */
+function requestHash(r: ImageRequest): string {
+  const asked = {
+    target: r.targetName,
+    region: r.region,
+    instance: r.instanceId,
+    name: r.imageNameDefaulted ? "" : r.imageName,
+    description: r.description ?? "",
+    noReboot: r.noReboot,
+    tags: r.tags,
+    channel: r.channelId,
+  };
+  return createHash("sha256").update(JSON.stringify(asked)).digest("hex");
+}
+
+/** The words under the form's instance field when a guardrail refuses the job, or undefined when accepted. */
+async function admissionRefusal(
+  admission: Admission,
+  client: webApi.WebClient,
+  deps: SlackDeps,
+): Promise<string | undefined> {
+  switch (admission.status) {
+    case "accepted":
+      return undefined;
+    case "duplicate":
+      return admission.sameRequest
+        ? undefined
+        : "This form was already sent with other values, and that request stands. Close the form and type /ami again to ask for another image.";
+    case "instance_busy": {
+      const job = admission.job;
+      const link = await threadLink(client, job, deps);
+      return (
+        `${job.instanceId} already has an image in progress (“${job.imageName}”): ` +
+        `${link}. You can ask again once it has finished.`
+      );
+    }
+    case "rate_limited": {
+      const at = new Date(admission.retryAt);
+      const minutes = Math.max(1, Math.ceil((admission.retryAt - deps.clock.now()) / 60_000));
+      return (
+        `You have started ${admission.limit} images in this account in the last hour, the most allowed. ` +
+        `You can start the next at ${at.toISOString().slice(11, 16)} UTC (in ${minutes} min).`
+      );
+    }
+  }
+}
+
+const PERMALINK_BUDGET_MS = 1000;
+
+/** A link to the job's thread (chat.getPermalink), or where it will appear when its root is not posted yet. */
+async function threadLink(client: webApi.WebClient, job: Job, deps: SlackDeps): Promise<string> {
+  if (job.rootChannelId && job.rootTs) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const res = await Promise.race([
+        client.chat.getPermalink({ channel: job.rootChannelId, message_ts: job.rootTs }),
+        new Promise<undefined>((resolve) => {
+          timer = setTimeout(() => resolve(undefined), PERMALINK_BUDGET_MS);
+        }),
+      ]);
+      if (res?.permalink) return `see its thread: ${res.permalink}`;
+    } catch (error) {
+      deps.logger.debug({ err: error, jobId: job.id }, "no permalink for the running job");
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  return `its updates are in the thread about “${job.imageName}” in the channel it was asked for`;
+}
+
 /** How long the submission waits for AWS to confirm the instance before accepting and letting the watcher check. */
 const PRECHECK_BUDGET_MS = 1000;
 
@@ -182,7 +301,7 @@ async function precheckInstance(
   userId: string,
   channelId: string,
   instanceId: string,
-): Promise<string | undefined> {
+): Promise<{ problem?: string; instance?: InstanceSummary }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), PRECHECK_BUDGET_MS);
@@ -192,12 +311,13 @@ async function precheckInstance(
       deps.images.describeInstance(place, { userId, channelId }, instanceId),
       timeout,
     ]);
-    if (found === "timeout") return undefined;
-    return instanceProblem(found, instanceId, place);
+    if (found === "timeout") return {};
+    const problem = instanceProblem(found, instanceId, place);
+    return problem ? { problem } : found ? { instance: found } : {};
   } catch (error) {
-    if (error instanceof AwsRefusedError && !error.retryable) return error.userMessage;
+    if (error instanceof AwsRefusedError && !error.retryable) return { problem: error.userMessage };
     deps.logger.warn({ err: error, user: userId }, "instance pre-check failed; the watcher will check again");
-    return undefined;
+    return {};
   } finally {
     clearTimeout(timer);
   }

@@ -7,6 +7,7 @@ import {
   type CreateImageCommandInput,
   DescribeImagesCommand,
   DescribeInstancesCommand,
+  type DescribeInstancesCommandInput,
   DescribeSnapshotsCommand,
   EC2Client,
   EC2ServiceException,
@@ -23,12 +24,18 @@ import {
   type SessionFactory,
   type SessionRequest,
 } from "../../../src/aws/scoped-credentials.js";
-import { createImagePolicy, type PolicyDocument, readOnlyPolicy } from "../../../src/aws/session-policy.js";
+import {
+  createImagePolicy,
+  type PolicyDocument,
+  pickerPolicy,
+  watcherPolicy,
+} from "../../../src/aws/session-policy.js";
 import { DEFAULT_AWS_TIMEOUTS } from "../../../src/aws/timeouts.js";
-import type { Target } from "../../../src/config.js";
 import type { CreateImageParams, Place, Requester } from "../../../src/domain/ports.js";
+import type { Target } from "../../../src/domain/target.js";
 import { AwsRefusedError } from "../../../src/errors.js";
 import { type FakeAws, startFakeAws } from "../../fakes/fake-aws.js";
+import { FixedClock } from "../../fakes/fixed-clock.js";
 
 const ACCOUNT = "123456789012";
 const REGION = "eu-west-1";
@@ -47,10 +54,16 @@ const target: Target = {
   regions: [REGION],
   allow: { users: ["*"], usergroups: [], channels: [] },
   instanceScope: { requiredTags: SCOPE_TAG },
+  reboot: "never",
+  tagKeys: ["team", "ticket"],
+  jobsPerHour: 10,
+  allowGuests: false,
+  allowPublicChannels: false,
 };
 const place: Place = { target, region: REGION };
 const requester: Requester = { userId: "U0REQUEST1", channelId: "C0CHANNEL1" };
 const scope = { partition: "aws", accountId: ACCOUNT, region: REGION };
+const createPolicy = (instanceId = INSTANCE) => createImagePolicy(target, REGION, instanceId);
 
 function params(overrides: Partial<CreateImageParams> = {}): CreateImageParams {
   return {
@@ -92,15 +105,15 @@ async function refusal(promise: Promise<unknown>): Promise<AwsRefusedError> {
 describe("session policies", () => {
   const actionsOf = (policy: PolicyDocument) => policy.Statement.flatMap((s) => [s.Action].flat());
 
-  it("lets CreateImage touch only the chosen instance in this account and region, plus what it creates", () => {
-    const policy = createImagePolicy(scope, INSTANCE);
+  it("lets CreateImage touch only the chosen instance, while it carries the required tags", () => {
+    const policy = createPolicy();
     const create = policy.Statement.filter((s) => [s.Action].flat().includes("ec2:CreateImage"));
-    expect(create).toHaveLength(1);
-    expect([create[0]?.Resource].flat()).toEqual([
+    expect(create.map((s) => s.Resource)).toEqual([
       `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/${INSTANCE}`,
-      `arn:aws:ec2:${REGION}::image/*`,
-      `arn:aws:ec2:${REGION}::snapshot/*`,
+      [`arn:aws:ec2:${REGION}::image/*`, `arn:aws:ec2:${REGION}::snapshot/*`],
     ]);
+    expect(create[0]?.Sid).toBe("ImageThisInstanceOnly");
+    expect(create[0]?.Condition).toEqual({ StringEquals: { "aws:ResourceTag/ami-bot": "allowed" } });
     // No statement grants anything on another instance.
     const instanceArns = policy.Statement.flatMap((s) => [s.Resource].flat()).filter((r) =>
       r.includes(":instance/"),
@@ -108,37 +121,49 @@ describe("session policies", () => {
     expect(instanceArns).toEqual([`arn:aws:ec2:${REGION}:${ACCOUNT}:instance/${INSTANCE}`]);
   });
 
-  it("allows CreateTags only as part of CreateImage, and no wildcard actions", () => {
-    const policy = createImagePolicy(scope, INSTANCE);
+  it("puts no condition on the instance when the target requires no tags", () => {
+    const open = createImagePolicy({ ...target, instanceScope: { requiredTags: {} } }, REGION, INSTANCE);
+    expect(open.Statement[0]?.Condition).toBeUndefined();
+  });
+
+  it("limits the tag keys on what CreateImage makes to the target's, plus Name and ami-bot:*", () => {
+    const policy = createPolicy();
+    const keys = { "ForAllValues:StringLike": { "aws:TagKeys": ["team", "ticket", "Name", "ami-bot:*"] } };
+    expect(policy.Statement[1]?.Condition).toEqual(keys);
+    expect(policy.Statement[2]?.Condition).toEqual({
+      StringEquals: { "ec2:CreateAction": "CreateImage" },
+      ...keys,
+    });
+    // No tagKeys: any key (the domain refuses reserved ones before AWS is asked).
+    const any = createImagePolicy({ ...target, tagKeys: undefined }, REGION, INSTANCE);
+    expect(any.Statement[1]?.Condition).toBeUndefined();
+    expect(any.Statement[2]?.Condition).toEqual({ StringEquals: { "ec2:CreateAction": "CreateImage" } });
+  });
+
+  it("allows CreateTags only as part of CreateImage, no Describe, and no wildcard actions", () => {
+    const policy = createPolicy();
     const tagging = policy.Statement.filter((s) => [s.Action].flat().includes("ec2:CreateTags"));
     expect(tagging).toHaveLength(1);
-    expect(tagging[0]?.Condition).toEqual({ StringEquals: { "ec2:CreateAction": "CreateImage" } });
+    expect(tagging[0]?.Condition?.StringEquals).toEqual({ "ec2:CreateAction": "CreateImage" });
     expect([tagging[0]?.Resource ?? []].flat()).toEqual([
       `arn:aws:ec2:${REGION}::image/*`,
       `arn:aws:ec2:${REGION}::snapshot/*`,
     ]);
     expect(actionsOf(policy).some((a) => a.includes("*"))).toBe(false);
-    expect(actionsOf(policy).sort()).toEqual(
-      [
-        "ec2:CreateImage",
-        "ec2:CreateTags",
-        "ec2:DescribeImages",
-        "ec2:DescribeInstances",
-        "ec2:DescribeSnapshots",
-      ].sort(),
-    );
+    expect([...new Set(actionsOf(policy))].sort()).toEqual(["ec2:CreateImage", "ec2:CreateTags"]);
   });
 
-  it("read-only sessions may only describe, in one region", () => {
-    const policy = readOnlyPolicy(scope);
-    expect(actionsOf(policy).every((a) => /^ec2:Describe(Images|Snapshots|Instances)$/.test(a))).toBe(true);
-    expect(policy.Statement.every((s) => s.Condition?.StringEquals?.["aws:RequestedRegion"] === REGION)).toBe(
-      true,
-    );
+  it("read-only sessions may make only their own reads, in one region", () => {
+    expect(actionsOf(pickerPolicy(scope))).toEqual(["ec2:DescribeInstances"]);
+    expect(actionsOf(watcherPolicy(scope)).sort()).toEqual(["ec2:DescribeImages", "ec2:DescribeSnapshots"]);
+    for (const policy of [pickerPolicy(scope), watcherPolicy(scope)])
+      expect(
+        policy.Statement.every((s) => s.Condition?.StringEquals?.["aws:RequestedRegion"] === REGION),
+      ).toBe(true);
   });
 
   it("AssumeRole carries the role, ExternalId, the requester and the policy", () => {
-    const policy = createImagePolicy(scope, INSTANCE);
+    const policy = createPolicy();
     const p = assumeRoleParams({ target, region: REGION, policy, ...requester });
     expect(p).toEqual({
       RoleArn: ROLE_ARN,
@@ -216,7 +241,7 @@ describe("Ec2Images with a mocked EC2 client", () => {
       {
         target,
         region: REGION,
-        policy: createImagePolicy(scope, INSTANCE),
+        policy: createPolicy(),
         userId: "U0REQUEST1",
         channelId: "C0CHANNEL1",
       },
@@ -227,7 +252,7 @@ describe("Ec2Images with a mocked EC2 client", () => {
     ec2.on(CreateImageCommand).rejects(awsError("DryRunOperation", 412));
     await expect(images.checkCreateImage(place, requester, params())).resolves.toBeUndefined();
     expect(ec2).toHaveReceivedCommandWith(CreateImageCommand, { InstanceId: INSTANCE, DryRun: true });
-    expect(sessionRequests[0]?.policy).toEqual(createImagePolicy(scope, INSTANCE));
+    expect(sessionRequests[0]?.policy).toEqual(createPolicy());
   });
 
   it("checkCreateImage refuses when AWS answers the dry run as if it were real", async () => {
@@ -242,6 +267,7 @@ describe("Ec2Images with a mocked EC2 client", () => {
 
   it.each([
     ["InvalidAMIName.Duplicate", 400, "name_taken", false],
+    ["InvalidAMIName.Malformed", 400, "name_malformed", false],
     ["UnauthorizedOperation", 403, "access_denied", false],
     ["RequestLimitExceeded", 503, "throttled", true],
     ["InternalError", 500, "aws_unavailable", true],
@@ -266,7 +292,7 @@ describe("Ec2Images with a mocked EC2 client", () => {
     ec2.on(DescribeInstancesCommand).rejects(awsError("InvalidInstanceID.NotFound", 400));
     await expect(images.describeInstance(place, requester, INSTANCE)).resolves.toBeUndefined();
     expect(ec2).toHaveReceivedCommandWith(DescribeInstancesCommand, { InstanceIds: [INSTANCE] });
-    expect(sessionRequests[0]?.policy).toEqual(readOnlyPolicy(scope));
+    expect(sessionRequests[0]?.policy).toEqual(pickerPolicy(scope));
   });
 
   it("describeInstance summarizes an instance in scope", async () => {
@@ -387,7 +413,7 @@ describe("Ec2Images with a mocked EC2 client", () => {
     await images.snapshotProgress(place, ["snap-1"]);
     await images.describeImages(place, ["ami-2"]);
     expect(sessionRequests).toHaveLength(1);
-    expect(sessionRequests[0]).toMatchObject({ userId: "ami-bot-watcher", policy: readOnlyPolicy(scope) });
+    expect(sessionRequests[0]).toMatchObject({ userId: "ami-bot-watcher", policy: watcherPolicy(scope) });
   });
 
   it("snapshotProgress reads percentages, filtering on snapshot-id", async () => {
@@ -407,13 +433,131 @@ describe("Ec2Images with a mocked EC2 client", () => {
     });
   });
 
-  it("findImageByJob looks for own images by the job-id tag", async () => {
+  it("findImageByJob looks for own images by the job-id tag, through the watcher's session", async () => {
     ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: "ami-found" }] });
     await expect(images.findImageByJob(place, requester, "job-1")).resolves.toBe("ami-found");
     expect(ec2).toHaveReceivedCommandWith(DescribeImagesCommand, {
       Owners: ["self"],
       Filters: [{ Name: "tag:ami-bot:job-id", Values: ["job-1"] }],
     });
+    await images.describeImages(place, ["ami-found"]);
+    expect(sessionRequests).toHaveLength(1);
+    expect(sessionRequests[0]).toMatchObject({ userId: "ami-bot-watcher", policy: watcherPolicy(scope) });
+  });
+
+  it("tells a malformed image name apart from a taken one", async () => {
+    ec2.on(CreateImageCommand).rejects(awsError("InvalidAMIName.Malformed", 400));
+    const error = await refusal(images.createImage(place, requester, params()));
+    expect(error).toMatchObject({ code: "name_malformed", retryable: false });
+    expect(error.userMessage).toContain("3–128 characters");
+    expect(error.userMessage).not.toContain("already exists");
+  });
+
+  const instancesPage = (ids: string[], nextToken?: string) => ({
+    Reservations: [{ Instances: ids.map((id) => ({ InstanceId: id, State: { Name: "running" as const } })) }],
+    NextToken: nextToken,
+  });
+
+  it("findInstances follows NextToken past sparse pages until it has a page of matches", async () => {
+    const ids = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => `i-${String(from + i).padStart(17, "0")}`);
+    ec2
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(instancesPage([], "page-2"))
+      .resolvesOnce(instancesPage(ids(0, 30), "page-3"))
+      .resolvesOnce(instancesPage(ids(30, 30), "page-4"))
+      .resolves(instancesPage(ids(60, 30)));
+    const found = await images.findInstances(place, requester, "web");
+    expect(found.map((i) => i.instanceId)).toEqual(ids(0, 50));
+    const tokens = ec2.commandCalls(DescribeInstancesCommand).map((c) => c.args[0].input.NextToken);
+    expect(tokens).toEqual([undefined, "page-2", "page-3"]);
+  });
+
+  it("findInstances reads at most ten pages, so one search cannot scan a whole account", async () => {
+    ec2.on(DescribeInstancesCommand).resolves(instancesPage([], "more"));
+    await expect(images.findInstances(place, requester, "web")).resolves.toEqual([]);
+    expect(ec2.commandCalls(DescribeInstancesCommand)).toHaveLength(10);
+  });
+
+  it("keeps one picker session per person and place, however many searches and lookups", async () => {
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    for (let i = 0; i < 10; i++) await images.findInstances(place, requester, `web-${i}`);
+    await images.describeInstance(place, requester, INSTANCE);
+    expect(sessionRequests).toHaveLength(1);
+    await images.findInstances(place, { userId: "U0SOMEONE2", channelId: "C0CHANNEL1" }, "web");
+    await images.findInstances({ target, region: "us-east-1" }, requester, "web");
+    expect(sessionRequests.map((r) => [r.userId, r.region])).toEqual([
+      ["U0REQUEST1", REGION],
+      ["U0SOMEONE2", REGION],
+      ["U0REQUEST1", "us-east-1"],
+    ]);
+    expect(sessionRequests.map((r) => r.policy)).toEqual([
+      pickerPolicy(scope),
+      pickerPolicy(scope),
+      pickerPolicy({ ...scope, region: "us-east-1" }),
+    ]);
+  });
+
+  it("makes a new CreateImage session for every request, never reusing one", async () => {
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    ec2.on(CreateImageCommand).resolves({ ImageId: "ami-1" });
+    await images.findInstances(place, requester, "web");
+    await images.createImage(place, requester, params());
+    await images.createImage(place, requester, params({ jobId: "job-2" }));
+    expect(sessionRequests.map((r) => r.policy)).toEqual([
+      pickerPolicy(scope),
+      createPolicy(),
+      createPolicy(),
+    ]);
+  });
+
+  it.each([
+    ["UnauthorizedOperation", 403],
+    ["RequestExpired", 400],
+  ])("drops a person's picker session when AWS answers %s", async (name, status) => {
+    ec2.on(DescribeInstancesCommand).rejectsOnce(awsError(name, status)).resolves({ Reservations: [] });
+    await refusal(images.findInstances(place, requester, "web"));
+    await images.findInstances(place, requester, "web");
+    expect(sessionRequests).toHaveLength(2);
+  });
+
+  it("keeps the picker session through errors that do not impugn it", async () => {
+    ec2
+      .on(DescribeInstancesCommand)
+      .rejectsOnce(awsError("RequestLimitExceeded", 503))
+      .rejectsOnce(awsError("InvalidInstanceID.NotFound", 400))
+      .resolves({ Reservations: [] });
+    await refusal(images.findInstances(place, requester, "web"));
+    await expect(images.describeInstance(place, requester, INSTANCE)).resolves.toBeUndefined();
+    await images.findInstances(place, requester, "web");
+    expect(sessionRequests).toHaveLength(1);
+  });
+
+  it("forgets a picker session idle for ten minutes, and keeps at most 500", async () => {
+    const clock = new FixedClock();
+    const sessions: SessionFactory = (request) => {
+      sessionRequests.push(request);
+      return async () => ({ accessKeyId: "x", secretAccessKey: "y" });
+    };
+    const timed = new Ec2Images({ sessions, clock });
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    const search = (userId: string) => timed.findInstances(place, { userId, channelId: "C1" }, "web");
+
+    await search("U0FIRST");
+    clock.advance(9 * 60_000);
+    await search("U0FIRST");
+    expect(sessionRequests).toHaveLength(1);
+    clock.advance(10 * 60_000);
+    await search("U0FIRST");
+    expect(sessionRequests).toHaveLength(2);
+
+    // 500 others come after: the least recently used (U0FIRST) goes, the most recent stays.
+    for (let i = 0; i < 500; i++) await search(`U0OTHER${i}`);
+    expect(sessionRequests).toHaveLength(502);
+    await search("U0OTHER499");
+    expect(sessionRequests).toHaveLength(502);
+    await search("U0FIRST");
+    expect(sessionRequests).toHaveLength(503);
   });
 
   it("translates throttling on the watcher's reads as retryable", async () => {
@@ -499,8 +643,7 @@ describe("Ec2Images over the SDK wire against fake-aws", () => {
 
   it("a session scoped to one instance cannot image another", async () => {
     // Pin every session to the policy for INSTANCE, as if the bot had asked for the wrong one.
-    const pinned: SessionFactory = (request) =>
-      sessions({ ...request, policy: createImagePolicy(scope, INSTANCE) });
+    const pinned: SessionFactory = (request) => sessions({ ...request, policy: createPolicy() });
     const images = new Ec2Images({ sessions: pinned, clientFactory });
 
     const error = await refusal(
@@ -520,7 +663,7 @@ describe("Ec2Images over the SDK wire against fake-aws", () => {
     const credentials = sessions({
       target,
       region: REGION,
-      policy: createImagePolicy(scope, INSTANCE),
+      policy: createPolicy(),
       ...requester,
     });
     const client = clientFactory(REGION, credentials, { ...DEFAULT_AWS_TIMEOUTS, maxAttempts: 1 });
@@ -528,7 +671,7 @@ describe("Ec2Images over the SDK wire against fake-aws", () => {
       new CreateImageCommand({
         InstanceId: instanceId,
         Name: name,
-        TagSpecifications: [{ ResourceType: "image", Tags: [{ Key: "a", Value: "b" }] }],
+        TagSpecifications: [{ ResourceType: "image", Tags: [{ Key: "team", Value: "b" }] }],
       });
 
     await expect(client.send(command(INSTANCE, "same-session-1"))).resolves.toMatchObject({
@@ -584,5 +727,55 @@ describe("Ec2Images over the SDK wire against fake-aws", () => {
       state: "failed",
       reason: "the instance vanished",
     });
+  });
+  it("assumes the role once per person for the picker, not once per keystroke", async () => {
+    const images = new Ec2Images({ sessions, clientFactory });
+    const other: Requester = { userId: "U0SOMEONE2", channelId: "C0CHANNEL1" };
+    for (const q of ["w", "we", "web", "web-", "web-1", "web", "we", "w", "", "db"])
+      await images.findInstances(place, requester, q);
+    await Promise.all(["d", "db", "db-", "db-1"].map((q) => images.findInstances(place, other, q)));
+    const assumed = fake.calls("AssumeRole").map((c) => c.params.SourceIdentity);
+    expect(assumed).toEqual(["U0REQUEST1", "U0SOMEONE2"]);
+    expect(fake.calls("DescribeInstances")).toHaveLength(14);
+  });
+
+  it("pages DescribeInstances only as EC2 allows (fake-aws refuses the rest, so the bot's calls are checked)", async () => {
+    const client = new EC2Client({
+      region: REGION,
+      endpoint: fake.url,
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      maxAttempts: 1,
+    });
+    const answer = (input: DescribeInstancesCommandInput) =>
+      client.send(new DescribeInstancesCommand(input)).then(
+        () => "ok",
+        (e: unknown) => (e as Error).name,
+      );
+    expect(await answer({ MaxResults: 4 })).toBe("InvalidParameterValue");
+    expect(await answer({ MaxResults: 1001 })).toBe("InvalidParameterValue");
+    expect(await answer({ MaxResults: 5, InstanceIds: [INSTANCE] })).toBe("InvalidParameterCombination");
+    expect(await answer({ MaxResults: 5, NextToken: "not-a-token-fake-aws-issued" })).toBe(
+      "InvalidParameterValue",
+    );
+    expect(await answer({ MaxResults: 5 })).toBe("ok");
+  });
+
+  it("finds an instance that EC2 returns only on the third page", async () => {
+    // EC2 pages before filtering: 110 instances that do not match come first.
+    for (let i = 0; i < 110; i++)
+      fake.addInstance({
+        instanceId: `i-${String(i).padStart(17, "a")}`,
+        name: `filler-${i}`,
+        tags: SCOPE_TAG,
+      });
+    fake.addInstance({ instanceId: "i-0000000000000c0de", name: "needle-1", tags: SCOPE_TAG });
+    const images = new Ec2Images({ sessions, clientFactory });
+    await expect(images.findInstances(place, requester, "needle")).resolves.toEqual([
+      { instanceId: "i-0000000000000c0de", name: "needle-1", state: "running", instanceType: "t3.micro" },
+    ]);
+    const calls = fake.calls("DescribeInstances");
+    expect(calls).toHaveLength(3);
+    expect(calls.map((c) => c.params.MaxResults)).toEqual(["50", "50", "50"]);
+    expect(calls[2]?.params.NextToken).toBeDefined();
   });
 });

@@ -1,16 +1,31 @@
 /**
  * What a scoped session may do, proved two ways: over the SDK wire against fake-aws (which enforces session
  * policies), and by asking fake-aws's policy evaluator about calls it does not serve (a bare CreateTags,
- * image sharing, deletion). The session for one request confines CreateImage to the chosen instance in the
- * chosen account and region, and CreateTags to what that CreateImage creates.
+ * image sharing, deletion). The session for one request confines CreateImage to the chosen instance (while
+ * it carries the target's required tags) in the chosen account and region, and tagging to what that
+ * CreateImage creates, with the target's allowed tag keys; the picker's and watcher's sessions can make
+ * only the reads they need.
  */
-import { CreateImageCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { CreateImageCommand, EC2Client, type Tag } from "@aws-sdk/client-ec2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { translateEc2Error } from "../../../src/aws/aws-errors.js";
 import { createSessionFactory, type SessionFactory } from "../../../src/aws/scoped-credentials.js";
-import { createImagePolicy, readOnlyPolicy } from "../../../src/aws/session-policy.js";
-import type { Target } from "../../../src/config.js";
-import { type FakeAws, sessionPolicyPermits, startFakeAws } from "../../fakes/fake-aws.js";
+import {
+  createImagePolicy,
+  MAX_REQUIRED_INSTANCE_TAGS,
+  MAX_SESSION_POLICY_CHARS,
+  MAX_TAG_KEY_PATTERNS,
+  pickerPolicy,
+  watcherPolicy,
+  worstCaseCreatePolicyLength,
+} from "../../../src/aws/session-policy.js";
+import type { Target } from "../../../src/domain/target.js";
+import {
+  type FakeAws,
+  type PolicyContext,
+  sessionPolicyPermits,
+  startFakeAws,
+} from "../../fakes/fake-aws.js";
 
 const ACCOUNT = "123456789012";
 const OTHER_ACCOUNT = "999999999999";
@@ -20,27 +35,55 @@ const ROLE = "ami-bot-target";
 const EXTERNAL_ID = "external-id-0123456789";
 const INSTANCE = "i-0123456789abcdef0";
 const OTHER_INSTANCE = "i-0fedcba9876543210";
+const OPT_IN = { "ami-bot:allowed": "true" };
 const scope = { partition: "aws", accountId: ACCOUNT, region: REGION };
 
-const policyJson = JSON.stringify(createImagePolicy(scope, INSTANCE));
-const readJson = JSON.stringify(readOnlyPolicy(scope));
+function target(account = ACCOUNT, overrides: Partial<Target> = {}): Target {
+  return {
+    name: `t-${account}`,
+    roleArn: `arn:aws:iam::${account}:role/${ROLE}`,
+    accountId: account,
+    partition: "aws",
+    externalId: EXTERNAL_ID,
+    regions: [REGION],
+    allow: { users: ["*"], usergroups: [], channels: [] },
+    instanceScope: { requiredTags: OPT_IN },
+    reboot: "never",
+    tagKeys: ["team", "cost-center", "app:*"],
+    jobsPerHour: 10,
+    allowGuests: false,
+    allowPublicChannels: false,
+    ...overrides,
+  };
+}
+
+const policies = {
+  create: JSON.stringify(createImagePolicy(target(), REGION, INSTANCE)),
+  picker: JSON.stringify(pickerPolicy(scope)),
+  watcher: JSON.stringify(watcherPolicy(scope)),
+};
 const arn = {
   instance: (id = INSTANCE, account = ACCOUNT, region = REGION) =>
     `arn:aws:ec2:${region}:${account}:instance/${id}`,
   image: (region = REGION) => `arn:aws:ec2:${region}::image/ami-0123456789abcdef0`,
   snapshot: (region = REGION) => `arn:aws:ec2:${region}::snapshot/snap-0123456789abcdef0`,
 };
-const inRegion = (region = REGION, extra: Record<string, string> = {}) => ({
+// What a good request carries: an opted-in instance and only allowed tag keys (ami-bot's own included).
+const goodTags = { "aws:TagKeys": ["Name", "ami-bot:job-id", "team", "app:tier"] };
+const inRegion = (region = REGION, extra: PolicyContext = {}): PolicyContext => ({
   "aws:RequestedRegion": region,
+  "aws:ResourceTag/ami-bot:allowed": "true",
+  ...goodTags,
   ...extra,
 });
 const whileCreating = { "ec2:CreateAction": "CreateImage" };
+const withKey = (key: string) => ({ "aws:TagKeys": ["Name", "ami-bot:job-id", key] });
 
-describe("the CreateImage session policy, evaluated", () => {
-  it("allows CreateImage of the chosen instance into a new image and snapshots, in its region", () => {
+describe("the session policies, evaluated", () => {
+  it("allows CreateImage of the chosen, opted-in instance into a new image and snapshots, in its region", () => {
     expect(
       sessionPolicyPermits(
-        policyJson,
+        policies.create,
         "ec2:CreateImage",
         [arn.instance(), arn.image(), arn.snapshot()],
         inRegion(),
@@ -49,83 +92,153 @@ describe("the CreateImage session policy, evaluated", () => {
   });
 
   // biome-ignore format: a table
-  const denied: [string, string, string[], Record<string, string>][] = [
-    ["CreateImage of another instance", "ec2:CreateImage", [arn.instance(OTHER_INSTANCE)], inRegion()],
-    ["CreateImage of the same id in another account", "ec2:CreateImage", [arn.instance(INSTANCE, OTHER_ACCOUNT)], inRegion()],
-    ["CreateImage of the same id in another region", "ec2:CreateImage", [arn.instance(INSTANCE, ACCOUNT, OTHER_REGION)], inRegion(OTHER_REGION)],
-    ["CreateImage making an image in another region", "ec2:CreateImage", [arn.image(OTHER_REGION)], inRegion(OTHER_REGION)],
-    ["CreateTags on an existing image (no CreateImage)", "ec2:CreateTags", [arn.image()], inRegion()],
-    ["CreateTags on an existing snapshot (no CreateImage)", "ec2:CreateTags", [arn.snapshot()], inRegion()],
-    ["CreateTags on the instance, even during CreateImage", "ec2:CreateTags", [arn.instance()], inRegion(REGION, whileCreating)],
-    ["CreateTags on a volume during CreateImage", "ec2:CreateTags", [`arn:aws:ec2:${REGION}:${ACCOUNT}:volume/vol-0123456789abcdef0`], inRegion(REGION, whileCreating)],
-    ["CreateTags on a security group", "ec2:CreateTags", [`arn:aws:ec2:${REGION}:${ACCOUNT}:security-group/sg-0123456789abcdef0`], inRegion(REGION, whileCreating)],
-    ["CreateTags on an image in another region", "ec2:CreateTags", [arn.image(OTHER_REGION)], inRegion(OTHER_REGION, whileCreating)],
-    ["sharing an image (ModifyImageAttribute)", "ec2:ModifyImageAttribute", [arn.image()], inRegion()],
-    ["deregistering an image", "ec2:DeregisterImage", [arn.image()], inRegion()],
-    ["deleting a snapshot", "ec2:DeleteSnapshot", [arn.snapshot()], inRegion()],
-    ["copying an image", "ec2:CopyImage", [arn.image()], inRegion()],
-    ["launching an instance", "ec2:RunInstances", ["*"], inRegion()],
-    ["stopping the instance", "ec2:StopInstances", [arn.instance()], inRegion()],
-    ["DeleteTags", "ec2:DeleteTags", [arn.image()], inRegion(REGION, whileCreating)],
-    ["describing another region", "ec2:DescribeInstances", ["*"], inRegion(OTHER_REGION)],
-    ["passing a role", "iam:PassRole", ["*"], inRegion()],
-    ["hopping to another role", "sts:AssumeRole", ["*"], inRegion()],
+  const denied: [string, keyof typeof policies, string, string[], PolicyContext][] = [
+    ["CreateImage of another instance", "create", "ec2:CreateImage", [arn.instance(OTHER_INSTANCE)], inRegion()],
+    ["CreateImage of the same id in another account", "create", "ec2:CreateImage", [arn.instance(INSTANCE, OTHER_ACCOUNT)], inRegion()],
+    ["CreateImage of the same id in another region", "create", "ec2:CreateImage", [arn.instance(INSTANCE, ACCOUNT, OTHER_REGION)], inRegion(OTHER_REGION)],
+    ["CreateImage making an image in another region", "create", "ec2:CreateImage", [arn.image(OTHER_REGION)], inRegion(OTHER_REGION)],
+    ["CreateImage of an instance lacking the required tag", "create", "ec2:CreateImage", [arn.instance()], { "aws:RequestedRegion": REGION }],
+    ["CreateImage of an instance whose required tag has another value", "create", "ec2:CreateImage", [arn.instance()], inRegion(REGION, { "aws:ResourceTag/ami-bot:allowed": "false" })],
+    ["CreateImage tagging the image with a key the target does not allow", "create", "ec2:CreateImage", [arn.image()], inRegion(REGION, withKey("owner"))],
+    ["CreateImage tagging snapshots with a key the target does not allow", "create", "ec2:CreateImage", [arn.snapshot()], inRegion(REGION, withKey("aws-backup"))],
+    ["CreateTags of a key the target does not allow, during CreateImage", "create", "ec2:CreateTags", [arn.image()], inRegion(REGION, { ...whileCreating, ...withKey("billing") })],
+    ["CreateTags of a prefix's look-alike (appx:tier for app:*), during CreateImage", "create", "ec2:CreateTags", [arn.snapshot()], inRegion(REGION, { ...whileCreating, ...withKey("appx:tier") })],
+    ["CreateTags on an existing image (no CreateImage)", "create", "ec2:CreateTags", [arn.image()], inRegion()],
+    ["CreateTags on an existing snapshot (no CreateImage)", "create", "ec2:CreateTags", [arn.snapshot()], inRegion()],
+    ["CreateTags on the instance, even during CreateImage", "create", "ec2:CreateTags", [arn.instance()], inRegion(REGION, whileCreating)],
+    ["CreateTags on a volume during CreateImage", "create", "ec2:CreateTags", [`arn:aws:ec2:${REGION}:${ACCOUNT}:volume/vol-0123456789abcdef0`], inRegion(REGION, whileCreating)],
+    ["CreateTags on a security group", "create", "ec2:CreateTags", [`arn:aws:ec2:${REGION}:${ACCOUNT}:security-group/sg-0123456789abcdef0`], inRegion(REGION, whileCreating)],
+    ["CreateTags on an image in another region", "create", "ec2:CreateTags", [arn.image(OTHER_REGION)], inRegion(OTHER_REGION, whileCreating)],
+    ["sharing an image (ModifyImageAttribute)", "create", "ec2:ModifyImageAttribute", [arn.image()], inRegion()],
+    ["deregistering an image", "create", "ec2:DeregisterImage", [arn.image()], inRegion()],
+    ["deleting a snapshot", "create", "ec2:DeleteSnapshot", [arn.snapshot()], inRegion()],
+    ["copying an image", "create", "ec2:CopyImage", [arn.image()], inRegion()],
+    ["launching an instance", "create", "ec2:RunInstances", ["*"], inRegion()],
+    ["stopping the instance", "create", "ec2:StopInstances", [arn.instance()], inRegion()],
+    ["DeleteTags", "create", "ec2:DeleteTags", [arn.image()], inRegion(REGION, whileCreating)],
+    ["passing a role", "create", "iam:PassRole", ["*"], inRegion()],
+    ["hopping to another role", "create", "sts:AssumeRole", ["*"], inRegion()],
+    ["DescribeInstances under the CreateImage session", "create", "ec2:DescribeInstances", ["*"], inRegion()],
+    ["DescribeImages under the CreateImage session", "create", "ec2:DescribeImages", ["*"], inRegion()],
+    ["DescribeSnapshots under the CreateImage session", "create", "ec2:DescribeSnapshots", ["*"], inRegion()],
+    ["CreateImage under the picker's session", "picker", "ec2:CreateImage", [arn.instance(), arn.image(), arn.snapshot()], inRegion()],
+    ["CreateTags under the picker's session, during CreateImage", "picker", "ec2:CreateTags", [arn.image()], inRegion(REGION, whileCreating)],
+    ["DescribeImages under the picker's session", "picker", "ec2:DescribeImages", ["*"], inRegion()],
+    ["DescribeSnapshots under the picker's session", "picker", "ec2:DescribeSnapshots", ["*"], inRegion()],
+    ["the picker describing another region", "picker", "ec2:DescribeInstances", ["*"], inRegion(OTHER_REGION)],
+    ["CreateImage under the watcher's session", "watcher", "ec2:CreateImage", [arn.instance(), arn.image(), arn.snapshot()], inRegion()],
+    ["CreateTags under the watcher's session, during CreateImage", "watcher", "ec2:CreateTags", [arn.image()], inRegion(REGION, whileCreating)],
+    ["DescribeInstances under the watcher's session", "watcher", "ec2:DescribeInstances", ["*"], inRegion()],
+    ["the watcher describing another region", "watcher", "ec2:DescribeImages", ["*"], inRegion(OTHER_REGION)],
   ];
-  for (const [what, action, resources, context] of denied) {
+  for (const [what, policy, action, resources, context] of denied) {
     it(`denies ${what}`, () => {
-      expect(sessionPolicyPermits(policyJson, action, resources, context)).toBe(false);
+      expect(sessionPolicyPermits(policies[policy], action, resources, context)).toBe(false);
     });
   }
 
-  it("allows CreateTags only on the new image and snapshots, as part of CreateImage", () => {
+  it("allows CreateTags only on the new image and snapshots, as part of CreateImage, with allowed keys", () => {
     const created = [arn.image(), arn.snapshot()];
-    expect(sessionPolicyPermits(policyJson, "ec2:CreateTags", created, inRegion(REGION, whileCreating))).toBe(
-      true,
-    );
-    expect(
-      sessionPolicyPermits(
-        policyJson,
-        "ec2:CreateTags",
-        created,
-        inRegion(REGION, { "ec2:CreateAction": "CopyImage" }),
-      ),
-    ).toBe(false);
+    const tag = (context: PolicyContext) =>
+      sessionPolicyPermits(policies.create, "ec2:CreateTags", created, inRegion(REGION, context));
+    expect(tag(whileCreating)).toBe(true);
+    expect(tag({ ...whileCreating, ...withKey("cost-center") })).toBe(true);
+    expect(tag({ "ec2:CreateAction": "CopyImage" })).toBe(false);
   });
 
-  it("gives the picker's and watcher's read-only sessions no write at all", () => {
-    for (const action of ["ec2:CreateImage", "ec2:CreateTags", "ec2:ModifyImageAttribute"])
-      expect(
-        sessionPolicyPermits(
-          readJson,
-          action,
-          [arn.instance(), arn.image()],
-          inRegion(REGION, whileCreating),
-        ),
-      ).toBe(false);
-    for (const action of ["ec2:DescribeInstances", "ec2:DescribeImages", "ec2:DescribeSnapshots"]) {
-      expect(sessionPolicyPermits(readJson, action, ["*"], inRegion())).toBe(true);
-      expect(sessionPolicyPermits(readJson, action, ["*"], inRegion(OTHER_REGION))).toBe(false);
-    }
+  it("lets each read-only session make only its own reads, in its region", () => {
+    expect(sessionPolicyPermits(policies.picker, "ec2:DescribeInstances", ["*"], inRegion())).toBe(true);
+    for (const action of ["ec2:DescribeImages", "ec2:DescribeSnapshots"])
+      expect(sessionPolicyPermits(policies.watcher, action, ["*"], inRegion())).toBe(true);
+  });
+
+  it("leaves tag keys and instances open when the target sets no tagKeys and no required tags", () => {
+    const open = JSON.stringify(
+      createImagePolicy(
+        target(ACCOUNT, { tagKeys: undefined, instanceScope: { requiredTags: {} } }),
+        REGION,
+        INSTANCE,
+      ),
+    );
+    expect(
+      sessionPolicyPermits(open, "ec2:CreateImage", [arn.instance(), arn.image(), arn.snapshot()], {
+        "aws:RequestedRegion": REGION,
+        ...withKey("anything"),
+      }),
+    ).toBe(true);
+    expect(sessionPolicyPermits(open, "ec2:CreateImage", [arn.instance(OTHER_INSTANCE)], inRegion())).toBe(
+      false,
+    );
   });
 
   it("refuses to build a policy for a wildcard instance id", () => {
-    expect(() => createImagePolicy(scope, "*")).toThrow();
-    expect(() => createImagePolicy(scope, "i-*")).toThrow();
+    expect(() => createImagePolicy(target(), REGION, "*")).toThrow();
+    expect(() => createImagePolicy(target(), REGION, "i-*")).toThrow();
   });
 });
 
-describe("the same session over the SDK wire", () => {
-  const roleArn = (account: string) => `arn:aws:iam::${account}:role/${ROLE}`;
-  const target = (account: string): Target => ({
-    name: `t-${account}`,
-    roleArn: roleArn(account),
-    accountId: account,
-    partition: "aws",
-    externalId: EXTERNAL_ID,
-    regions: [REGION],
-    allow: { users: ["*"], usergroups: [], channels: [] },
-    instanceScope: { requiredTags: {} },
+describe("the CreateImage policy's length", () => {
+  const word = (prefix: string, i: number, length = 20) => `${prefix}${i}-`.padEnd(length, "x");
+  const sized = (instanceTags: number, tagKeys: number, partition = "aws-us-gov") =>
+    target(ACCOUNT, {
+      partition,
+      instanceScope: {
+        requiredTags: Object.fromEntries(
+          Array.from({ length: instanceTags }, (_, i) => [word("key", i), word("value", i)]),
+        ),
+      },
+      tagKeys: Array.from({ length: tagKeys }, (_, i) => `${word("tag", i, 19)}*`),
+    });
+  // The longest partition and region names AWS has today.
+  const LONG_REGION = "ap-southeast-4";
+
+  it("stays within AWS's limit for a target at the config's caps, with 20-character tags", () => {
+    const atCaps = sized(MAX_REQUIRED_INSTANCE_TAGS, MAX_TAG_KEY_PATTERNS);
+    const worst = worstCaseCreatePolicyLength(atCaps, LONG_REGION);
+    expect(worst).toBeLessThanOrEqual(MAX_SESSION_POLICY_CHARS);
+    const longestId = `i-${"f".repeat(17)}`;
+    expect(JSON.stringify(createImagePolicy(atCaps, LONG_REGION, longestId)).length).toBe(worst);
+    // A short (8-hex) id never makes a longer policy than the worst case.
+    expect(JSON.stringify(createImagePolicy(atCaps, LONG_REGION, "i-01234567")).length).toBeLessThan(worst);
   });
+
+  it("is refused when a target goes far beyond the caps", () => {
+    const beyond = sized(10, 20);
+    expect(worstCaseCreatePolicyLength(beyond, LONG_REGION)).toBeGreaterThan(MAX_SESSION_POLICY_CHARS);
+    expect(() => createImagePolicy(beyond, LONG_REGION, INSTANCE)).toThrow(/2048/);
+  });
+
+  it("would be refused by STS too, so the check matches what AWS enforces", async () => {
+    const fake = await startFakeAws({
+      accountId: ACCOUNT,
+      roles: { [target().roleArn]: { externalId: EXTERNAL_ID } },
+    });
+    try {
+      const sessions = createSessionFactory({
+        endpoint: fake.url,
+        credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      });
+      const request = { target: target(), region: REGION, userId: "U0REQUEST1", channelId: "C1" };
+      const policy = createImagePolicy(
+        sized(MAX_REQUIRED_INSTANCE_TAGS, MAX_TAG_KEY_PATTERNS),
+        REGION,
+        INSTANCE,
+      );
+      await expect(sessions({ ...request, policy })()).resolves.toMatchObject({ accessKeyId: /^ASIA/ });
+      // The same document padded past the limit (a Sid is free text): STS refuses it.
+      const padded = { ...policy, Statement: [{ ...policy.Statement[0], Sid: "x".repeat(2048) }] };
+      const error = await sessions({ ...request, policy: padded as typeof policy })().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((error as { cause?: { name?: string } }).cause?.name).toBe("ValidationError");
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
+describe("the same sessions over the SDK wire", () => {
   let home: FakeAws;
   let elsewhere: FakeAws;
   const sessionsFor = (fake: FakeAws): SessionFactory => {
@@ -134,11 +247,13 @@ describe("the same session over the SDK wire", () => {
     const stsConfig = { endpoint: fake.url, credentials: { accessKeyId: "test", secretAccessKey: "test" } };
     return createSessionFactory(stsConfig);
   };
+  const jobTag: Tag[] = [{ Key: "ami-bot:job-id", Value: "job-1" }];
   const create = (
     fake: FakeAws,
     region: string,
     credentials: ReturnType<SessionFactory>,
     instanceId: string,
+    tags: Tag[] = jobTag,
   ) =>
     new EC2Client({ region, credentials, endpoint: fake.url, maxAttempts: 1 })
       .send(
@@ -146,8 +261,8 @@ describe("the same session over the SDK wire", () => {
           InstanceId: instanceId,
           Name: `scope-${Math.random().toString(36).slice(2)}`,
           TagSpecifications: [
-            { ResourceType: "image", Tags: [{ Key: "ami-bot:job-id", Value: "job-1" }] },
-            { ResourceType: "snapshot", Tags: [{ Key: "ami-bot:job-id", Value: "job-1" }] },
+            { ResourceType: "image", Tags: tags },
+            { ResourceType: "snapshot", Tags: tags },
           ],
         }),
       )
@@ -155,20 +270,29 @@ describe("the same session over the SDK wire", () => {
         (out) => out.ImageId ?? "none",
         (e: unknown) => translateEc2Error(e).code,
       );
+  const session = (fake: FakeAws, account: string, policy: ReturnType<typeof createImagePolicy>) =>
+    sessionsFor(fake)({
+      target: target(account),
+      region: REGION,
+      policy,
+      userId: "U0REQUEST1",
+      channelId: "C0CHANNEL1",
+    });
 
   beforeAll(async () => {
     home = await startFakeAws({
       accountId: ACCOUNT,
-      roles: { [roleArn(ACCOUNT)]: { externalId: EXTERNAL_ID } },
+      roles: { [target(ACCOUNT).roleArn]: { externalId: EXTERNAL_ID } },
     });
     elsewhere = await startFakeAws({
       accountId: OTHER_ACCOUNT,
-      roles: { [roleArn(OTHER_ACCOUNT)]: { externalId: EXTERNAL_ID } },
+      roles: { [target(OTHER_ACCOUNT).roleArn]: { externalId: EXTERNAL_ID } },
     });
-    // The same instance id exists in both regions of both accounts.
+    // The same instance ids exist in both regions of both accounts.
     for (const fake of [home, elsewhere]) {
-      fake.addInstance({ instanceId: INSTANCE, name: "web-1" });
-      fake.addInstance({ instanceId: OTHER_INSTANCE, name: "db-1" });
+      fake.addInstance({ instanceId: INSTANCE, name: "web-1", tags: OPT_IN });
+      fake.addInstance({ instanceId: OTHER_INSTANCE, name: "db-1", tags: OPT_IN });
+      fake.addInstance({ instanceId: "i-0000000000000beef", name: "not-opted-in" });
     }
   });
   afterAll(async () => {
@@ -177,13 +301,7 @@ describe("the same session over the SDK wire", () => {
   });
 
   it("images the chosen instance in the chosen account and region, and nothing else", async () => {
-    const credentials = sessionsFor(home)({
-      target: target(ACCOUNT),
-      region: REGION,
-      policy: createImagePolicy(scope, INSTANCE),
-      userId: "U0REQUEST1",
-      channelId: "C0CHANNEL1",
-    });
+    const credentials = session(home, ACCOUNT, createImagePolicy(target(), REGION, INSTANCE));
     expect(await create(home, REGION, credentials, INSTANCE)).toMatch(/^ami-/);
     expect(await create(home, REGION, credentials, OTHER_INSTANCE)).toBe("access_denied");
     expect(await create(home, OTHER_REGION, credentials, INSTANCE)).toBe("access_denied");
@@ -192,14 +310,34 @@ describe("the same session over the SDK wire", () => {
 
   it("a policy naming one account is useless in another, even for the same instance id", async () => {
     // A session in the other account, carrying the policy made for the home account (a mixed-up target).
-    const credentials = sessionsFor(elsewhere)({
-      target: target(OTHER_ACCOUNT),
-      region: REGION,
-      policy: createImagePolicy(scope, INSTANCE),
-      userId: "U0REQUEST1",
-      channelId: "C0CHANNEL1",
-    });
+    const credentials = session(elsewhere, OTHER_ACCOUNT, createImagePolicy(target(), REGION, INSTANCE));
     expect(await create(elsewhere, REGION, credentials, INSTANCE)).toBe("access_denied");
     expect(elsewhere.images.size).toBe(0);
+  });
+
+  it("refuses an instance without the required tag, until it carries it", async () => {
+    const untagged = "i-0000000000000beef";
+    const credentials = session(home, ACCOUNT, createImagePolicy(target(), REGION, untagged));
+    expect(await create(home, REGION, credentials, untagged)).toBe("access_denied");
+    // AWS reads the tag at CreateImage time: the same session works once the instance is opted in.
+    Object.assign(home.instances.get(untagged)?.tags ?? {}, OPT_IN);
+    expect(await create(home, REGION, credentials, untagged)).toMatch(/^ami-/);
+  });
+
+  it("refuses tag keys the target does not allow, on the image and on its snapshots", async () => {
+    const credentials = session(home, ACCOUNT, createImagePolicy(target(), REGION, INSTANCE));
+    const before = home.images.size;
+    const extra = (key: string): Tag[] => [...jobTag, { Key: key, Value: "x" }];
+    expect(await create(home, REGION, credentials, INSTANCE, extra("owner"))).toBe("access_denied");
+    expect(await create(home, REGION, credentials, INSTANCE, extra("appx:tier"))).toBe("access_denied");
+    expect(home.images.size).toBe(before);
+    expect(await create(home, REGION, credentials, INSTANCE, extra("app:tier"))).toMatch(/^ami-/);
+  });
+
+  it("the picker's and the watcher's sessions cannot create an image at all", async () => {
+    for (const policy of [pickerPolicy(scope), watcherPolicy(scope)]) {
+      const credentials = session(home, ACCOUNT, policy);
+      expect(await create(home, REGION, credentials, INSTANCE)).toBe("access_denied");
+    }
   });
 });

@@ -7,11 +7,20 @@ import {
   isInstanceId,
   MAX_USER_TAGS,
   parseTags,
+  type TargetRules,
+  tagKeyAllowed,
   validateImageRequest,
 } from "../../../src/domain/image-request.js";
 
 const NOW = new Date(Date.UTC(2026, 10, 28, 2, 40, 59));
-const ALLOWED = new Set(["prod|eu-west-1", "prod|us-east-1"]);
+const ALLOWED = new Set(["prod|eu-west-1", "prod|us-east-1", "lab|eu-west-1"]);
+
+/** prod lets people choose whether to reboot; lab keeps the default (never) and limits tag keys. */
+const RULES: Record<string, TargetRules> = {
+  prod: { name: "prod", reboot: "ask", tagKeys: undefined },
+  lab: { name: "lab", reboot: "never", tagKeys: ["team", "app:*"] },
+};
+const rulesOf = (targetName: string): TargetRules | undefined => RULES[targetName];
 
 function input(overrides: Partial<ImageRequestInput> = {}): ImageRequestInput {
   return {
@@ -184,6 +193,68 @@ describe("parseTags", () => {
   });
 });
 
+describe("tagKeyAllowed", () => {
+  const allowed = ["team", "app:*"];
+
+  it.each(["team", "app:x", "app:", "app:*"])("allows %j by team or app:*", (key) => {
+    expect(tagKeyAllowed(key, allowed)).toBe(true);
+  });
+
+  it.each([
+    ["teams", "an exact key is not a prefix"],
+    ["Team", "case matters, as in IAM"],
+    ["App:x", "a prefix is case-sensitive"],
+    ["app", "the prefix includes its colon"],
+    ["xapp:y", "a prefix matches at the start only"],
+  ])("refuses %j because %s", (key) => {
+    expect(tagKeyAllowed(key, allowed)).toBe(false);
+  });
+
+  it("allows any key when the target lists none", () => {
+    expect(tagKeyAllowed("anything", undefined)).toBe(true);
+  });
+
+  it("allows no key when the list is empty", () => {
+    expect(tagKeyAllowed("team", [])).toBe(false);
+  });
+});
+
+describe("parseTags with a target's tag keys", () => {
+  const lab: TargetRules = { name: "lab", reboot: "never", tagKeys: ["team", "app:*"] };
+
+  it("accepts the keys the target allows", () => {
+    expect(parseTags("team=web\napp:=x\napp:tier=front", lab)).toEqual({
+      tags: [
+        { key: "team", value: "web" },
+        { key: "app:", value: "x" },
+        { key: "app:tier", value: "front" },
+      ],
+    });
+  });
+
+  it.each([
+    ["teams=x", "teams"],
+    ["App:x=y", "App:x"],
+  ])("refuses %j, naming the key, the target and the keys allowed", (text, key) => {
+    expect(parseTags(`team=web\n${text}`, lab)).toEqual({
+      error: `Line 2: the tag key “${key}” is not allowed in lab. Allowed: team, app:*.`,
+    });
+  });
+
+  it("allows any key when the target has no tag keys", () => {
+    expect(parseTags("owner=me", { name: "prod", reboot: "ask", tagKeys: undefined })).toEqual({
+      tags: [{ key: "owner", value: "me" }],
+    });
+  });
+
+  it("names the reserved prefix rather than the target's list when the key is reserved", () => {
+    // The reason a person can act on is that the key is reserved, whatever the target allows.
+    expect(parseTags("aws:x=1", lab)).toEqual({
+      error: "Line 1: keys starting with “aws:” are reserved by AWS.",
+    });
+  });
+});
+
 describe("defaultImageName", () => {
   it("joins the instance name and the UTC minute when the instance has a name", () => {
     expect(defaultImageName("web-1", "i-0123456789abcdef0", NOW)).toBe("web-1 2026-11-28 0240 UTC");
@@ -240,8 +311,9 @@ describe("validateImageRequest", () => {
         targetName: "prod",
         region: "eu-west-1",
         instanceId: "i-0123456789abcdef0",
-        instanceName: "web-1",
+        instanceName: undefined,
         imageName: "web-1 nightly",
+        imageNameDefaulted: false,
         description: "hi",
         noReboot: true,
         tags: [{ key: "team", value: "web" }],
@@ -250,9 +322,20 @@ describe("validateImageRequest", () => {
     });
   });
 
-  it("fills in the default name when the name is left empty", () => {
-    const result = validateImageRequest(input({ imageName: "" }), ALLOWED, NOW);
-    expect(result).toMatchObject({ ok: true, request: { imageName: "web-1 2026-11-28 0240 UTC" } });
+  it("fills in the default name from the instance id when the name is left empty", () => {
+    // instanceLabel comes from the client's option text: it must not reach the image name.
+    for (const imageName of ["", undefined]) {
+      const result = validateImageRequest(input({ imageName, instanceLabel: "web-1" }), ALLOWED, NOW);
+      expect(result).toMatchObject({
+        ok: true,
+        request: { imageName: "i-0123456789abcdef0 2026-11-28 0240 UTC", imageNameDefaulted: true },
+      });
+    }
+  });
+
+  it("never takes the instance name from the client's label", () => {
+    const result = validateImageRequest(input({ instanceLabel: "web-1" }), ALLOWED, NOW);
+    expect(result).toMatchObject({ ok: true, request: { instanceName: undefined } });
   });
 
   it("leaves description and instance name out when they are blank", () => {
@@ -263,7 +346,7 @@ describe("validateImageRequest", () => {
     );
     expect(result).toMatchObject({
       ok: true,
-      request: { description: undefined, instanceName: undefined, tags: [], noReboot: false },
+      request: { description: undefined, instanceName: undefined, tags: [] },
     });
   });
 
@@ -317,10 +400,70 @@ describe("validateImageRequest", () => {
     });
   });
 
-  it("asks about rebooting when no choice is made", () => {
-    expect(validateImageRequest(input({ reboot: undefined }), ALLOWED, NOW)).toEqual({
+  it("does not reboot when the person of an ask target makes no choice", () => {
+    expect(validateImageRequest(input({ reboot: undefined }), ALLOWED, NOW, rulesOf)).toMatchObject({
+      ok: true,
+      request: { noReboot: true },
+    });
+  });
+
+  it("reboots an ask target only when the person chose to", () => {
+    const noRebootFor = (reboot: ImageRequestInput["reboot"]) => {
+      const result = validateImageRequest(input({ reboot }), ALLOWED, NOW, rulesOf);
+      return result.ok ? result.request.noReboot : result.errors;
+    };
+    expect(noRebootFor("reboot")).toBe(false);
+    expect(noRebootFor("no_reboot")).toBe(true);
+  });
+
+  it.each([
+    ["a never target", "lab", rulesOf],
+    ["a target without rules", "prod", () => undefined],
+  ])("never reboots %s, whatever the form says", (_label, targetName, rules) => {
+    // The form's value is client-supplied: only the target's policy may allow a reboot.
+    for (const reboot of ["reboot", "no_reboot", undefined] as const) {
+      const result = validateImageRequest(input({ targetName, reboot, tagsText: "" }), ALLOWED, NOW, rules);
+      expect(result).toMatchObject({ ok: true, request: { targetName, noReboot: true } });
+    }
+  });
+
+  it("never reboots when no rules are given", () => {
+    expect(validateImageRequest(input({ reboot: "reboot" }), ALLOWED, NOW)).toMatchObject({
+      ok: true,
+      request: { noReboot: true },
+    });
+  });
+
+  it("refuses a tag key that the target does not allow", () => {
+    expect(
+      validateImageRequest(
+        input({ targetName: "lab", tagsText: "team=web\nowner=me" }),
+        ALLOWED,
+        NOW,
+        rulesOf,
+      ),
+    ).toEqual({
       ok: false,
-      errors: { reboot: "Choose whether to reboot the instance." },
+      errors: { tags: "Line 2: the tag key “owner” is not allowed in lab. Allowed: team, app:*." },
+    });
+  });
+
+  it("accepts the tag keys that the target allows", () => {
+    expect(
+      validateImageRequest(
+        input({ targetName: "lab", tagsText: "team=web\napp:tier=front" }),
+        ALLOWED,
+        NOW,
+        rulesOf,
+      ),
+    ).toMatchObject({
+      ok: true,
+      request: {
+        tags: [
+          { key: "team", value: "web" },
+          { key: "app:tier", value: "front" },
+        ],
+      },
     });
   });
 
@@ -362,7 +505,6 @@ describe("validateImageRequest", () => {
       "description",
       "image_name",
       "instance",
-      "reboot",
       "tags",
       "where",
     ]);

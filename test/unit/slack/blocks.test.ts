@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { Job, JobState } from "../../../src/domain/job.js";
-import { consoleImageUrl, escapeText, formatDuration } from "../../../src/slack/blocks/format.js";
+import {
+  consoleImageUrl,
+  EMPTY_VALUE,
+  escapeText,
+  formatDuration,
+  literal,
+  prose,
+} from "../../../src/slack/blocks/format.js";
 import {
   type MessageContext,
   replyMessage,
@@ -59,9 +66,9 @@ describe("rootMessage", () => {
   it("shows who asked, for which instance, where, the image name, the reboot choice and the job id", () => {
     const text = visible(rootMessage(job(), ctx));
     expect(text).toContain("<@U0ALICE>");
-    expect(text).toContain("web-1 (`i-0123456789abcdef0`)");
+    expect(text).toContain("`web-1` (`i-0123456789abcdef0`)");
     expect(text).toContain("prod (123456789012) · eu-west-1");
-    expect(text).toContain("*Image name*\nweb-1 nightly");
+    expect(text).toContain("*Image name*\n`web-1 nightly`");
     expect(text).toContain("*Reboot*\nYes");
     expect(text).toContain("Job `job-42`");
   });
@@ -93,13 +100,13 @@ describe("rootMessage", () => {
         ctx,
       ),
     );
-    expect(text).toContain("*Tags*\nteam=web, env=prod");
+    expect(text).toContain("*Tags*\n`team=web`, `env=prod`");
     expect(visible(rootMessage(job(), ctx))).not.toContain("*Tags*");
   });
 
   it("escapes Slack's control characters when the instance name has them", () => {
     const text = visible(rootMessage(job({ instanceName: "<!channel> & co" }), ctx));
-    expect(text).toContain("&lt;!channel&gt; &amp; co");
+    expect(text).toContain("`&lt;!channel&gt; &amp; co`");
   });
 
   const STATUS: [JobState, Partial<Job>, RegExp][] = [
@@ -131,7 +138,7 @@ describe("rootMessage", () => {
 
   it("gives a plain fallback text without the emoji when notifications show it", () => {
     expect(rootMessage(job({ state: "refused", finalReason: "No." }), ctx).text).toBe(
-      "<@U0ALICE> asked for an AMI of web-1: Not created: No.",
+      "<@U0ALICE> asked for an AMI of `web-1`: Not created: No.",
     );
   });
 });
@@ -172,7 +179,7 @@ describe("replyMessage", () => {
     const message = replyMessage(done, "available", ctx);
     expect(message.broadcast).toBe(true);
     expect(message.text).toBe(
-      ":white_check_mark: Image <https://eu-west-1.console.aws.amazon.com/ec2/home?region=eu-west-1#ImageDetails:imageId=ami-0abc|`ami-0abc`> (web-1 nightly) is available, after 1 min 30 s.",
+      ":white_check_mark: Image <https://eu-west-1.console.aws.amazon.com/ec2/home?region=eu-west-1#ImageDetails:imageId=ami-0abc|`ami-0abc`> (`web-1 nightly`) is available, after 1 min 30 s.",
     );
   });
 
@@ -192,25 +199,162 @@ describe("replyMessage", () => {
 
 describe("requesterNote", () => {
   it("explains the unusable channel and how to invite the bot when the thread moved to a DM", () => {
-    const note = requesterNote(job(), "channel_unusable:C0PRIVATE");
+    const note = requesterNote(job(), "channel_unusable:C0PRIVATE").text;
     expect(note).toContain("I can't post in <#C0PRIVATE>");
-    expect(note).toContain("web-1 nightly");
+    expect(note).toContain("`web-1 nightly`");
     expect(note).toContain("/invite @ami-bot");
   });
 
   it("says the image failed, or that the bot stopped following it, in those end states", () => {
-    expect(requesterNote(job({ state: "failed", finalReason: "Snapshot error." }), "requester_note")).toBe(
-      "The AMI of web-1 (web-1 nightly) failed: Snapshot error.",
-    );
-    expect(requesterNote(job({ state: "timed_out", finalReason: "Still pending." }), "requester_note")).toBe(
-      "ami-bot stopped following the AMI of web-1 (web-1 nightly): Still pending.",
-    );
+    expect(
+      requesterNote(job({ state: "failed", finalReason: "Snapshot error." }), "requester_note").text,
+    ).toBe("The AMI of `web-1` (`web-1 nightly`) failed: Snapshot error.");
+    expect(
+      requesterNote(job({ state: "timed_out", finalReason: "Still pending." }), "requester_note").text,
+    ).toBe("ami-bot stopped following the AMI of `web-1` (`web-1 nightly`): Still pending.");
   });
 
   it("gives AWS's reason when the request was refused", () => {
     expect(
-      requesterNote(job({ state: "refused", finalReason: "Instance is terminated." }), "requester_note"),
-    ).toBe("Your AMI request for web-1 (web-1 nightly) did not go through: Instance is terminated.");
+      requesterNote(job({ state: "refused", finalReason: "Instance is terminated." }), "requester_note").text,
+    ).toBe("Your AMI request for `web-1` (`web-1 nightly`) did not go through: Instance is terminated.");
+  });
+});
+
+/** Every mrkdwn text object in a message's blocks. */
+function mrkdwnObjects(message: SlackMessage): Record<string, unknown>[] {
+  const found: Record<string, unknown>[] = [];
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(walk);
+    else if (value && typeof value === "object") {
+      const o = value as Record<string, unknown>;
+      if (o.type === "mrkdwn") found.push(o);
+      for (const v of Object.values(o)) walk(v);
+    }
+  };
+  walk(message.blocks);
+  return found;
+}
+
+describe("user-supplied values in the thread", () => {
+  // Each value as someone could set it (an image name, a tag, an instance's Name tag), and what must reach
+  // Slack inside the code span: & < > escaped, backticks swapped for a look-alike, line breaks as spaces.
+  const HOSTILE: [string, string, string][] = [
+    ["@here", "@here", "@here"],
+    ["<!channel>", "<!channel>", "&lt;!channel&gt;"],
+    ["a user mention", "<@U123>", "&lt;@U123&gt;"],
+    ["a URL", "https://evil.example/x", "https://evil.example/x"],
+    ["a bare domain", "evil.example", "evil.example"],
+    ["formatting", "*b* _i_ ~s~", "*b* _i_ ~s~"],
+    ["backticks", "`x`", "ˋxˋ"],
+    ["a line break", "a\nb", "a b"],
+  ];
+  const ID = "i-0123456789abcdef0";
+  const CONSOLE =
+    "https://eu-west-1.console.aws.amazon.com/ec2/home?region=eu-west-1#ImageDetails:imageId=ami-0abc";
+
+  it.each(HOSTILE)("renders %s literally in the root message", (_, value, inside) => {
+    const message = rootMessage(
+      job({ instanceName: value, imageName: value, tags: [{ key: "team", value }] }),
+      ctx,
+    );
+    expect(message.text).toBe(`<@U0ALICE> asked for an AMI of \`${inside}\`: Creating the image…`);
+    const texts = mrkdwnObjects(message).map((o) => o.text);
+    expect(texts).toContain(`*AMI of \`${inside}\` (\`${ID}\`)*, asked by <@U0ALICE>`);
+    expect(texts).toContain(`*Image name*\n\`${inside}\``);
+    expect(texts).toContain(`*Tags*\n\`team=${inside}\``);
+    expect(mrkdwnObjects(message).every((o) => o.verbatim === true)).toBe(true);
+  });
+
+  it.each(HOSTILE)("renders %s literally in the available reply", (_, value, inside) => {
+    const done = job({
+      state: "available",
+      imageName: value,
+      imageId: "ami-0abc",
+      finishedAt: CLOCK_START + 90 * 1000,
+    });
+    const text = `:white_check_mark: Image <${CONSOLE}|\`ami-0abc\`> (\`${inside}\`) is available, after 1 min 30 s.`;
+    expect(replyMessage(done, "available", ctx)).toEqual({
+      text,
+      blocks: [{ type: "section", text: { type: "mrkdwn", text, verbatim: true } }],
+      broadcast: true,
+    });
+  });
+
+  it.each(HOSTILE)("renders %s literally in both forms of the requester note", (_, value, inside) => {
+    const moved = requesterNote(job({ imageName: value }), "channel_unusable:C0PRIVATE");
+    const movedText =
+      `I can't post in <#C0PRIVATE> (I'm not a member, or it is archived), so I'll keep you updated about ` +
+      `\`${inside}\` here. To get updates in the channel next time, invite me there with \`/invite @ami-bot\`.`;
+    expect(moved).toEqual({
+      text: movedText,
+      blocks: [{ type: "section", text: { type: "mrkdwn", text: movedText, verbatim: true } }],
+    });
+    const refused = requesterNote(
+      job({ state: "refused", instanceName: value, imageName: value, finalReason: "No access." }),
+      "requester_note",
+    );
+    const refusedText = `Your AMI request for \`${inside}\` (\`${inside}\`) did not go through: No access.`;
+    expect(refused).toEqual({
+      text: refusedText,
+      blocks: [{ type: "section", text: { type: "mrkdwn", text: refusedText, verbatim: true } }],
+    });
+  });
+
+  it("escapes a reason and keeps it verbatim when it quotes someone's value", () => {
+    const refused = job({ state: "refused", finalReason: "An image named <!here> & co already exists." });
+    const reply = replyMessage(refused, "refused", ctx);
+    const text =
+      ":no_entry: The image was not created. An image named &lt;!here&gt; &amp; co already exists.";
+    expect(reply.text).toBe(text);
+    expect(reply.blocks).toEqual([{ type: "section", text: { type: "mrkdwn", text, verbatim: true } }]);
+    expect(mrkdwnObjects(rootMessage(refused, ctx)).map((o) => o.text)).toContain(
+      ":no_entry: Not created: An image named &lt;!here&gt; &amp; co already exists.",
+    );
+  });
+
+  it("gives every reply one verbatim section that repeats its text", () => {
+    const pending = job({ state: "pending", imageId: "ami-0abc", lastError: "Throttled." });
+    for (const key of [
+      "creating",
+      "pending",
+      "progress:50",
+      "slow",
+      "checks_failing",
+      "failed",
+      "timed_out",
+    ]) {
+      const message = replyMessage(pending, key, ctx);
+      expect(message.blocks).toEqual([
+        { type: "section", text: { type: "mrkdwn", text: message.text, verbatim: true } },
+      ]);
+    }
+  });
+
+  it("counts the tags that do not fit rather than cutting one when there are too many to show", () => {
+    const tags = Array.from({ length: 50 }, (_, i) => ({
+      key: `k${String(i).padStart(2, "0")}`,
+      value: "v".repeat(256),
+    }));
+    const field = mrkdwnObjects(rootMessage(job({ tags }), ctx))
+      .map((o) => String(o.text))
+      .find((t) => t.startsWith("*Tags*"));
+    // Each span is 262 characters plus ", ": seven fit in the field's budget.
+    expect(field).toBe(
+      `*Tags*\n${tags
+        .slice(0, 7)
+        .map((t) => `\`${t.key}=${t.value}\``)
+        .join(", ")} and 43 more`,
+    );
+    expect(field?.length).toBeLessThanOrEqual(2000);
+  });
+
+  it("keeps the status section under Slack's 3,000 characters when the reason is very long", () => {
+    const status = mrkdwnObjects(rootMessage(job({ state: "failed", finalReason: "<".repeat(5000) }), ctx))
+      .map((o) => String(o.text))
+      .find((t) => t.startsWith(":x:"));
+    expect(status?.length).toBeLessThanOrEqual(3000);
+    expect(status?.endsWith("&lt;…")).toBe(true);
   });
 });
 
@@ -302,15 +446,69 @@ describe("createImageModal", () => {
     expect(block(modal(), BLOCK.instance)).toMatchObject({ dispatch_action: true });
   });
 
-  it("asks for the reboot choice without choosing for the person", () => {
-    const reboot = element(modal(), BLOCK.reboot);
-    expect(reboot).toMatchObject({
-      type: "radio_buttons",
-      action_id: ACTION.reboot,
-      options: [{ value: "reboot" }, { value: "no_reboot" }],
+  it("offers no reboot choice on a target that never reboots, and says why", () => {
+    const view = modal({ places: [eu] });
+    expect(element(view, BLOCK.reboot)).toBeUndefined();
+    expect(block(view, BLOCK.reboot)).toMatchObject({
+      type: "context",
+      elements: [{ type: "mrkdwn", text: expect.stringContaining("never restarts instances here") }],
     });
-    expect(reboot).not.toHaveProperty("initial_option");
-    expect(block(modal(), BLOCK.reboot)).not.toHaveProperty("optional");
+  });
+
+  it("on an `ask` target offers an unticked reboot box whose confirm dialog names the instance", () => {
+    const ask: PlaceOption = { ...eu, reboot: "ask" };
+    const view = modal({
+      places: [ask],
+      instance: { id: "i-0123456789abcdef0", label: "web-1 (i-0123456789abcdef0) · running · t3.micro" },
+    });
+    expect(block(view, BLOCK.reboot)).toMatchObject({ type: "input", optional: true });
+    const reboot = element(view, BLOCK.reboot);
+    expect(reboot).toMatchObject({
+      type: "checkboxes",
+      action_id: ACTION.reboot,
+      options: [{ value: "reboot" }],
+      confirm: {
+        style: "danger",
+        text: { text: expect.stringMatching(/^web-1 \(i-0123456789abcdef0\) will restart/) },
+      },
+    });
+    expect(reboot).not.toHaveProperty("initial_options");
+    // Before an instance is chosen the dialog still warns, without a name.
+    expect(element(modal({ places: [ask] }), BLOCK.reboot)).toMatchObject({
+      confirm: { text: { text: expect.stringMatching(/^The instance you chose will restart/) } },
+    });
+  });
+
+  it("follows the selected place's reboot policy when the person may use several targets", () => {
+    const lab: PlaceOption = {
+      targetName: "lab",
+      region: "eu-west-1",
+      accountId: "210987654321",
+      reboot: "ask",
+    };
+    expect(element(modal({ places: [eu, lab] }), BLOCK.reboot)).toBeUndefined();
+    expect(element(modal({ places: [eu, lab], selectedPlace: "lab|eu-west-1" }), BLOCK.reboot)).toMatchObject(
+      {
+        type: "checkboxes",
+      },
+    );
+    expect(block(modal({ places: [eu, lab] }), BLOCK.where)).toMatchObject({ dispatch_action: true });
+  });
+
+  it("lists the tag keys a target allows in the tags hint", () => {
+    const view = modal({ places: [{ ...eu, tagKeys: ["team", "app:*"] }] });
+    expect(block(view, BLOCK.tags)).toMatchObject({
+      hint: { text: expect.stringContaining("Keys allowed here: team, app:*") },
+    });
+  });
+
+  it("asks for a channel when /ami was typed in a direct message", () => {
+    const view = modal({ channelId: "D0DIRECT01" });
+    expect(element(view, BLOCK.channel)).not.toHaveProperty("initial_conversation");
+    expect(element(view, BLOCK.channel)).not.toHaveProperty("default_to_current_conversation");
+    expect(block(view, BLOCK.channel)).toMatchObject({
+      hint: { text: "You typed /ami in a direct message: choose a channel for the updates." },
+    });
   });
 
   it("starts the channel select on the chosen channel when one is known", () => {
@@ -378,6 +576,27 @@ describe("instanceOptionText", () => {
 describe("format helpers", () => {
   it("escapes &, < and > when text goes into mrkdwn", () => {
     expect(escapeText("a<b>&c")).toBe("a&lt;b&gt;&amp;c");
+  });
+
+  it.each([
+    ["web-1", "`web-1`"],
+    ["a & <b>", "`a &amp; &lt;b&gt;`"],
+    ["`code`", "`ˋcodeˋ`"],
+    ["line\r\nbreak\tand\u2028more", "`line break and more`"],
+    ["  padded  ", "`padded`"],
+    ["", EMPTY_VALUE],
+    [" \n ", EMPTY_VALUE],
+  ])("shows %j as %s when it is a literal value", (value, shown) => {
+    expect(literal(value)).toBe(shown);
+  });
+
+  it("escapes running text and cuts it at the limit when it is too long", () => {
+    expect(prose("a <b> & c")).toBe("a &lt;b&gt; &amp; c");
+    expect(prose("abcdef", 4)).toBe("abc…");
+    expect(prose("abcd", 4)).toBe("abcd");
+    expect(prose("ab<cd", 5)).toBe("ab…");
+    expect(prose("<<<", 10)).toBe("&lt;&lt;…");
+    expect(prose("ab😀cd", 4)).toBe("ab…");
   });
 
   it.each([

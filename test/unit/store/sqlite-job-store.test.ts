@@ -45,8 +45,12 @@ function deliverAll(now: number): string[] {
 
 describe("insert", () => {
   it("stores the job as queued and queues its root message when the job is new", () => {
-    const job = newJob({ id: "job-a", tags: [{ key: "team", value: "web" }], description: "pre-upgrade" });
-    expect(store.insert(job, T0)).toBe(true);
+    const { requestHash: _, ...job } = newJob({
+      id: "job-a",
+      tags: [{ key: "team", value: "web" }],
+      description: "pre-upgrade",
+    });
+    expect(store.insert({ ...job, requestHash: "hash-a" }, T0)).toBe(true);
     expect(store.get("job-a")).toEqual({
       ...job,
       rootChannelId: undefined,
@@ -193,6 +197,20 @@ describe("markCreateAttempted", () => {
     store.markCreateAttempted("job-a", T0 + 2);
     expect(store.get("job-a")?.createAttemptedAt).toBe(T0 + 1);
     expect(keys(store.outboxForJob("job-a"))).toEqual(["job-a:root", "job-a:creating"]);
+  });
+});
+
+describe("setInstanceName", () => {
+  it("replaces the stored name and records the time when AWS reports another", () => {
+    store.insert(newJob({ id: "job-a", instanceName: "claimed-by-form" }), T0);
+    store.setInstanceName("job-a", "web-1", T0 + 7);
+    expect(store.get("job-a")).toMatchObject({ instanceName: "web-1", updatedAt: T0 + 7 });
+  });
+
+  it("clears the name when AWS reports none", () => {
+    store.insert(newJob({ id: "job-a", instanceName: "claimed-by-form" }), T0);
+    store.setInstanceName("job-a", undefined, T0 + 7);
+    expect(store.get("job-a")?.instanceName).toBeUndefined();
   });
 });
 

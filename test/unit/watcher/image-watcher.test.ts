@@ -1,10 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Target, WatcherSettings } from "../../../src/config.js";
+import type { AccessDecision } from "../../../src/domain/access.js";
 import type { Job } from "../../../src/domain/job.js";
 import type { NewJob, Place } from "../../../src/domain/ports.js";
 import { AwsRefusedError } from "../../../src/errors.js";
 import type { SqliteJobStore } from "../../../src/store/sqlite-job-store.js";
-import { createImageWatcher, type ImageWatcher } from "../../../src/watcher/image-watcher.js";
+import {
+  createImageWatcher,
+  type ImageWatcher,
+  type ImageWatcherDeps,
+} from "../../../src/watcher/image-watcher.js";
 import { FixedClock } from "../../fakes/fixed-clock.js";
 import {
   memoryStore,
@@ -37,7 +42,10 @@ let store: SqliteJobStore;
 let watcher: ImageWatcher;
 let instanceCount = 0;
 
-function makeWatcher(targets: readonly Target[] = [prod, staging]): ImageWatcher {
+function makeWatcher(
+  targets: readonly Target[] = [prod, staging],
+  extra: Partial<ImageWatcherDeps> = {},
+): ImageWatcher {
   return createImageWatcher({
     store,
     images,
@@ -45,6 +53,7 @@ function makeWatcher(targets: readonly Target[] = [prod, staging]): ImageWatcher
     settings: SETTINGS,
     clock,
     logger: silentLogger(),
+    ...extra,
   });
 }
 
@@ -304,6 +313,153 @@ describe("creating images", () => {
       finalReason: "AWS could not be reached to create the image in time.",
     });
     expect(notices(job.id)).toEqual(["root", "timed_out", "requester_note", "root_update"]);
+  });
+});
+
+describe("the image name", () => {
+  const malformed = "web:1 nightly"; // EC2 allows no colon in an image name
+
+  it("refuses the job with AWS's words and looks for no image of its own when the name is malformed", async () => {
+    const job = submit(PROD_EU, { imageName: malformed });
+    await watcher.tick();
+    expect(jobOf(job.id)).toMatchObject({
+      state: "refused",
+      finalReason: expect.stringContaining("AWS rejected the image name"),
+    });
+    expect(images.callsTo("findImageByJob")).toHaveLength(0);
+    expect(notices(job.id)).toEqual(["root", "creating", "refused", "requester_note", "root_update"]);
+  });
+
+  it("refuses a malformed name at once, not later, even when an earlier call may have made an image", async () => {
+    const job = submit(PROD_EU, { imageName: malformed });
+    store.markCreateAttempted(job.id, clock.now()); // the case where a taken name is looked at again later
+    await watcher.tick();
+    expect(jobOf(job.id)).toMatchObject({ state: "refused", attempts: 0 });
+    // Only the look a restart always takes before calling again; none after AWS's answer.
+    expect(images.callsTo("findImageByJob")).toHaveLength(1);
+    await passTime(SETTINGS.pollIntervalMs);
+    expect(images.callsTo("createImage")).toHaveLength(1);
+  });
+});
+
+describe("the instance's name", () => {
+  it("stores the Name tag AWS reports when the job says otherwise", async () => {
+    const job = submit(PROD_EU, { instanceName: "name-from-the-form" });
+    await watcher.tick();
+    // submit() names the instance web-<n> in AWS.
+    expect(jobOf(job.id)).toMatchObject({ instanceName: `web-${instanceCount}`, state: "pending" });
+  });
+
+  it("clears the name when the instance has no Name tag", async () => {
+    images.addInstance(PROD_EU, { instanceId: "i-0000000000000aaaa", name: undefined });
+    const job = newJob({ instanceId: "i-0000000000000aaaa", instanceName: "name-from-the-form" });
+    store.insert(job, clock.now());
+    await watcher.tick();
+    expect(jobOf(job.id)).toMatchObject({ instanceName: undefined, state: "pending" });
+  });
+
+  it("clears the name when AWS does not know the instance, so the refusal shows only its id", async () => {
+    const job = newJob({ instanceId: "i-0000000000000dead", instanceName: "name-from-the-form" });
+    store.insert(job, clock.now());
+    await watcher.tick();
+    expect(jobOf(job.id)).toMatchObject({ instanceName: undefined, state: "refused" });
+  });
+});
+
+describe("re-checking access before CreateImage", () => {
+  const allowed: AccessDecision = { allowed: true, reason: "user is listed" };
+  const denied: AccessDecision = { allowed: false, reason: "not listed for target prod" };
+
+  it("asks about the job's requester after the instance check and before CreateImage, then creates", async () => {
+    const asked: { jobId: string; describes: number; creates: number }[] = [];
+    watcher = makeWatcher([prod, staging], {
+      accessNow: async (j) => {
+        asked.push({
+          jobId: j.id,
+          describes: images.callsTo("describeInstance").length,
+          creates: images.callsTo("createImage").length,
+        });
+        return allowed;
+      },
+    });
+    const job = submit();
+    await watcher.tick();
+    expect(asked).toEqual([{ jobId: job.id, describes: 1, creates: 0 }]);
+    expect(jobOf(job.id).state).toBe("pending");
+  });
+
+  it("refuses the job in plain words and creates nothing when access was withdrawn", async () => {
+    watcher = makeWatcher([prod, staging], { accessNow: async () => denied });
+    const job = submit();
+    await watcher.tick();
+    expect(images.callsTo("createImage")).toHaveLength(0);
+    expect(jobOf(job.id)).toMatchObject({
+      state: "refused",
+      createAttemptedAt: undefined,
+      finalReason:
+        "Your access to target prod changed since you asked (not listed for target prod), so nothing was created. " +
+        "Ask ami-bot's admins if you still need this image.",
+    });
+    // No "creating" reply: nothing was started.
+    expect(notices(job.id)).toEqual(["root", "refused", "requester_note", "root_update"]);
+  });
+
+  it("does not ask when the instance check already refused the job", async () => {
+    let asked = 0;
+    watcher = makeWatcher([prod, staging], {
+      accessNow: async () => {
+        asked++;
+        return allowed;
+      },
+    });
+    const job = newJob({ instanceId: "i-0000000000000dead" });
+    store.insert(job, clock.now());
+    await watcher.tick();
+    expect(jobOf(job.id).state).toBe("refused");
+    expect(asked).toBe(0);
+  });
+
+  it("backs off, creates nothing, and creates once the question is answered when Slack cannot be asked", async () => {
+    let slackDown = true;
+    watcher = makeWatcher([prod, staging], {
+      accessNow: async () => {
+        if (slackDown) throw new Error("connect ECONNREFUSED slack.com");
+        return allowed;
+      },
+    });
+    const job = submit();
+    await watcher.tick();
+    expect(images.callsTo("createImage")).toHaveLength(0);
+    expect(jobOf(job.id)).toMatchObject({
+      state: "queued",
+      attempts: 1,
+      createAttemptedAt: undefined,
+      lastError: "ami-bot could not re-check your access with Slack.",
+      nextCheckAt: clock.now() + SETTINGS.pollIntervalMs,
+    });
+    slackDown = false;
+    await passTime(SETTINGS.pollIntervalMs);
+    expect(images.callsTo("createImage")).toHaveLength(1);
+    expect(jobOf(job.id)).toMatchObject({ state: "pending", attempts: 0 });
+  });
+
+  it("refuses the job without ever creating it when Slack stays unreachable for six tries", async () => {
+    watcher = makeWatcher([prod, staging], {
+      accessNow: async () => {
+        throw new Error("connect ECONNREFUSED slack.com");
+      },
+    });
+    const job = submit();
+    for (let i = 0; i < 6; i++) {
+      await watcher.tick();
+      clock.advance(60 * SETTINGS.pollIntervalMs);
+    }
+    expect(images.callsTo("createImage")).toHaveLength(0);
+    expect(jobOf(job.id)).toMatchObject({
+      state: "refused",
+      finalReason:
+        "ami-bot could not re-check your access with Slack. ami-bot tried 6 times without success; run /ami again later.",
+    });
   });
 });
 
