@@ -12,6 +12,7 @@ const BENCHES = [
   { file: "watch-cost.ts", title: "2. Watch cost" },
   { file: "notification-latency.ts", title: "3. Notification latency" },
   { file: "footprint.ts", title: "4. Footprint" },
+  { file: "picker-cost.ts", title: "5. Picker cost" },
 ];
 /** A benchmark still running after this long is stopped and reported as timed out. */
 const TIMEOUT_MS = 4 * 60_000;
