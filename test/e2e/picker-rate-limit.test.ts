@@ -58,13 +58,24 @@ describe("instance picker searches", () => {
 
   const describes = () => h.aws.calls("DescribeInstances").length;
 
-  it("makes at most 5 DescribeInstances calls when one person sends 20 searches at once", async () => {
-    // Twenty different texts at the same moment, as a burst of keystrokes would send them.
+  it("searches only the newest of a burst of keystrokes, and only once", async () => {
+    // Twenty different texts at the same moment, as a burst of keystrokes would send them: each waits for
+    // the typing to pause, and all but the last one to arrive give way (Slack shows only the newest answer).
     const texts = Array.from({ length: 20 }, (_, i) => `web${"-".repeat(i % 2)}${i}`);
     const answers = await Promise.all(texts.map((text) => search(ALLOWED_USER, text)));
+    expect(describes()).toBe(1);
+    // The nineteen that gave way answer with no options (the searched one may match nothing too).
+    expect(answers.filter((a) => JSON.stringify(a) === "[]").length).toBeGreaterThanOrEqual(19);
+    expect(h.aws.calls("DescribeInstances")[0]?.params["Filter.2.Value.1"]).toMatch(/^\*web-?\d+\*$/);
+  });
+
+  it("makes at most 5 DescribeInstances calls in 5 s when one person pauses between keystrokes", async () => {
+    // Each keystroke waits for the one before to be answered: every one is the newest, so the limit decides.
+    const answers = [];
+    for (let i = 0; i < 8; i++) answers.push(await search(ALLOWED_USER, `web${i}`));
     expect(SEARCH_LIMIT.limit).toBe(5);
     expect(describes()).toBe(5);
-    expect(answers.filter((a) => JSON.stringify(a) === JSON.stringify(TOO_FAST))).toHaveLength(15);
+    expect(answers.filter((a) => JSON.stringify(a) === JSON.stringify(TOO_FAST))).toHaveLength(3);
   });
 
   it("answers another person's search from AWS when the first person is over the limit", async () => {

@@ -3,12 +3,15 @@
  * always filtered (state, scope tags, the search text) and capped at one page.
  *
  * Slack asks once per keystroke, and EC2 throttles DescribeInstances per account and region, so one fast
- * typist could slow every search, and the bot's own image checks, for everyone in the account. Searches are
- * therefore limited per person, and a search repeated within seconds is answered from memory.
+ * typist could slow every search, and the bot's own image checks, for everyone in the account. So a search
+ * waits for the typing to pause and only a person's newest one goes ahead (Slack shows only the answer to
+ * the latest text); searches are limited per person; and a search repeated within seconds is answered
+ * from memory.
  */
 import type { AllMiddlewareArgs, SlackOptionsMiddlewareArgs } from "@slack/bolt";
 import { allowedPlaces } from "../../domain/access.js";
 import type { Clock } from "../../domain/ports.js";
+import type { Target } from "../../domain/target.js";
 import { createWindowLimiter } from "../../domain/window-limiter.js";
 import { AwsRefusedError } from "../../errors.js";
 import { instanceOptionText, placeValue } from "../blocks/modal.js";
@@ -18,7 +21,6 @@ import { readRequestInput, type StateValues } from "../form-values.js";
 type Args = SlackOptionsMiddlewareArgs<"block_suggestion"> & AllMiddlewareArgs;
 type Option = { text: { type: "plain_text"; text: string }; value: string };
 
-const SEARCH_BUDGET_MS = 2500;
 const SLOW_OPTION = "AWS is slow to answer; type again to retry.";
 
 export const NOT_ALLOWED_OPTION = "⛔ You are not allowed to list instances here; ask ami-bot's admins";
@@ -26,6 +28,14 @@ export const TOO_FAST_OPTION = "⏳ Searching too fast: pause a second, then typ
 
 /** Per person: enough for the first letters of a name, not a sustained stream of keystrokes. */
 export const SEARCH_LIMIT = { limit: 5, windowMs: 5_000 } as const;
+/** A keystroke waits this long for the next one; only the last of a burst is searched. */
+export const SETTLE_MS = 250;
+/** Over the limit, a search waits for the next free slot when it comes this soon, instead of refusing. */
+const SLOT_WAIT_MS = 1_000;
+/** Slack's 3 s for options, with room for the answer to travel back. */
+const ANSWER_BUDGET_MS = 2_700;
+const MIN_AWS_BUDGET_MS = 1_000;
+
 /** How long a search's answer is reused for the same person, place and text. */
 export const SEARCH_CACHE_MS = 10_000;
 const SEARCH_CACHE_MAX = 1_000;
@@ -34,7 +44,9 @@ export function createInstanceOptions(deps: SlackDeps) {
   // One of each per bot, so every request from a person counts against the same budget.
   const limiter = createWindowLimiter({ ...SEARCH_LIMIT, clock: deps.clock });
   const recent = createAnswerCache(deps.clock, SEARCH_CACHE_MS, SEARCH_CACHE_MAX);
+  const newest = createNewestOnly();
   return async ({ body, ack }: Args): Promise<void> => {
+    const started = performance.now();
     const userId = body.user.id;
     const metadata = deps.metadata.decode(body.view?.private_metadata);
     const who = await principalOf(deps, userId, metadata?.origin);
@@ -68,26 +80,51 @@ export function createInstanceOptions(deps: SlackDeps) {
       await ack({ options: cached });
       return;
     }
-    if (!limiter.take(userId).ok) {
-      deps.logger.debug({ user: userId, target: target.name }, "instance search refused: too many too fast");
-      // Like the other refusals, an option whose value fails validation if chosen.
-      await ack({ options: [{ text: { type: "plain_text", text: TOO_FAST_OPTION }, value: "too-fast" }] });
-      return;
+    const ticket = newest.enter(userId);
+    try {
+      // A keystroke followed by another within SETTLE_MS is never searched: Slack shows the newer answer.
+      await sleep(SETTLE_MS);
+      if (!newest.isNewest(userId, ticket)) return await ack({ options: [] });
+      let slot = limiter.take(userId);
+      if (!slot.ok && slot.retryAt - deps.clock.now() <= SLOT_WAIT_MS) {
+        await sleep(slot.retryAt - deps.clock.now());
+        if (!newest.isNewest(userId, ticket)) return await ack({ options: [] });
+        slot = limiter.take(userId);
+      }
+      if (!slot.ok) {
+        deps.logger.debug(
+          { user: userId, target: target.name },
+          "instance search refused: too many too fast",
+        );
+        // Like the other refusals, an option whose value fails validation if chosen.
+        return await ack({
+          options: [{ text: { type: "plain_text", text: TOO_FAST_OPTION }, value: "too-fast" }],
+        });
+      }
+      return await search(ack, userId, target, input.region, query, cacheKey, metadata?.origin, started);
+    } finally {
+      newest.leave(userId, ticket);
     }
+  };
+
+  async function search(
+    ack: Args["ack"],
+    userId: string,
+    target: Target,
+    region: string,
+    query: string,
+    cacheKey: string,
+    origin: string | undefined,
+    started: number,
+  ): Promise<void> {
+    const budget = Math.max(MIN_AWS_BUDGET_MS, ANSWER_BUDGET_MS - (performance.now() - started));
     try {
       // Options must come back within Slack's 3 seconds: a slower AWS gets a "try again" option instead.
       let timer: NodeJS.Timeout | undefined;
       const instances = await Promise.race([
-        deps.images.findInstances(
-          { target, region: input.region },
-          { userId, channelId: metadata?.origin ?? "unknown" },
-          query,
-        ),
+        deps.images.findInstances({ target, region }, { userId, channelId: origin ?? "unknown" }, query),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new AwsRefusedError("aws_unavailable", SLOW_OPTION, true)),
-            SEARCH_BUDGET_MS,
-          );
+          timer = setTimeout(() => reject(new AwsRefusedError("aws_unavailable", SLOW_OPTION, true)), budget);
         }),
       ]).finally(() => clearTimeout(timer));
       const options: Option[] = instances.slice(0, 100).map((i) => ({
@@ -112,6 +149,26 @@ export function createInstanceOptions(deps: SlackDeps) {
         options: [{ text: { type: "plain_text" as const, text: `⚠ ${why}` }, value: "error" }],
       });
     }
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+/** Per person, which search is the newest: an older one still waiting gives way to it. */
+function createNewestOnly() {
+  const newest = new Map<string, number>();
+  let counter = 0;
+  return {
+    enter(userId: string): number {
+      counter += 1;
+      newest.set(userId, counter);
+      return counter;
+    },
+    isNewest: (userId: string, ticket: number) => newest.get(userId) === ticket,
+    /** Forgets the person once their newest search is done, so the map holds only people searching now. */
+    leave(userId: string, ticket: number): void {
+      if (newest.get(userId) === ticket) newest.delete(userId);
+    },
   };
 }
 
