@@ -428,19 +428,14 @@ export function loadConfig(env: Env = process.env): Config {
   let targets: Target[] = [];
   let watcher: WatcherSettings | undefined;
   if (raw !== undefined) {
+    // In a file every target names its ExternalId: the confused-deputy guard is not optional there.
+    // Checked on the raw file, so it is reported in the same round as every other problem.
+    if (configPath) problems.push(...missingExternalIds(raw));
     const parsed = fileSchema.safeParse(raw);
     if (!parsed.success)
       problems.push(...formatIssues(parsed.error, configPath ? undefined : envNamesFor(env)));
     else {
       targets = parsed.data.targets.map(toTarget);
-      // In a file every target names its ExternalId: the confused-deputy guard is not optional there.
-      if (configPath)
-        parsed.data.targets.forEach((t, i) => {
-          if (!t.externalId)
-            problems.push(
-              `config targets.${i}.externalId: required; set the ExternalId the target role's trust policy expects`,
-            );
-        });
       targets.forEach((t, i) => {
         // Checked now, with the longest instance id, so no request can fail on a policy AWS would refuse.
         const longest = Math.max(...t.regions.map((r) => worstCaseCreatePolicyLength(t, r)));
@@ -476,6 +471,19 @@ export function loadConfig(env: Env = process.env): Config {
     watcher,
     aws,
   });
+}
+
+/** `config targets.N.externalId: required` for each target object of a file that has none. */
+function missingExternalIds(raw: unknown): string[] {
+  const targets = (raw as { targets?: unknown } | null)?.targets;
+  if (!Array.isArray(targets)) return [];
+  return targets.flatMap((t: unknown, i) =>
+    t && typeof t === "object" && !(t as { externalId?: unknown }).externalId
+      ? [
+          `config targets.${i}.externalId: required; set the ExternalId the target role's trust policy expects`,
+        ]
+      : [],
+  );
 }
 
 function toTarget(t: z.infer<typeof targetSchema>): Target {

@@ -812,6 +812,14 @@ describe("loadConfig: instance tags and the ExternalId", () => {
     ]);
   });
 
+  it("reports a missing ExternalId in the same round as the file's other problems", () => {
+    const path = writeTargets([{ ...FILE_TARGET, externalId: undefined, regions: ["eu-nowhere-9"] }]);
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      "config targets.0.externalId: required; set the ExternalId the target role's trust policy expects",
+      expect.stringMatching(/^config targets\.0\.regions\.0: "eu-nowhere-9" is not an AWS region/),
+    ]);
+  });
+
   it("refuses an ExternalId in a file when it does not match AWS's pattern", () => {
     const path = writeTargets([{ ...FILE_TARGET, externalId: "x" }]);
     expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
