@@ -399,6 +399,7 @@ export async function seedPendingJobs(options: {
         description: undefined,
         noReboot: true,
         tags: [],
+        excludedDevices: [],
         channelId: channel,
         requestHash: `bench-${i}`,
       },

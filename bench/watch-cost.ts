@@ -134,6 +134,7 @@ async function scenario(imageCount: number, groups: number): Promise<Row> {
             description: undefined,
             noReboot: true,
             tags: [],
+            excludedDevices: [],
             channelId: "C0BENCH01",
             requestHash: `bench-${id}`,
           },

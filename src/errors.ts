@@ -17,6 +17,7 @@ export type AwsFailureCode =
   | "instance_not_found"
   | "instance_state"
   | "instance_out_of_scope"
+  | "volumes_invalid"
   | "access_denied"
   | "assume_role_failed"
   | "throttled"

@@ -47,6 +47,12 @@ export function translateEc2Error(
         "instance_state",
         `Instance ${context.instanceId ?? ""} is not in a state AWS can image (it must be running or stopped). Wait for it to settle, then run /ami again.`,
       );
+    // A volume to leave out is not (or no longer) attached to the instance.
+    case "InvalidBlockDeviceMapping":
+      return refused(
+        "volumes_invalid",
+        `AWS refused the volumes to leave out: they are not all attached to instance ${context.instanceId ?? ""} now. Run /ami again and choose from its volumes as they are.`,
+      );
     case "UnauthorizedOperation":
     case "AccessDenied":
     case "AccessDeniedException":

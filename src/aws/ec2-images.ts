@@ -3,6 +3,7 @@ import {
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
+  DescribeVolumesCommand,
   EC2Client,
   type Filter,
   type Instance,
@@ -14,11 +15,14 @@ import type {
   CreateImageParams,
   ImageService,
   ImageStatus,
+  InstanceDetails,
   InstanceSummary,
+  InstanceVolume,
   Place,
   Requester,
 } from "../domain/ports.js";
 import type { Target } from "../domain/target.js";
+import { sortVolumes } from "../domain/volumes.js";
 import { AwsRefusedError } from "../errors.js";
 import { answeredOnlyRetryStrategy } from "./answered-only-retry.js";
 import { translateEc2Error } from "./aws-errors.js";
@@ -102,6 +106,17 @@ function summarize(instance: Instance): InstanceSummary {
   };
 }
 
+/** The summary with the root device and the EBS volumes (instance store volumes are not in the mapping). */
+function details(instance: Instance): InstanceDetails {
+  return {
+    ...summarize(instance),
+    rootDeviceName: instance.RootDeviceName,
+    blockDevices: (instance.BlockDeviceMappings ?? []).flatMap((m) =>
+      m.DeviceName && m.Ebs ? [{ deviceName: m.DeviceName, volumeId: m.Ebs.VolumeId }] : [],
+    ),
+  };
+}
+
 function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
@@ -110,7 +125,7 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
 
 /**
  * EC2 through scoped sessions: CreateImage under a per-request policy naming the instance; the picker's
- * reads under a DescribeInstances-only session per person and place; the watcher's under a
+ * reads under a DescribeInstances/DescribeVolumes-only session per person and place; the watcher's under a
  * DescribeImages/DescribeSnapshots-only session per place. Read-only sessions are reused as long as they
  * work: the client keeps the SDK's memoized credentials, which it refreshes before they expire.
  */
@@ -250,7 +265,7 @@ export class Ec2Images implements ImageService {
     place: Place,
     requester: Requester,
     instanceId: string,
-  ): Promise<InstanceSummary | undefined> {
+  ): Promise<InstanceDetails | undefined> {
     try {
       const out = await this.pickerClient(place, requester).send(
         new DescribeInstancesCommand({ InstanceIds: [instanceId] }),
@@ -268,12 +283,58 @@ export class Ec2Images implements ImageService {
             .join(", ")}).`,
           false,
         );
-      return summarize(instance);
+      return details(instance);
     } catch (error) {
       const translated = translateEc2Error(error, { instanceId });
       if (translated.code === "instance_not_found") return undefined;
       throw this.dropIfBadSession(this.pickerClients, this.pickerKey(place, requester), translated);
     }
+  }
+
+  /**
+   * DescribeInstances names the volumes (and checks the instance is in scope); DescribeVolumes gives their
+   * size and type. A filter, not VolumeIds: a volume detached meanwhile must not fail the whole list.
+   */
+  async describeVolumes(
+    place: Place,
+    requester: Requester,
+    instanceId: string,
+  ): Promise<InstanceVolume[] | undefined> {
+    const instance = await this.describeInstance(place, requester, instanceId);
+    if (!instance) return undefined;
+    const mapped = instance.blockDevices.flatMap((d) =>
+      d.volumeId ? [{ deviceName: d.deviceName, volumeId: d.volumeId }] : [],
+    );
+    if (mapped.length === 0) return [];
+    const found = new Map<string, { size: number | undefined; type: string | undefined }>();
+    try {
+      const client = this.pickerClient(place, requester);
+      for (const ids of chunk(
+        mapped.map((m) => m.volumeId),
+        FILTER_CHUNK,
+      )) {
+        const out = await client.send(
+          new DescribeVolumesCommand({ Filters: [{ Name: "volume-id", Values: ids }] }),
+          this.call(),
+        );
+        for (const v of out.Volumes ?? [])
+          if (v.VolumeId) found.set(v.VolumeId, { size: v.Size, type: v.VolumeType });
+      }
+    } catch (error) {
+      throw this.dropIfBadSession(
+        this.pickerClients,
+        this.pickerKey(place, requester),
+        translateEc2Error(error, { instanceId }),
+      );
+    }
+    return sortVolumes(
+      mapped.map((m) => ({
+        ...m,
+        sizeGiB: found.get(m.volumeId)?.size,
+        volumeType: found.get(m.volumeId)?.type,
+        root: m.deviceName === instance.rootDeviceName,
+      })),
+    );
   }
 
   private createCommand(params: CreateImageParams, requester: Requester, dryRun: boolean) {
@@ -290,6 +351,10 @@ export class Ec2Images implements ImageService {
       Description: params.description,
       NoReboot: params.noReboot,
       DryRun: dryRun || undefined,
+      // The console's "Delete" on a volume: NoDevice (an empty string) leaves that device out of the image.
+      ...(params.excludedDevices.length > 0 && {
+        BlockDeviceMappings: params.excludedDevices.map((d) => ({ DeviceName: d, NoDevice: "" })),
+      }),
       TagSpecifications: [
         { ResourceType: "image", Tags: tags },
         { ResourceType: "snapshot", Tags: tags },

@@ -117,16 +117,19 @@ export function worstCaseCreatePolicyLength(target: PolicyTarget, region: string
   return JSON.stringify(buildCreateImagePolicy(target, region, LONGEST_INSTANCE_ID)).length;
 }
 
-/** The picker's session: search and look up instances (findInstances, describeInstance), nothing else. */
+/**
+ * The picker's session: search and look up instances (findInstances, describeInstance) and list an
+ * instance's volumes for the form (describeVolumes), nothing else.
+ */
 export function pickerPolicy(scope: PolicyScope): PolicyDocument {
   return {
     Version: "2012-10-17",
     Statement: [
-      // DescribeInstances takes no resource ARNs: only the region can limit it.
+      // DescribeInstances and DescribeVolumes take no resource ARNs: only the region can limit them.
       {
-        Sid: "FindInstancesInThisRegion",
+        Sid: "FindInstancesAndVolumesInThisRegion",
         Effect: "Allow",
-        Action: "ec2:DescribeInstances",
+        Action: ["ec2:DescribeInstances", "ec2:DescribeVolumes"],
         Resource: "*",
         Condition: regionOnly(scope.region),
       },

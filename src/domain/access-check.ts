@@ -47,6 +47,7 @@ export async function checkImageAccess(
       description: undefined,
       noReboot: true,
       tags: [],
+      excludedDevices: [],
     });
     const label = instance.name ? `${instance.name} (${instanceId})` : instanceId;
     return {

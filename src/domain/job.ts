@@ -34,6 +34,8 @@ export interface Job {
   readonly description: string | undefined;
   readonly noReboot: boolean;
   readonly tags: readonly Tag[];
+  /** Device names left out of the image (NoDevice); empty for the whole instance. */
+  readonly excludedDevices: readonly string[];
   /** Where the thread lives. May change to the requester's DM when the bot cannot post in the chosen channel. */
   readonly channelId: string;
   /** The root message, once posted: every later update is a reply in its thread. */

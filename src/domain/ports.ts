@@ -37,6 +37,29 @@ export interface InstanceSummary {
   readonly instanceType: string | undefined;
 }
 
+/** An EBS volume as the instance's block device mapping names it (DescribeInstances). */
+export interface InstanceBlockDevice {
+  readonly deviceName: string;
+  readonly volumeId: string | undefined;
+}
+
+/** An instance with what an image of it is made from: its root device and EBS volumes. */
+export interface InstanceDetails extends InstanceSummary {
+  readonly rootDeviceName: string | undefined;
+  readonly blockDevices: readonly InstanceBlockDevice[];
+}
+
+/** One of an instance's EBS volumes as the form shows it (DescribeVolumes adds size and type). */
+export interface InstanceVolume {
+  readonly deviceName: string;
+  readonly volumeId: string;
+  /** Unknown when DescribeVolumes did not return the volume (detached meanwhile, say). */
+  readonly sizeGiB: number | undefined;
+  readonly volumeType: string | undefined;
+  /** The instance's root device: always in the image. */
+  readonly root: boolean;
+}
+
 export interface CreateImageParams {
   readonly jobId: string;
   readonly instanceId: string;
@@ -44,6 +67,8 @@ export interface CreateImageParams {
   readonly description: string | undefined;
   readonly noReboot: boolean;
   readonly tags: readonly Tag[];
+  /** Device names left out of the image (sent as NoDevice mappings); empty for the whole instance. */
+  readonly excludedDevices: readonly string[];
 }
 
 export interface ImageStatus {
@@ -57,12 +82,21 @@ export interface ImageStatus {
 export interface ImageService {
   /** Instances in scope matching a search (Name tag or id), at most a page; never an unfiltered scan. */
   findInstances(place: Place, requester: Requester, query: string): Promise<InstanceSummary[]>;
-  /** The instance if it exists and is in the target's scope. */
+  /** The instance if it exists and is in the target's scope, with its root device and EBS volumes. */
   describeInstance(
     place: Place,
     requester: Requester,
     instanceId: string,
-  ): Promise<InstanceSummary | undefined>;
+  ): Promise<InstanceDetails | undefined>;
+  /**
+   * The instance's EBS volumes with size and type, root first, then by device name; undefined when the
+   * instance does not exist. Read-only, under the same session as describeInstance.
+   */
+  describeVolumes(
+    place: Place,
+    requester: Requester,
+    instanceId: string,
+  ): Promise<InstanceVolume[] | undefined>;
   createImage(place: Place, requester: Requester, params: CreateImageParams): Promise<string>;
   /** Asks AWS whether CreateImage would be allowed (DryRun), creating nothing. */
   checkCreateImage(place: Place, requester: Requester, params: CreateImageParams): Promise<void>;
@@ -88,6 +122,8 @@ export interface NewJob {
   readonly description: string | undefined;
   readonly noReboot: boolean;
   readonly tags: readonly Tag[];
+  /** Device names to leave out of the image, checked against the instance when the form was sent. */
+  readonly excludedDevices: readonly string[];
   readonly channelId: string;
   /** A hash of what was asked, so a second submission of one view with other values is told apart. */
   readonly requestHash: string;
@@ -119,6 +155,22 @@ export interface OutboxMessage {
   readonly sending: boolean;
 }
 
+/** Where a job's image is made: the target, its role (and so its account) and the region. */
+export interface JobPlace {
+  readonly targetName: string;
+  readonly roleArn: string;
+  readonly region: string;
+}
+
+/**
+ * Which jobs a listing shows: those of one conversation (its updates go there, or it was asked from there)
+ * or those one person asked for; and, either way, only jobs made in `places` (the places the reader may use
+ * now), so a list never tells anyone about images in an account they cannot use.
+ */
+export type RecentJobsFilter = ({ readonly channelId: string } | { readonly requestedBy: string }) & {
+  readonly places: readonly JobPlace[];
+};
+
 export interface JobStore {
   /** Stores a new job with its first notices; returns false when the idempotency key was already used. */
   insert(job: NewJob, now: number): boolean;
@@ -131,6 +183,8 @@ export interface JobStore {
   /** Records the instance's Name tag as AWS reports it (the only source shown in the channel). */
   setInstanceName(jobId: string, name: string | undefined, now: number): void;
   get(id: string): Job | undefined;
+  /** The newest jobs the filter lets through, newest first, at most `limit`. */
+  recentJobs(filter: RecentJobsFilter, limit: number): Job[];
   /** Jobs whose next check is due, oldest first. */
   due(now: number, limit: number): Job[];
   /** Applies an event through the domain's transition and stores changes and notices atomically. */

@@ -3,7 +3,7 @@
  * does not matter; all of it is untrusted input, checked by the domain's validation afterwards.
  */
 import type { ImageRequestInput } from "../domain/image-request.js";
-import { ACTION } from "./ids.js";
+import { ACTION, BLOCK } from "./ids.js";
 
 interface ElementState {
   type?: string;
@@ -66,4 +66,40 @@ function instanceLabelFrom(text: string | undefined): string | undefined {
   if (!text) return undefined;
   const m = /^(.*?)\s*\(i-[0-9a-f]+\)/.exec(text);
   return m?.[1]?.trim() || undefined;
+}
+
+/** The volume field as the form was sent: what it offered, what stayed ticked, and so what to leave out. */
+export interface VolumeChoice {
+  /** The instance the list was drawn for (its block id names it). */
+  readonly instanceId: string;
+  /** Offered and unticked: the devices to leave out of the image. */
+  readonly excluded: readonly string[];
+}
+
+/**
+ * The person's volume choice: the field's options (from the view's blocks, as Slack sends them back) that
+ * are not ticked in its state. Undefined when the form has no such field, or its state says nothing
+ * (the whole instance is imaged). All of it is untrusted: the submission checks each device against AWS.
+ */
+export function readVolumeChoice(
+  values: StateValues | undefined,
+  blocks: readonly unknown[] | undefined,
+): VolumeChoice | undefined {
+  const found = findElement(values, ACTION.volumes);
+  const prefix = `${BLOCK.volumes}.`;
+  if (!found?.blockId.startsWith(prefix) || !Array.isArray(found.state.selected_options)) return undefined;
+  const ticked = new Set(found.state.selected_options.map((o) => str(o?.value)));
+  const block = (blocks ?? []).find(
+    (b): b is { element?: { options?: unknown } } =>
+      typeof b === "object" && b !== null && (b as { block_id?: unknown }).block_id === found.blockId,
+  );
+  const options = Array.isArray(block?.element?.options) ? (block.element.options as unknown[]) : [];
+  const offered = options.flatMap((o) => {
+    const value = typeof o === "object" && o !== null ? str((o as { value?: unknown }).value) : undefined;
+    return value === undefined ? [] : [value];
+  });
+  return {
+    instanceId: found.blockId.slice(prefix.length),
+    excluded: [...new Set(offered.filter((d) => !ticked.has(d)))],
+  };
 }

@@ -9,6 +9,10 @@ export const BLOCK = {
   imageName: "image_name",
   description: "description",
   reboot: "reboot",
+  /** Suffixed with the instance id (`volumes.i-…`): the list belongs to that instance, and a new one starts fresh. */
+  volumes: "volumes",
+  /** Says the volumes could not be listed, so the whole instance is imaged. */
+  volumesNote: "volumes_note",
   tags: "tags",
   channel: "channel",
   check: "check",
@@ -21,6 +25,7 @@ export const ACTION = {
   imageName: "image_name_input",
   description: "description_input",
   reboot: "reboot_choice",
+  volumes: "volumes_choice",
   tags: "tags_input",
   channel: "channel_select",
   check: "check_access",

@@ -61,6 +61,8 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX jobs_unfinished_instance ON jobs (role_arn, region, instance_id)
      WHERE state IN ('queued','pending');
    CREATE INDEX jobs_requester_recent ON jobs (requested_by, target_name, created_at);`,
+  // Volumes left out of the image (a JSON array of device names); jobs from before image every volume.
+  `ALTER TABLE jobs ADD COLUMN excluded_devices TEXT NOT NULL DEFAULT '[]';`,
 ];
 
 /** Opens (creating if needed) the database with WAL and a busy timeout, and brings its schema up to date. */

@@ -1,10 +1,21 @@
 import type { Tag } from "../domain/image-request.js";
 import { type Job, type JobEvent, type JobState, type Notice, transition } from "../domain/job.js";
-import type { Admission, AdmissionRules, JobStore, NewJob, OutboxMessage } from "../domain/ports.js";
+import type {
+  Admission,
+  AdmissionRules,
+  JobStore,
+  NewJob,
+  OutboxMessage,
+  RecentJobsFilter,
+} from "../domain/ports.js";
 import type { Db } from "./database.js";
 
 /** The hourly limit counts jobs started within this window before now. */
 const RATE_WINDOW_MS = 3_600_000;
+
+/** The job was made in one of the places in @places (a JSON array of [target, role ARN, region]). */
+const IN_PLACES = `EXISTS (SELECT 1 FROM json_each(@places) p WHERE json_extract(p.value, '$[0]') = target_name
+  AND json_extract(p.value, '$[1]') = role_arn AND json_extract(p.value, '$[2]') = region)`;
 
 interface JobRow {
   id: string;
@@ -36,6 +47,7 @@ interface JobRow {
   updated_at: number;
   finished_at: number | null;
   request_hash: string | null;
+  excluded_devices: string;
 }
 
 interface OutboxRow {
@@ -62,6 +74,7 @@ function toJob(r: JobRow): Job {
     description: r.description ?? undefined,
     noReboot: r.no_reboot === 1,
     tags: JSON.parse(r.tags) as Tag[],
+    excludedDevices: JSON.parse(r.excluded_devices) as string[],
     channelId: r.channel_id,
     rootChannelId: r.root_channel_id ?? undefined,
     rootTs: r.root_ts ?? undefined,
@@ -104,10 +117,10 @@ export class SqliteJobStore implements JobStore {
       insertJob: db.prepare(
         `INSERT INTO jobs (id, idempotency_key, requested_by, origin_channel_id, target_name, role_arn, region,
            instance_id, instance_name, image_name, description, no_reboot, tags, channel_id, request_hash, state,
-           next_check_at, created_at, updated_at)
+           next_check_at, created_at, updated_at, excluded_devices)
          VALUES (@id, @idempotencyKey, @requestedBy, @originChannelId, @targetName, @roleArn, @region, @instanceId,
            @instanceName, @imageName, @description, @noReboot, @tags, @channelId, @requestHash, 'queued', @now,
-           @now, @now)
+           @now, @now, @excludedDevices)
          ON CONFLICT (idempotency_key) DO NOTHING`,
       ),
       hashByKey: db.prepare<[string], { request_hash: string | null }>(
@@ -124,6 +137,17 @@ export class SqliteJobStore implements JobStore {
       ),
       setInstanceName: db.prepare("UPDATE jobs SET instance_name = ?, updated_at = ? WHERE id = ?"),
       get: db.prepare<[string], JobRow>("SELECT * FROM jobs WHERE id = ?"),
+      // No index of their own: with 100,000 jobs either scan takes about 10 ms (measured in memory), and a
+      // channel's jobs match on three columns. `places` is a JSON array of [target, role ARN, region].
+      recentInChannel: db.prepare<{ channelId: string; places: string; limit: number }, JobRow>(
+        `SELECT * FROM jobs WHERE (channel_id = @channelId OR origin_channel_id = @channelId
+           OR root_channel_id = @channelId) AND ${IN_PLACES} ORDER BY created_at DESC, rowid DESC LIMIT @limit`,
+      ),
+      // requested_by leads the index jobs_requester_recent.
+      recentByRequester: db.prepare<{ requestedBy: string; places: string; limit: number }, JobRow>(
+        `SELECT * FROM jobs WHERE requested_by = @requestedBy AND ${IN_PLACES}
+         ORDER BY created_at DESC, rowid DESC LIMIT @limit`,
+      ),
       due: db.prepare<[number, number], JobRow>(
         `SELECT * FROM jobs WHERE state IN ('queued','pending') AND next_check_at <= ?
          ORDER BY next_check_at, created_at LIMIT ?`,
@@ -185,6 +209,7 @@ export class SqliteJobStore implements JobStore {
         description: job.description ?? null,
         noReboot: job.noReboot ? 1 : 0,
         tags: JSON.stringify(job.tags),
+        excludedDevices: JSON.stringify(job.excludedDevices),
         now,
       });
       if (result.changes === 0) return false;
@@ -257,6 +282,15 @@ export class SqliteJobStore implements JobStore {
   get(id: string): Job | undefined {
     const row = this.s.get.get(id);
     return row ? toJob(row) : undefined;
+  }
+
+  recentJobs(filter: RecentJobsFilter, limit: number): Job[] {
+    const places = JSON.stringify(filter.places.map((p) => [p.targetName, p.roleArn, p.region]));
+    const rows =
+      "channelId" in filter
+        ? this.s.recentInChannel.all({ channelId: filter.channelId, places, limit })
+        : this.s.recentByRequester.all({ requestedBy: filter.requestedBy, places, limit });
+    return rows.map(toJob);
   }
 
   due(now: number, limit: number): Job[] {

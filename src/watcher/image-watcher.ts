@@ -10,6 +10,7 @@ import type { AccessDecision } from "../domain/access.js";
 import { instanceProblem } from "../domain/access-check.js";
 import type { Job } from "../domain/job.js";
 import type { Clock, ImageService, JobStore, Place, Requester, StepHook } from "../domain/ports.js";
+import { excludedDevicesProblem } from "../domain/volumes.js";
 import { AwsRefusedError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { createSemaphore } from "./semaphore.js";
@@ -165,7 +166,12 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         if (job.rootTs)
           store.enqueue(job.id, { kind: "root_update", key: "root_update:instance_name" }, clock.now());
       }
-      const problem = instanceProblem(instance, job.instanceId, place);
+      // The form checks the volumes to leave out when AWS answers in time; when it did not, this is the check.
+      const problem =
+        instanceProblem(instance, job.instanceId, place) ??
+        (instance && job.excludedDevices.length > 0
+          ? excludedDevicesProblem(job.excludedDevices, instance)
+          : undefined);
       if (problem) {
         store.apply(job.id, { type: "create_refused", reason: problem }, clock.now());
         return;
@@ -180,6 +186,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         description: job.description,
         noReboot: job.noReboot,
         tags: job.tags,
+        excludedDevices: job.excludedDevices,
       });
       step("create_image_returned");
       store.apply(job.id, { type: "image_created", imageId }, clock.now());

@@ -24,12 +24,20 @@
  *     `aws:TagKeys` and `aws:RequestTag/<key>` from the TagSpecification for that resource type), plus,
  *     when TagSpecifications are sent, ec2:CreateTags on the tagged resources with the same tag context
  *     and `ec2:CreateAction=CreateImage`.
- *   - Describe* calls need their action on resource `*`.
+ *   - Describe* calls (DescribeVolumes too) need their action on resource `*`.
  *   A session without a Policy, and any non-session key (the bot's own `test` key), may do anything: the
  *   fake does not model the role's or the base identity's IAM.
  * - CreateImage checks, in order: instance exists, permission, DryRun (→ DryRunOperation 412, nothing made),
- *   instance running/stopped, Name unused in the region. Unknown filter names are InvalidParameterValue,
+ *   instance running/stopped, Name unused in the region, then its BlockDeviceMapping.N: only NoDevice
+ *   mappings are modelled (anything else is InvalidParameterValue, so the bot cannot rely on more); each
+ *   must name one of the instance's devices (else InvalidBlockDeviceMapping, as EC2 answers) and, by the
+ *   fake's own rule, not its root device (an image needs one). The image gets one snapshot per volume
+ *   not left out. Unknown filter names are InvalidParameterValue,
  *   as in EC2, so a misspelt filter in the bot fails loudly instead of matching nothing.
+ * - Instances have EBS volumes (a root device and others, each with an id, size and type): DescribeInstances
+ *   returns rootDeviceName and blockDeviceMapping, DescribeVolumes their size, type and attachment
+ *   (VolumeId.N, or filters volume-id, attachment.instance-id, attachment.device; an unknown VolumeId is
+ *   InvalidVolume.NotFound), DescribeImages each snapshot under its device name and size.
  * - DescribeInstances pages as EC2 does: MaxResults 5–1000 (InvalidParameterValue otherwise; with
  *   InstanceId it is InvalidParameterCombination), and a NextToken while instances remain. A page is cut
  *   from the region's instances before filtering, so it may hold fewer matches than MaxResults, or none,
@@ -69,17 +77,38 @@ export interface FakeRequest {
   readonly policy: FakePolicy | undefined;
 }
 
+/** An EBS volume attached to an instance. */
+export interface FakeVolume {
+  readonly deviceName: string;
+  readonly volumeId: string;
+  readonly sizeGiB: number;
+  readonly volumeType: string;
+}
+
+/** A volume as a test describes it; what it leaves out is made up (an id) or defaulted (8 GiB gp3). */
+export interface FakeVolumeSpec {
+  readonly deviceName: string;
+  readonly sizeGiB?: number;
+  readonly volumeType?: string;
+  readonly volumeId?: string;
+}
+
 export interface FakeInstance {
   readonly instanceId: string;
   state: string;
   readonly instanceType: string;
   readonly tags: Record<string, string>;
-  readonly volumes: number;
+  readonly rootDeviceName: string;
+  /** Its EBS volumes, the root among them. */
+  readonly volumes: readonly FakeVolume[];
   readonly region: string | undefined;
 }
 
 export interface FakeSnapshot {
   readonly snapshotId: string;
+  /** The instance device whose volume it copies. */
+  readonly deviceName: string;
+  readonly sizeGiB: number;
   progress: number;
   readonly tags: Record<string, string>;
 }
@@ -149,7 +178,13 @@ export interface FakeAws {
     state?: string;
     instanceType?: string;
     tags?: Record<string, string>;
-    volumes?: number;
+    /**
+     * Its EBS volumes: a count (the root /dev/xvda, then /dev/sdb, /dev/sdc, …, 8 GiB gp3 each) or each one
+     * (ids made up when not given). Default: one.
+     */
+    volumes?: number | readonly FakeVolumeSpec[];
+    /** Default: the first volume's device. */
+    rootDeviceName?: string;
     region?: string;
   }): FakeInstance;
   addRole(roleArn: string, role?: { externalId?: string }): void;
@@ -212,6 +247,30 @@ function xml(fields: XmlObject): string {
     })
     .join("");
 }
+/** When every fake volume was attached (EC2 reports a time; its value does not matter here). */
+const ATTACH_TIME = "2026-01-01T00:00:00.000Z";
+
+/**
+ * CreateImage's BlockDeviceMapping.N as sent: the devices to leave out (NoDevice). Any other kind of
+ * mapping (a new volume, a size, an instance store) is not modelled and is refused loudly.
+ */
+function noDevices(params: Record<string, string>): string[] {
+  const out: string[] = [];
+  for (let i = 1; Object.keys(params).some((k) => k.startsWith(`BlockDeviceMapping.${i}.`)); i++) {
+    const keys = Object.keys(params).filter((k) => k.startsWith(`BlockDeviceMapping.${i}.`));
+    const device = params[`BlockDeviceMapping.${i}.DeviceName`];
+    const only = keys.every((k) => k.endsWith(".DeviceName") || k.endsWith(".NoDevice"));
+    if (!device || params[`BlockDeviceMapping.${i}.NoDevice`] === undefined || !only)
+      throw new AwsFault(
+        "InvalidParameterValue",
+        400,
+        `fake-aws models only NoDevice mappings (BlockDeviceMapping.${i}: ${keys.join(", ")})`,
+      );
+    out.push(device);
+  }
+  return out;
+}
+
 const tagSet = (tags: Record<string, string>) => Object.entries(tags).map(([key, value]) => ({ key, value }));
 const hex = (n: number) =>
   randomBytes(Math.ceil(n / 2))
@@ -435,7 +494,9 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
         const name = p.Name ?? "";
         if (!name) throw new AwsFault("MissingParameter", 400, "The request must contain the parameter name");
         const imageId = `ami-${hex(17)}`;
-        const snapshots = Array.from({ length: instance.volumes }, () => `snap-${hex(17)}`);
+        const left = noDevices(p);
+        const kept = instance.volumes.filter((v) => !left.includes(v.deviceName));
+        const snapshots = kept.map(() => `snap-${hex(17)}`);
         const imageArn = `arn:aws:ec2:${region}::image/${imageId}`;
         const snapArns = snapshots.map((s) => `arn:aws:ec2:${region}::snapshot/${s}`);
         const instanceArn = `arn:aws:ec2:${region}:${accountId}:instance/${instance.instanceId}`;
@@ -473,6 +534,20 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
           throw new AwsFault("IncorrectInstanceState", 400, `The instance is ${instance.state}`);
         if (imagesIn(region).some((i) => i.name === name && i.state !== "deregistered"))
           throw new AwsFault("InvalidAMIName.Duplicate", 400, `AMI name ${name} is already in use`);
+        for (const device of left) {
+          if (!instance.volumes.some((v) => v.deviceName === device))
+            throw new AwsFault(
+              "InvalidBlockDeviceMapping",
+              400,
+              `The device '${device}' is not a block device of instance ${instance.instanceId}`,
+            );
+          if (device === instance.rootDeviceName)
+            throw new AwsFault(
+              "InvalidBlockDeviceMapping",
+              400,
+              `The root device '${device}' cannot be left out (fake-aws's rule)`,
+            );
+        }
         images.set(imageId, {
           imageId,
           region,
@@ -483,8 +558,10 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
           creationDate: new Date().toISOString(),
           ownerId: accountId,
           tags: tagsFor.image ?? {},
-          snapshots: snapshots.map((snapshotId) => ({
+          snapshots: snapshots.map((snapshotId, n) => ({
             snapshotId,
+            deviceName: kept[n]?.deviceName ?? "",
+            sizeGiB: kept[n]?.sizeGiB ?? 0,
             progress: 0,
             tags: { ...tagsFor.snapshot },
           })),
@@ -523,9 +600,9 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
             creationDate: i.creationDate,
             name: i.name,
             description: i.description,
-            blockDeviceMapping: i.snapshots.map((s, n) => ({
-              deviceName: n === 0 ? "/dev/xvda" : `/dev/sd${String.fromCharCode(97 + n)}`,
-              ebs: { snapshotId: s.snapshotId, volumeSize: 8, deleteOnTermination: true },
+            blockDeviceMapping: i.snapshots.map((s) => ({
+              deviceName: s.deviceName,
+              ebs: { snapshotId: s.snapshotId, volumeSize: s.sizeGiB, deleteOnTermination: true },
             })),
             stateReason: i.stateReason,
             tagSet: tagSet(i.tags),
@@ -610,10 +687,58 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
                 instanceState: { code: STATE_CODES[i.state] ?? 0, name: i.state },
                 instanceType: i.instanceType,
                 tagSet: tagSet(i.tags),
+                rootDeviceType: "ebs",
+                rootDeviceName: i.rootDeviceName,
+                blockDeviceMapping: i.volumes.map((v) => ({
+                  deviceName: v.deviceName,
+                  ebs: {
+                    volumeId: v.volumeId,
+                    status: "attached",
+                    attachTime: ATTACH_TIME,
+                    deleteOnTermination: v.deviceName === i.rootDeviceName,
+                  },
+                })),
               },
             ],
           })),
           nextToken,
+        });
+      }
+      case "DescribeVolumes": {
+        authorize(key, region, "ec2:DescribeVolumes", ["*"]);
+        const all = visibleInstances(region).flatMap((instance) =>
+          instance.volumes.map((v) => ({ instance, v, tags: {} })),
+        );
+        const ids = list(p, "VolumeId");
+        for (const id of ids)
+          if (!all.some((x) => x.v.volumeId === id))
+            throw new AwsFault("InvalidVolume.NotFound", 400, `The volume '${id}' does not exist.`);
+        const rows = all.filter((x) => ids.length === 0 || ids.includes(x.v.volumeId));
+        const found = filterBy(p, rows, {
+          "volume-id": (x) => x.v.volumeId,
+          "attachment.instance-id": (x) => x.instance.instanceId,
+          "attachment.device": (x) => x.v.deviceName,
+        });
+        return xml({
+          volumeSet: found.map(({ instance, v }) => ({
+            volumeId: v.volumeId,
+            size: v.sizeGiB,
+            availabilityZone: `${region}a`,
+            status: "in-use",
+            createTime: ATTACH_TIME,
+            attachmentSet: [
+              {
+                volumeId: v.volumeId,
+                instanceId: instance.instanceId,
+                device: v.deviceName,
+                status: "attached",
+                attachTime: ATTACH_TIME,
+                deleteOnTermination: v.deviceName === instance.rootDeviceName,
+              },
+            ],
+            volumeType: v.volumeType,
+            encrypted: false,
+          })),
         });
       }
       default:
@@ -756,12 +881,25 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
     instances,
     sessions,
     addInstance(i) {
+      const specs: readonly FakeVolumeSpec[] =
+        typeof i.volumes === "object"
+          ? i.volumes
+          : Array.from({ length: i.volumes ?? 1 }, (_, n) => ({
+              deviceName: n === 0 ? "/dev/xvda" : `/dev/sd${String.fromCharCode(97 + n)}`,
+            }));
+      const volumes = specs.map((v) => ({
+        deviceName: v.deviceName,
+        volumeId: v.volumeId ?? `vol-${hex(17)}`,
+        sizeGiB: v.sizeGiB ?? 8,
+        volumeType: v.volumeType ?? "gp3",
+      }));
       const instance: FakeInstance = {
         instanceId: i.instanceId,
         state: i.state ?? "running",
         instanceType: i.instanceType ?? "t3.micro",
         tags: { ...(i.name === undefined ? {} : { Name: i.name }), ...i.tags },
-        volumes: i.volumes ?? 1,
+        rootDeviceName: i.rootDeviceName ?? volumes[0]?.deviceName ?? "/dev/xvda",
+        volumes,
         region: i.region,
       };
       instances.set(i.instanceId, instance);

@@ -58,6 +58,7 @@ export function newJob(overrides: Partial<NewJob> = {}): NewJob {
     description: undefined,
     noReboot: false,
     tags: [],
+    excludedDevices: [],
     channelId: CHANNEL,
     requestHash: `request-${id}`,
     ...overrides,

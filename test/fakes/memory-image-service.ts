@@ -1,6 +1,6 @@
 /**
- * The ImageService port in memory: instances and images per place (target + region), every call recorded,
- * and failures that a test arms per method (and optionally per place).
+ * The ImageService port in memory: instances (with their EBS volumes) and images per place (target +
+ * region), every call recorded, and failures that a test arms per method (and optionally per place).
  */
 import { placeKey } from "../../src/domain/access.js";
 import type { Tag } from "../../src/domain/image-request.js";
@@ -9,10 +9,13 @@ import type {
   CreateImageParams,
   ImageService,
   ImageStatus,
+  InstanceDetails,
   InstanceSummary,
+  InstanceVolume,
   Place,
   Requester,
 } from "../../src/domain/ports.js";
+import { sortVolumes } from "../../src/domain/volumes.js";
 import { AwsRefusedError } from "../../src/errors.js";
 
 export type ImageMethod = keyof ImageService;
@@ -35,6 +38,13 @@ export interface MemoryImage {
   readonly tags: Tag[];
   readonly noReboot: boolean;
   readonly description: string | undefined;
+  /** Devices CreateImage was asked to leave out. */
+  readonly excludedDevices: readonly string[];
+}
+
+interface MemoryInstance {
+  readonly details: InstanceDetails;
+  readonly volumes: readonly InstanceVolume[];
 }
 
 interface ArmedFailure {
@@ -57,7 +67,7 @@ const VALID_IMAGE_NAME = /^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/;
 
 export class MemoryImageService implements ImageService {
   readonly calls: RecordedCall[] = [];
-  private readonly instances = new Map<string, Map<string, InstanceSummary>>();
+  private readonly instances = new Map<string, Map<string, MemoryInstance>>();
   private readonly images = new Map<string, Map<string, MemoryImage>>();
   private readonly progress = new Map<string, number>();
   private failures: ArmedFailure[] = [];
@@ -66,13 +76,26 @@ export class MemoryImageService implements ImageService {
 
   // ---- arranging ----
 
-  addInstance(place: PlaceRef, instance: Partial<InstanceSummary> & { instanceId: string }): this {
-    const byId = this.instances.get(keyOf(place)) ?? new Map<string, InstanceSummary>();
+  /** An instance; without `volumes`, one 8 GiB gp3 root volume at /dev/xvda. */
+  addInstance(
+    place: PlaceRef,
+    instance: Partial<InstanceSummary> & { instanceId: string; volumes?: readonly InstanceVolume[] },
+  ): this {
+    const byId = this.instances.get(keyOf(place)) ?? new Map<string, MemoryInstance>();
+    const { volumes: given, ...summary } = instance;
+    const volumes = given ?? [
+      { deviceName: "/dev/xvda", volumeId: this.newId("vol"), sizeGiB: 8, volumeType: "gp3", root: true },
+    ];
     byId.set(instance.instanceId, {
-      name: undefined,
-      state: "running",
-      instanceType: "t3.micro",
-      ...instance,
+      details: {
+        name: undefined,
+        state: "running",
+        instanceType: "t3.micro",
+        ...summary,
+        rootDeviceName: volumes.find((v) => v.root)?.deviceName,
+        blockDevices: volumes.map((v) => ({ deviceName: v.deviceName, volumeId: v.volumeId })),
+      },
+      volumes,
     });
     this.instances.set(keyOf(place), byId);
     return this;
@@ -98,6 +121,7 @@ export class MemoryImageService implements ImageService {
       tags: [...(image.tags ?? []), ...(image.jobId ? [{ key: JOB_ID_TAG, value: image.jobId }] : [])],
       noReboot: image.noReboot ?? false,
       description: image.description,
+      excludedDevices: image.excludedDevices ?? [],
     };
     this.placeImages(keyOf(place)).set(imageId, stored);
     return stored;
@@ -189,24 +213,41 @@ export class MemoryImageService implements ImageService {
   async findInstances(place: Place, requester: Requester, query: string): Promise<InstanceSummary[]> {
     this.record("findInstances", place, requester, [query]);
     const q = query.toLowerCase();
-    return [...(this.instances.get(keyOf(place))?.values() ?? [])].filter(
-      (i) => i.instanceId.includes(q) || (i.name ?? "").toLowerCase().includes(q),
-    );
+    return [...(this.instances.get(keyOf(place))?.values() ?? [])]
+      .map(({ details: { instanceId, name, state, instanceType } }) => ({
+        instanceId,
+        name,
+        state,
+        instanceType,
+      }))
+      .filter((i) => i.instanceId.includes(q) || (i.name ?? "").toLowerCase().includes(q));
   }
 
   async describeInstance(
     place: Place,
     requester: Requester,
     instanceId: string,
-  ): Promise<InstanceSummary | undefined> {
+  ): Promise<InstanceDetails | undefined> {
     this.record("describeInstance", place, requester, [instanceId]);
-    return this.instances.get(keyOf(place))?.get(instanceId);
+    return this.instances.get(keyOf(place))?.get(instanceId)?.details;
+  }
+
+  async describeVolumes(
+    place: Place,
+    requester: Requester,
+    instanceId: string,
+  ): Promise<InstanceVolume[] | undefined> {
+    this.record("describeVolumes", place, requester, [instanceId]);
+    await this.held("describeVolumes", place);
+    const volumes = this.instances.get(keyOf(place))?.get(instanceId)?.volumes;
+    return volumes ? sortVolumes(volumes) : undefined;
   }
 
   async createImage(place: Place, requester: Requester, params: CreateImageParams): Promise<string> {
     this.record("createImage", place, requester, [params]);
     await this.held("createImage", place);
     this.refuseUnlessCreatable(place, params);
+    const volumes = this.instances.get(keyOf(place))?.get(params.instanceId)?.volumes ?? [];
     return this.addImage(place, {
       name: params.imageName,
       instanceId: params.instanceId,
@@ -214,6 +255,11 @@ export class MemoryImageService implements ImageService {
       noReboot: params.noReboot,
       tags: [...params.tags],
       jobId: params.jobId,
+      excludedDevices: [...params.excludedDevices],
+      // One snapshot per volume the image keeps.
+      snapshotIds: volumes
+        .filter((v) => !params.excludedDevices.includes(v.deviceName))
+        .map(() => this.newId("snap")),
     }).imageId;
   }
 
@@ -260,8 +306,19 @@ export class MemoryImageService implements ImageService {
         "AWS rejected the image name. Use 3–128 letters, digits, spaces and ( ) [ ] . / - ' @ _",
         false,
       );
-    if (!this.instances.get(keyOf(place))?.has(params.instanceId))
+    const instance = this.instances.get(keyOf(place))?.get(params.instanceId);
+    if (!instance)
       throw new AwsRefusedError("instance_not_found", `Instance ${params.instanceId} was not found.`, false);
+    // As EC2 (InvalidBlockDeviceMapping): a device to leave out must be one the instance has.
+    const foreign = params.excludedDevices.find(
+      (d) => !instance.details.blockDevices.some((b) => b.deviceName === d),
+    );
+    if (foreign !== undefined)
+      throw new AwsRefusedError(
+        "volumes_invalid",
+        `Instance ${params.instanceId} has no volume ${foreign}.`,
+        false,
+      );
     if (this.imagesIn(place).some((i) => i.name === params.imageName))
       throw new AwsRefusedError(
         "name_taken",

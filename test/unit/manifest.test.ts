@@ -355,6 +355,20 @@ describe("deploy/target-role.yaml", () => {
     );
   });
 
+  it("allows exactly the Describe calls the bot makes, and only on the one statement", () => {
+    const describes = collectStatements(template).filter((s) =>
+      asArray(s.Action).some((a) => String(a).startsWith("ec2:Describe")),
+    );
+    expect(describes).toHaveLength(1);
+    expect(describes[0]?.Effect).toBe("Allow");
+    expect(asArray(describes[0]?.Action).map(String).sort()).toEqual([
+      "ec2:DescribeImages",
+      "ec2:DescribeInstances",
+      "ec2:DescribeSnapshots",
+      "ec2:DescribeVolumes",
+    ]);
+  });
+
   it("outputs the role ARN", () => {
     expect(at(template, "Outputs", "RoleArn", "Value")).toEqual({ "Fn::GetAtt": ["TargetRole", "Arn"] });
   });

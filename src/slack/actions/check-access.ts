@@ -58,6 +58,8 @@ export function createCheckAccess(deps: SlackDeps) {
         imageName: typedName ?? metadata.autoName,
         nameVersion: metadata.nameVersion,
         checkResult: result,
+        // The volume field stays as it was (Slack keeps the ticks), for the instance it was listed for.
+        volumes: metadata.volumes?.instanceId === input.instanceId ? metadata.volumes : undefined,
       },
       deps.logger,
     );

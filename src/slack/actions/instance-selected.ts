@@ -1,7 +1,8 @@
 /**
  * When an instance is picked, offer a default image name from its Name tag, unless the person already
- * typed their own, and name the instance in the reboot confirm dialog. Both come from the option's text
- * (shown only to this person, in their own form), so no AWS call is needed.
+ * typed their own, name the instance in the reboot confirm dialog, and list its volumes to choose from.
+ * The name comes from the option's text (shown only to this person, in their own form); the volumes from
+ * AWS, under the person's read-only session, after the ack.
  */
 import type {
   AllMiddlewareArgs,
@@ -14,6 +15,7 @@ import { placeValue } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
 import { findElement, readRequestInput, type StateValues } from "../form-values.js";
 import { ACTION } from "../ids.js";
+import { drawsSomething, loadVolumeField } from "../views/instance-volumes.js";
 import { updateModal } from "../views/update-modal.js";
 
 type Args = SlackActionMiddlewareArgs<BlockAction<ExternalSelectAction>> & AllMiddlewareArgs;
@@ -39,21 +41,40 @@ export function createInstanceSelected(deps: SlackDeps) {
     });
     if (places.length === 0) return;
     const input = readRequestInput(values, places[0] ? placeValue(places[0]) : undefined);
+    // Only a place this person may use is asked about its volumes.
     const place = places.find((p) => p.targetName === input.targetName && p.region === input.region);
-    // Nothing to redraw: the person's own name stays, and no confirm dialog needs the instance's name.
-    if (ownName && place?.reboot !== "ask") return;
+    const target = place && deps.config.targets.find((t) => t.name === place.targetName);
+    const volumes =
+      place && target
+        ? await loadVolumeField(
+            deps,
+            { target, region: place.region },
+            { userId: body.user.id, channelId: metadata.origin },
+            instanceId,
+          )
+        : undefined;
+    // Nothing to redraw: the person's own name stays, no confirm dialog needs the instance's name, and
+    // there are no volumes to show (nor any of an instance picked before to take away).
+    if (ownName && place?.reboot !== "ask" && !drawsSomething(volumes) && !drawsSomething(metadata.volumes))
+      return;
     const autoName = defaultImageName(input.instanceLabel, instanceId, new Date(deps.clock.now()));
     await updateModal(
       client,
       view,
       { places, input, metadata, codec: deps.metadata },
       ownName
-        ? { instance: { id: instanceId, label }, imageName: undefined, nameVersion: metadata.nameVersion }
+        ? {
+            instance: { id: instanceId, label },
+            imageName: undefined,
+            nameVersion: metadata.nameVersion,
+            volumes,
+          }
         : {
             instance: { id: instanceId, label },
             imageName: autoName,
             autoName,
             nameVersion: metadata.nameVersion + 1,
+            volumes,
           },
       deps.logger,
     );

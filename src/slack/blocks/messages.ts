@@ -65,6 +65,11 @@ function tagList(tags: readonly Tag[]): string {
   return shown.length ? `${shown.join(", ")} and ${hidden} more` : `${hidden} tags, too long to show here`;
 }
 
+/** The devices left out of the image, each as typed by AWS: `/dev/sdf`, `/dev/sdg`. */
+function deviceList(devices: readonly string[]): string {
+  return devices.map(literal).join(", ");
+}
+
 function statusLine(job: Job, ctx: MessageContext): string {
   const took = job.finishedAt ? formatDuration(job.finishedAt - job.createdAt) : "";
   switch (job.state) {
@@ -105,6 +110,9 @@ export function rootMessage(job: Job, ctx: MessageContext): SlackMessage {
           mrkdwn(`*Image name*\n${literal(job.imageName)}`),
           mrkdwn(`*Account / region*\n${account} · ${job.region}`),
           mrkdwn(`*Reboot*\n${job.noReboot ? "No (crash-consistent)" : "Yes (consistent file systems)"}`),
+          ...(job.excludedDevices.length
+            ? [mrkdwn(`*Volumes left out*\n${deviceList(job.excludedDevices)}`)]
+            : []),
           ...(job.tags.length ? [mrkdwn(`*Tags*\n${tagList(job.tags)}`)] : []),
         ],
       },
@@ -119,10 +127,14 @@ export function replyMessage(job: Job, key: string, ctx: MessageContext): SlackM
   const kind = key.split(":")[0];
   const text = ((): string => {
     switch (kind) {
-      case "creating":
-        return job.noReboot
+      case "creating": {
+        const asking = job.noReboot
           ? "Asking AWS to create the image without rebooting the instance (crash-consistent)."
           : "Asking AWS to create the image. The instance will reboot so its file systems are consistent.";
+        return job.excludedDevices.length
+          ? `${asking} Leaving out ${job.excludedDevices.length === 1 ? "the volume" : "the volumes"} ${deviceList(job.excludedDevices)}; every other volume is in the image.`
+          : asking;
+      }
       case "pending":
         return `Image \`${job.imageId}\` is pending. I'll post progress here.`;
       case "progress":

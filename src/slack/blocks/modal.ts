@@ -5,6 +5,7 @@ import type { types } from "@slack/bolt";
 import type { RebootPolicy } from "../../domain/target.js";
 import { ACTION, BLOCK, CREATE_VIEW } from "../ids.js";
 import { escapeText } from "./format.js";
+import { type VolumeField, volumeBlocks } from "./volumes.js";
 
 type KnownBlock = types.KnownBlock;
 type ModalView = types.ModalView;
@@ -30,6 +31,8 @@ export interface ModalState {
   readonly channelId: string | undefined;
   /** The outcome of the last "Check access" click, shown under the button. */
   readonly checkResult?: { readonly allowed: boolean; readonly message: string } | undefined;
+  /** The chosen instance's volumes, once listed (drawn only while that instance is the one chosen). */
+  readonly volumes?: VolumeField | undefined;
 }
 
 export function placeValue(p: { targetName: string; region: string }): string {
@@ -125,6 +128,7 @@ export function createImageModal(state: ModalState, privateMetadata: string): Mo
       element: { type: "plain_text_input", action_id: ACTION.description, max_length: 255 },
     },
     rebootBlock(place?.reboot ?? "never", state.instance),
+    ...volumeBlocks(state.volumes?.instanceId === state.instance?.id ? state.volumes : undefined),
     {
       type: "input",
       block_id: BLOCK.tags,
@@ -265,6 +269,7 @@ export function helpText(): string {
     "• `/ami` opens the form.",
     "• `/ami i-0123456789abcdef0` opens it with that instance chosen.",
     "• `/ami check i-0123456789abcdef0` asks AWS (dry run) whether you could image it, creating nothing.",
+    "• `/ami list` shows the latest images in this channel; `/ami list mine` shows yours, wherever you asked.",
     "• `/ami help` shows this.",
     "You choose the account and region, the instance, the image name, tags and, where the account's owners allow it, whether to reboot.",
     "Updates go to the channel you pick; the final result is posted there too.",

@@ -8,14 +8,20 @@ import { defaultImageName, isInstanceId } from "../../domain/image-request.js";
 import { escapeText } from "../blocks/format.js";
 import { createImageModal, helpText } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
+import { showPreselectedVolumes } from "../views/instance-volumes.js";
+import { listJobs, listScope } from "./ami-list.js";
 
-type Args = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
+export type Args = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
 
 /** `/ami check` answers within Slack's message size: a few places at most. */
 const MAX_CHECKED_PLACES = 10;
 
+/** The words `/ami` takes before any argument; anything else that looks like a word gets a hint. */
+const SUBCOMMANDS = ["check", "list", "help"] as const;
+
 export function createAmiCommand(deps: SlackDeps) {
-  return async ({ command, ack, client, context, respond }: Args): Promise<void> => {
+  return async (args: Args): Promise<void> => {
+    const { command, ack, client, context, respond } = args;
     // Socket Mode numbers the first delivery 0; HTTP sends no retry header on it at all.
     if (context.retryNum) {
       // A redelivery of a command we already answered: opening a second form would only confuse.
@@ -24,10 +30,30 @@ export function createAmiCommand(deps: SlackDeps) {
       return;
     }
     const words = command.text.trim().split(/\s+/).filter(Boolean);
-    const checking = words[0] === "check";
+    const verb = words[0]?.toLowerCase();
+    if (verb === "list") {
+      const scope = listScope(words.slice(1));
+      if (scope) await listJobs(deps, args, scope);
+      else
+        await ack({
+          response_type: "ephemeral",
+          text: "`/ami list` shows the latest images in this channel and `/ami list mine` yours. Type `/ami help` for the rest.",
+        });
+      return;
+    }
+    const checking = verb === "check";
     const text = (checking ? words.slice(1) : words).join(" ");
-    if (text === "help" || text === "-h" || text === "--help") {
+    if (text.toLowerCase() === "help" || text === "-h" || text === "--help") {
       await ack({ response_type: "ephemeral", text: helpText() });
+      return;
+    }
+    // A lone word is a subcommand mistyped (`/ami lsit`), not an instance id gone wrong.
+    if (!checking && words.length === 1 && /^[a-z]{1,20}$/i.test(text)) {
+      const guess = closestSubcommand(text.toLowerCase());
+      await ack({
+        response_type: "ephemeral",
+        text: `\`/ami ${text}\` is not something ami-bot knows.${guess ? ` Did you mean \`/ami ${guess}\`?` : ""} Type \`/ami help\` to see every form.`,
+      });
       return;
     }
     if (text !== "" && !isInstanceId(text)) {
@@ -90,6 +116,35 @@ export function createAmiCommand(deps: SlackDeps) {
       },
       deps.metadata.encode({ origin: command.channel_id, nameVersion: 0, autoName }),
     );
-    await client.views.open({ trigger_id: command.trigger_id, view });
+    const opened = await client.views.open({ trigger_id: command.trigger_id, view });
+    // The form is open: now AWS may be asked, for the preselected instance's volumes.
+    if (instance)
+      await showPreselectedVolumes(deps, client, opened.view, {
+        places,
+        userId: command.user_id,
+        channelId: command.channel_id,
+        instance,
+        autoName,
+      });
   };
+}
+
+/** The subcommand a mistyped word is closest to (at most two letters off), if exactly one is. */
+function closestSubcommand(word: string): string | undefined {
+  const near = SUBCOMMANDS.filter((s) => editDistance(word, s) <= 2);
+  return near.length === 1 ? near[0] : undefined;
+}
+
+/** Levenshtein distance: letters inserted, deleted or replaced to turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const replace = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, replace));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
 }

@@ -14,31 +14,43 @@ import {
   validateImageRequest,
 } from "../../domain/image-request.js";
 import type { Job } from "../../domain/job.js";
-import type { Admission, InstanceSummary, Place } from "../../domain/ports.js";
+import type { Admission, InstanceDetails, InstanceSummary, Place } from "../../domain/ports.js";
+import { checkDeviceNames, excludedDevicesProblem } from "../../domain/volumes.js";
 import { AwsRefusedError } from "../../errors.js";
 import { placeValue } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
-import { findElement, readRequestInput, type StateValues } from "../form-values.js";
+import {
+  findElement,
+  readRequestInput,
+  readVolumeChoice,
+  type StateValues,
+  type VolumeChoice,
+} from "../form-values.js";
 import { ACTION, BLOCK } from "../ids.js";
 
 type Args = SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs;
 
-const FIELD_ACTION: Record<RequestField, string> = {
+/** The request's fields, and the volume choice (checked here, against AWS, not by the domain's form rules). */
+type FormField = RequestField | "volumes";
+
+const FIELD_ACTION: Record<FormField, string> = {
   where: ACTION.where,
   instance: ACTION.instance,
   image_name: ACTION.imageName,
   description: ACTION.description,
   reboot: ACTION.reboot,
+  volumes: ACTION.volumes,
   tags: ACTION.tags,
   channel: ACTION.channel,
 };
 
-const FIELD_BLOCK: Record<RequestField, string> = {
+const FIELD_BLOCK: Record<FormField, string> = {
   where: BLOCK.where,
   instance: BLOCK.instance,
   image_name: BLOCK.imageName,
   description: BLOCK.description,
   reboot: BLOCK.reboot,
+  volumes: BLOCK.volumes,
   tags: BLOCK.tags,
   channel: BLOCK.channel,
 };
@@ -63,12 +75,16 @@ export function createImageSubmission(deps: SlackDeps) {
     const target = result.ok
       ? deps.config.targets.find((t) => t.name === result.request.targetName)
       : undefined;
-    const problems: Partial<Record<RequestField, string>> = result.ok ? {} : { ...result.errors };
+    const problems: Partial<Record<FormField, string>> = result.ok ? {} : { ...result.errors };
+    const volumeChoice = readVolumeChoice(values, view.blocks);
+    const excludedDevices = volumeChoice?.excluded ?? [];
+    const choiceProblem = volumeChoice && volumeChoiceProblem(volumeChoice, input.instanceId);
+    if (choiceProblem) problems.volumes = choiceProblem;
     // Someone no rule allows is told so, and whom to ask, whatever the form claims.
     const placeClaimed = input.targetName !== undefined && input.region !== undefined;
     if (places.length === 0 || (placeClaimed && !allowedHere.has(`${input.targetName}|${input.region}`)))
       problems.where = deniedMessage(who);
-    let instance: InstanceSummary | undefined;
+    let instance: InstanceDetails | undefined;
     if (result.ok && target) {
       const request = result.request;
       if (request.channelId.startsWith("D") && request.channelId !== origin)
@@ -87,12 +103,19 @@ export function createImageSubmission(deps: SlackDeps) {
         );
         if (checked.problem) problems.instance = checked.problem;
         instance = checked.instance;
+        // Every device to leave out must be one of this instance's volumes, and not its root, as AWS says
+        // now. When AWS did not answer in time, the watcher checks the same before CreateImage.
+        const volumesProblem =
+          instance && excludedDevices.length > 0 && !problems.volumes
+            ? excludedDevicesProblem(excludedDevices, instance)
+            : undefined;
+        if (volumesProblem) problems.volumes = volumesProblem;
       }
     }
 
     if (!result.ok || !target || Object.keys(problems).length > 0) {
       const errors: Record<string, string> = {};
-      for (const [field, message] of Object.entries(problems) as [RequestField, string][]) {
+      for (const [field, message] of Object.entries(problems) as [FormField, string][]) {
         // Errors are keyed by the block the field is really in (the name's block id is versioned).
         const blockId = findElement(values, FIELD_ACTION[field])?.blockId ?? FIELD_BLOCK[field];
         errors[blockId] = message;
@@ -117,7 +140,7 @@ export function createImageSubmission(deps: SlackDeps) {
           user: userId,
           action: "submit",
           allowed: true,
-          reason: `rules allow it, but the instance check refused: ${problems.instance ?? "invalid form"}`,
+          reason: `rules allow it, but the instance check refused: ${problems.instance ?? problems.volumes ?? "invalid form"}`,
           target: target.name,
           region: result.request.region,
         });
@@ -134,7 +157,7 @@ export function createImageSubmission(deps: SlackDeps) {
           id: jobId,
           // One job per view: a submission delivered twice, or a double click, creates one image.
           idempotencyKey: `view:${view.id}`,
-          requestHash: requestHash(request),
+          requestHash: requestHash(request, excludedDevices),
           requestedBy: userId,
           originChannelId: origin ?? request.channelId,
           targetName: target.name,
@@ -146,6 +169,7 @@ export function createImageSubmission(deps: SlackDeps) {
           description: request.description,
           noReboot: request.noReboot,
           tags: request.tags,
+          excludedDevices,
           channelId: request.channelId,
         },
         { jobsPerHour: target.jobsPerHour },
@@ -200,6 +224,20 @@ export function createImageSubmission(deps: SlackDeps) {
 }
 
 /**
+ * What is wrong with the volumes to leave out before AWS is asked: a name that cannot be a device, or a list
+ * drawn for another instance than the one chosen (its redraw lost), whose unticked boxes were not meant for
+ * this one. Nothing unticked is never wrong: the whole instance is imaged.
+ */
+function volumeChoiceProblem(choice: VolumeChoice, instanceId: string | undefined): string | undefined {
+  if (choice.excluded.length === 0) return undefined;
+  const names = checkDeviceNames(choice.excluded);
+  if (names) return names;
+  if (instanceId !== undefined && choice.instanceId !== instanceId)
+    return "These volumes were listed for another instance. Pick the instance again to list its volumes.";
+  return undefined;
+}
+
+/**
  * The request with the instance's Name tag as AWS reports it (never the picker's option text, which the
  * client sends), and a default image name made from it when none was typed.
  */
@@ -218,7 +256,7 @@ function withAwsName(request: ImageRequest, instance: InstanceSummary | undefine
  * What was asked, as a hash: a second submission of one view must ask for the same thing. A default name
  * counts as "none typed" (it carries the minute), so a genuine redelivery a minute later still matches.
  */
-function requestHash(r: ImageRequest): string {
+function requestHash(r: ImageRequest, excludedDevices: readonly string[]): string {
   const asked = {
     target: r.targetName,
     region: r.region,
@@ -228,6 +266,8 @@ function requestHash(r: ImageRequest): string {
     noReboot: r.noReboot,
     tags: r.tags,
     channel: r.channelId,
+    // Only when some are left out, so the hash of a whole-instance request is what it always was.
+    ...(excludedDevices.length > 0 && { excluded: [...excludedDevices].sort() }),
   };
   return createHash("sha256").update(JSON.stringify(asked)).digest("hex");
 }
@@ -301,7 +341,7 @@ async function precheckInstance(
   userId: string,
   channelId: string,
   instanceId: string,
-): Promise<{ problem?: string; instance?: InstanceSummary }> {
+): Promise<{ problem?: string; instance?: InstanceDetails }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), PRECHECK_BUDGET_MS);

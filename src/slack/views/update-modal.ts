@@ -17,7 +17,8 @@ export async function updateModal(
     metadata: ModalMetadata;
     codec: MetadataCodec;
   },
-  changes: Pick<ModalState, "instance" | "imageName" | "nameVersion" | "checkResult"> & {
+  /** `volumes` left out drops the volume field (another place, or an instance whose volumes are unknown). */
+  changes: Pick<ModalState, "instance" | "imageName" | "nameVersion" | "checkResult" | "volumes"> & {
     /** A new default name offered (remembered, so a later default may replace it but never a typed name). */
     readonly autoName?: string;
   },
@@ -40,6 +41,7 @@ export async function updateModal(
           ...metadata,
           nameVersion: changes.nameVersion,
           autoName: changes.imageName ?? metadata.autoName,
+          volumes: changes.volumes,
         }),
       ),
     });

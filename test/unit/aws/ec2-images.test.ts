@@ -76,6 +76,7 @@ function params(overrides: Partial<CreateImageParams> = {}): CreateImageParams {
       { key: "team", value: "platform" },
       { key: "ticket", value: "OPS-42" },
     ],
+    excludedDevices: [],
     ...overrides,
   };
 }
@@ -154,7 +155,7 @@ describe("session policies", () => {
   });
 
   it("read-only sessions may make only their own reads, in one region", () => {
-    expect(actionsOf(pickerPolicy(scope))).toEqual(["ec2:DescribeInstances"]);
+    expect(actionsOf(pickerPolicy(scope))).toEqual(["ec2:DescribeInstances", "ec2:DescribeVolumes"]);
     expect(actionsOf(watcherPolicy(scope)).sort()).toEqual(["ec2:DescribeImages", "ec2:DescribeSnapshots"]);
     for (const policy of [pickerPolicy(scope), watcherPolicy(scope)])
       expect(
@@ -295,7 +296,7 @@ describe("Ec2Images with a mocked EC2 client", () => {
     expect(sessionRequests[0]?.policy).toEqual(pickerPolicy(scope));
   });
 
-  it("describeInstance summarizes an instance in scope", async () => {
+  it("describeInstance summarizes an instance in scope, with its root device and EBS volumes", async () => {
     ec2.on(DescribeInstancesCommand).resolves({
       Reservations: [
         {
@@ -308,6 +309,11 @@ describe("Ec2Images with a mocked EC2 client", () => {
                 { Key: "Name", Value: "web-1" },
                 { Key: "ami-bot", Value: "allowed" },
               ],
+              RootDeviceName: "/dev/xvda",
+              BlockDeviceMappings: [
+                { DeviceName: "/dev/xvda", Ebs: { VolumeId: "vol-0aaa" } },
+                { DeviceName: "/dev/sdf", Ebs: { VolumeId: "vol-0bbb" } },
+              ],
             },
           ],
         },
@@ -318,6 +324,11 @@ describe("Ec2Images with a mocked EC2 client", () => {
       name: "web-1",
       state: "running",
       instanceType: "t3.micro",
+      rootDeviceName: "/dev/xvda",
+      blockDevices: [
+        { deviceName: "/dev/xvda", volumeId: "vol-0aaa" },
+        { deviceName: "/dev/sdf", volumeId: "vol-0bbb" },
+      ],
     });
   });
 

@@ -121,14 +121,17 @@ describe("the session policies, evaluated", () => {
     ["DescribeInstances under the CreateImage session", "create", "ec2:DescribeInstances", ["*"], inRegion()],
     ["DescribeImages under the CreateImage session", "create", "ec2:DescribeImages", ["*"], inRegion()],
     ["DescribeSnapshots under the CreateImage session", "create", "ec2:DescribeSnapshots", ["*"], inRegion()],
+    ["DescribeVolumes under the CreateImage session", "create", "ec2:DescribeVolumes", ["*"], inRegion()],
     ["CreateImage under the picker's session", "picker", "ec2:CreateImage", [arn.instance(), arn.image(), arn.snapshot()], inRegion()],
     ["CreateTags under the picker's session, during CreateImage", "picker", "ec2:CreateTags", [arn.image()], inRegion(REGION, whileCreating)],
     ["DescribeImages under the picker's session", "picker", "ec2:DescribeImages", ["*"], inRegion()],
     ["DescribeSnapshots under the picker's session", "picker", "ec2:DescribeSnapshots", ["*"], inRegion()],
     ["the picker describing another region", "picker", "ec2:DescribeInstances", ["*"], inRegion(OTHER_REGION)],
+    ["the picker listing volumes in another region", "picker", "ec2:DescribeVolumes", ["*"], inRegion(OTHER_REGION)],
     ["CreateImage under the watcher's session", "watcher", "ec2:CreateImage", [arn.instance(), arn.image(), arn.snapshot()], inRegion()],
     ["CreateTags under the watcher's session, during CreateImage", "watcher", "ec2:CreateTags", [arn.image()], inRegion(REGION, whileCreating)],
     ["DescribeInstances under the watcher's session", "watcher", "ec2:DescribeInstances", ["*"], inRegion()],
+    ["DescribeVolumes under the watcher's session", "watcher", "ec2:DescribeVolumes", ["*"], inRegion()],
     ["the watcher describing another region", "watcher", "ec2:DescribeImages", ["*"], inRegion(OTHER_REGION)],
   ];
   for (const [what, policy, action, resources, context] of denied) {
@@ -147,7 +150,8 @@ describe("the session policies, evaluated", () => {
   });
 
   it("lets each read-only session make only its own reads, in its region", () => {
-    expect(sessionPolicyPermits(policies.picker, "ec2:DescribeInstances", ["*"], inRegion())).toBe(true);
+    for (const action of ["ec2:DescribeInstances", "ec2:DescribeVolumes"])
+      expect(sessionPolicyPermits(policies.picker, action, ["*"], inRegion())).toBe(true);
     for (const action of ["ec2:DescribeImages", "ec2:DescribeSnapshots"])
       expect(sessionPolicyPermits(policies.watcher, action, ["*"], inRegion())).toBe(true);
   });

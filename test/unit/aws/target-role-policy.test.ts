@@ -106,6 +106,9 @@ describe("the target role's permissions, evaluated", () => {
     // The watcher still reads.
     for (const action of ["ec2:DescribeImages", "ec2:DescribeSnapshots"])
       expect(sessionPolicyPermits(policy, action, ["*"], request("ami-bot-watcher"))).toBe(true);
+    // And the picker lists instances and their volumes for the form.
+    for (const action of ["ec2:DescribeInstances", "ec2:DescribeVolumes"])
+      expect(sessionPolicyPermits(policy, action, ["*"], request("U0REQUEST1"))).toBe(true);
   });
 
   it("allow any tag key by default, and only Name, ami-bot:* and AllowedTagKeys when it is set", () => {

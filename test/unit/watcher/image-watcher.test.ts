@@ -115,6 +115,7 @@ describe("creating images", () => {
         description: "before upgrade",
         noReboot: true,
         tags: [{ key: "team", value: "web" }],
+        excludedDevices: [],
       },
     ]);
     expect(images.callsTo("createImage")[0]?.requester).toEqual({
