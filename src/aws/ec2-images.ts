@@ -418,6 +418,19 @@ export class Ec2Images implements ImageService {
     }
   }
 
+  /** DescribeImages by name, ours only; the filter's `*` and `?` are wildcards, so the match is checked too. */
+  async imageNameTaken(place: Place, name: string): Promise<boolean> {
+    try {
+      const out = await this.watchClient(place).send(
+        new DescribeImagesCommand({ Owners: ["self"], Filters: [{ Name: "name", Values: [name] }] }),
+        this.call(),
+      );
+      return (out.Images ?? []).some((i) => i.Name === name);
+    } catch (error) {
+      throw this.watchError(place, error);
+    }
+  }
+
   async describeImages(place: Place, imageIds: readonly string[]): Promise<Map<string, ImageStatus>> {
     const result = new Map<string, ImageStatus>();
     const client = this.watchClient(place);

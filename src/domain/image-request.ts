@@ -92,6 +92,17 @@ function sanitizeName(text: string): string {
     .trim();
 }
 
+/**
+ * The next name to offer when `name` is taken: "web-1 nightly (2)", or "(3)" after "(2)". The base is cut
+ * so the whole stays within CreateImage's 128 characters (and trimmed, as a name may not end in a space).
+ */
+export function nextImageName(name: string): string {
+  const numbered = /^(.*) \((\d{1,6})\)$/.exec(name);
+  const base = numbered?.[1] ?? name;
+  const suffix = ` (${numbered ? Number(numbered[2]) + 1 : 2})`;
+  return `${base.slice(0, 128 - suffix.length).trimEnd()}${suffix}`;
+}
+
 /** Explains what is wrong with an image name, or returns undefined when it is fine. */
 export function checkImageName(name: string): string | undefined {
   if (name !== name.trim()) return "Remove the spaces at the start or end of the name.";

@@ -104,6 +104,11 @@ export interface ImageService {
   findImageByJob(place: Place, requester: Requester, jobId: string): Promise<string | undefined>;
   /** The status of many images in one place, in as few calls as possible. Missing ids are absent. */
   describeImages(place: Place, imageIds: readonly string[]): Promise<Map<string, ImageStatus>>;
+  /**
+   * Whether an image this account owns in the place already has exactly this name (CreateImage would refuse
+   * it). Read-only, under the watcher's session: it says nothing about any person's access.
+   */
+  imageNameTaken(place: Place, name: string): Promise<boolean>;
   /** Progress (0–100) of snapshots in one place. */
   snapshotProgress(place: Place, snapshotIds: readonly string[]): Promise<Map<string, number>>;
 }

@@ -17,6 +17,8 @@ export const BLOCK = {
   channel: "channel",
   check: "check",
   checkResult: "check_result",
+  /** The "Try again" button under a failed, refused or timed-out job's final reply. */
+  tryAgain: "try_again",
 } as const;
 
 export const ACTION = {
@@ -29,6 +31,8 @@ export const ACTION = {
   tags: "tags_input",
   channel: "channel_select",
   check: "check_access",
+  /** Its value is the job id: untrusted, looked up and checked like every other action. */
+  tryAgain: "try_again",
 } as const;
 
 /** Slack message metadata type: lets the bot find its own posts after a crash. */

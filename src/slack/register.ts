@@ -2,6 +2,7 @@ import type { App, BlockAction, ButtonAction, ExternalSelectAction, StaticSelect
 import { createCheckAccess } from "./actions/check-access.js";
 import { createInstanceSelected } from "./actions/instance-selected.js";
 import { createPlaceSelected } from "./actions/place-selected.js";
+import { createTryAgain } from "./actions/try-again.js";
 import { createAmiCommand } from "./commands/ami.js";
 import type { SlackDeps } from "./deps.js";
 import { ACTION, COMMAND, CREATE_VIEW } from "./ids.js";
@@ -15,5 +16,6 @@ export function registerListeners(app: App, deps: SlackDeps): void {
   app.action<BlockAction<ExternalSelectAction>>(ACTION.instance, createInstanceSelected(deps));
   app.action<BlockAction<StaticSelectAction>>(ACTION.where, createPlaceSelected(deps));
   app.action<BlockAction<ButtonAction>>(ACTION.check, createCheckAccess(deps));
+  app.action<BlockAction<ButtonAction>>(ACTION.tryAgain, createTryAgain(deps));
   app.view({ type: "view_submission", callback_id: CREATE_VIEW }, createImageSubmission(deps));
 }

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
+import { UNKNOWN_JOB } from "../../src/slack/actions/try-again.js";
 import { NOT_ALLOWED_OPTION } from "../../src/slack/options/instance-options.js";
 import { sessionPolicyPermits } from "../fakes/fake-aws.js";
 import {
@@ -68,6 +69,8 @@ type Outcome =
   | { readonly kind: "form_errors"; readonly errors: Record<string, unknown> }
   /** /ami answers privately with this text, and no modal opens. */
   | { readonly kind: "ephemeral"; readonly text: string }
+  /** A click on a message's button is answered privately (chat.postEphemeral) with this text; no modal opens. */
+  | { readonly kind: "ephemeral_message"; readonly user: string; readonly text: string }
   /** The instance picker offers exactly these options. */
   | { readonly kind: "options"; readonly options: readonly unknown[] }
   /** The modal is redrawn with this note under the "Check access" button. */
@@ -194,6 +197,61 @@ function blockAction(
       });
     },
   };
+}
+
+/** A click on "Try again" under a job's reply in CHANNEL, with `value` as the job id it claims. */
+function tryAgainClick(user: string, value: string): Pick<Row, "send"> {
+  return {
+    send: (h) =>
+      h.interaction({
+        type: "block_actions",
+        user: { id: user, username: "someone", name: "someone", team_id: "T111" },
+        api_app_id: "A111",
+        token: "verification_token",
+        container: { type: "message", message_ts: "1700000000.000200", channel_id: CHANNEL },
+        trigger_id: "111.222.valid",
+        team: { id: "T111", domain: "workspace-domain" },
+        channel: { id: CHANNEL, name: "ops" },
+        message: { type: "message", ts: "1700000000.000200", thread_ts: "1700000000.000100", text: "…" },
+        response_url: "https://hooks.slack.com/actions/T111/1/x",
+        actions: [{ block_id: "try_again", action_id: "try_again", type: "button", value, action_ts: "1" }],
+      }),
+  };
+}
+
+const SECRET_JOB = "5ec7e700-0000-4000-8000-000000000001";
+
+/** A refused job of target "secret" (which only U0OTHER001 may use), stored as the bot would have. */
+function storeSecretJob(h: Harness): Promise<void> {
+  const now = Date.now();
+  h.bot.store.insert(
+    {
+      id: SECRET_JOB,
+      idempotencyKey: "V0SECRET01",
+      requestedBy: "U0OTHER001",
+      originChannelId: CHANNEL,
+      targetName: "secret",
+      roleArn: "arn:aws:iam::210987654321:role/ami-bot-target",
+      region: "eu-west-1",
+      instanceId: GOOD,
+      instanceName: "vault",
+      imageName: "vault nightly",
+      description: undefined,
+      noReboot: true,
+      tags: [],
+      excludedDevices: [],
+      channelId: CHANNEL,
+      requestHash: "x",
+    },
+    now,
+  );
+  // In the same tick as the insert, so the watcher never sees it queued (and never calls AWS for it).
+  h.bot.store.apply(
+    SECRET_JOB,
+    { type: "create_refused", reason: "An image named vault nightly already exists." },
+    now,
+  );
+  return Promise.resolve();
 }
 
 const checkButton = { action_id: "check_access", block_id: "check", type: "button", value: "check" };
@@ -607,6 +665,9 @@ const BASE_ROWS: readonly Row[] = [
   // — Unknown callback and action ids: no listener, Bolt answers 404 after its 3 s ack timeout —
   { category: "unknown id", name: "view_submission with another callback_id", send: (h) => { const p = h.submission(VALID, { viewId: nextViewId() }); return h.interaction({ ...p, view: { ...(p.view as object), callback_id: "ami_create_v2" } }); }, outcome: { kind: "http", status: 404 } },
   { category: "unknown id", name: "view_closed", send: (h) => h.interaction({ type: "view_closed", user: { id: ALLOWED_USER }, view: { id: nextViewId(), callback_id: "ami_create" }, is_cleared: false }), outcome: { kind: "http", status: 404 } },
+  { category: "try again", name: "Try again with a forged job id", ...tryAgainClick(ALLOWED_USER, "00000000-0000-4000-8000-00000000f0f0"), outcome: { kind: "ephemeral_message", user: ALLOWED_USER, text: UNKNOWN_JOB } },
+  { category: "try again", name: "Try again on a job of a target the clicker may not use", prepare: storeSecretJob, ...tryAgainClick(ALLOWED_USER, SECRET_JOB), outcome: { kind: "ephemeral_message", user: ALLOWED_USER, text: DENIED } },
+  { category: "try again", name: "Try again with a tampered value (x;y)", ...tryAgainClick(ALLOWED_USER, "x;y"), outcome: { kind: "ephemeral_message", user: ALLOWED_USER, text: UNKNOWN_JOB } },
   { category: "unknown id", name: "button with an unknown action_id", ...blockAction(ALLOWED_USER, metadataFor(CHANNEL), { action_id: "approve_all", type: "button", value: "1" }), outcome: { kind: "http", status: 404 } },
   { category: "unknown id", name: "options load for an unknown action_id", send: (h) => h.interaction({ ...suggestionFixture, user: { id: ALLOWED_USER }, action_id: "where_select", view: { ...suggestionFixture.view, private_metadata: metadataFor(CHANNEL) } }), outcome: { kind: "http", status: 404 } },
   { category: "unknown id", name: "global shortcut", send: (h) => h.interaction({ type: "shortcut", callback_id: "ami_shortcut", trigger_id: "1.2.3", user: { id: ALLOWED_USER }, team: { id: "T111" } }), outcome: { kind: "http", status: 404 } },
@@ -764,6 +825,19 @@ async function assertOutcome(
       await settle();
       expect(newSlackCalls().map((c) => c.method)).not.toContain("views.open");
       return;
+    case "ephemeral_message": {
+      expect(res.status).toBe(200);
+      expect(res.body).toBe("");
+      const answer = await h.slack.waitFor(
+        "chat.postEphemeral",
+        (c) => c.args.user === outcome.user && c.args.text === outcome.text,
+        5_000,
+      );
+      expect(answer.args.channel).toBe(CHANNEL);
+      await settle();
+      expect(newSlackCalls().map((c) => c.method)).not.toContain("views.open");
+      return;
+    }
     case "options":
       expect(res.status).toBe(200);
       expect(bodyOf(res)).toEqual({ options: outcome.options });

@@ -187,6 +187,8 @@ export interface FakeAws {
     rootDeviceName?: string;
     region?: string;
   }): FakeInstance;
+  /** An image this account already has (made earlier, outside the bot), available, without snapshots. */
+  addImage(image: { name: string; region: string; instanceId?: string }): FakeImage;
   addRole(roleArn: string, role?: { externalId?: string }): void;
   setImageState(imageId: string, state: string, reason?: string): void;
   setSnapshotProgress(imageId: string, percent: number): void;
@@ -880,6 +882,24 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
     images,
     instances,
     sessions,
+    addImage({ name, region, instanceId }) {
+      const image: FakeImage = {
+        imageId: `ami-${hex(17)}`,
+        region,
+        instanceId: instanceId ?? "i-0000000000000000f",
+        name,
+        description: undefined,
+        noReboot: true,
+        creationDate: new Date().toISOString(),
+        ownerId: accountId,
+        tags: {},
+        snapshots: [],
+        state: "available",
+        stateReason: undefined,
+      };
+      images.set(image.imageId, image);
+      return image;
+    },
     addInstance(i) {
       const specs: readonly FakeVolumeSpec[] =
         typeof i.volumes === "object"

@@ -274,6 +274,12 @@ export class MemoryImageService implements ImageService {
       ?.imageId;
   }
 
+  async imageNameTaken(place: Place, name: string): Promise<boolean> {
+    this.record("imageNameTaken", place, undefined, [name]);
+    await this.held("imageNameTaken", place);
+    return this.imagesIn(place).some((i) => i.name === name && i.state !== "deregistered");
+  }
+
   async describeImages(place: Place, imageIds: readonly string[]): Promise<Map<string, ImageStatus>> {
     this.record("describeImages", place, undefined, [[...imageIds]]);
     await this.held("describeImages", place);

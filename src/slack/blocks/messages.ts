@@ -10,6 +10,7 @@ import type { types } from "@slack/bolt";
 import type { Target } from "../../config.js";
 import type { Tag } from "../../domain/image-request.js";
 import type { Job } from "../../domain/job.js";
+import { ACTION, BLOCK } from "../ids.js";
 import { consoleImageUrl, escapeText, formatDuration, literal, prose } from "./format.js";
 
 type KnownBlock = types.KnownBlock;
@@ -155,7 +156,28 @@ export function replyMessage(job: Job, key: string, ctx: MessageContext): SlackM
         return `Update: ${kind}`;
     }
   })();
-  return { ...plainMessage(text), broadcast: kind === "available" };
+  const message = plainMessage(text);
+  if (kind !== undefined && RETRYABLE_KINDS.has(kind)) message.blocks.push(tryAgainBlock(job));
+  return { ...message, broadcast: kind === "available" };
+}
+
+/** The final replies after which the same request may be asked again. */
+const RETRYABLE_KINDS: ReadonlySet<string> = new Set(["failed", "refused", "timed_out"]);
+
+/** The "Try again" button: opens the form filled in with this job's values (checked again on click). */
+function tryAgainBlock(job: Job): KnownBlock {
+  return {
+    type: "actions",
+    block_id: BLOCK.tryAgain,
+    elements: [
+      {
+        type: "button",
+        action_id: ACTION.tryAgain,
+        text: { type: "plain_text", text: "Try again", emoji: true },
+        value: job.id,
+      },
+    ],
+  };
 }
 
 /** What the requester alone is told: a refusal, or that the chosen channel cannot take the thread. */

@@ -33,6 +33,12 @@ export interface ModalState {
   readonly checkResult?: { readonly allowed: boolean; readonly message: string } | undefined;
   /** The chosen instance's volumes, once listed (drawn only while that instance is the one chosen). */
   readonly volumes?: VolumeField | undefined;
+  /** Devices to show unticked in the volume field ("Try again" of a job that left them out). */
+  readonly excludedDevices?: readonly string[] | undefined;
+  /** Pre-filled values ("Try again"): the description, the tags as key=value lines, the reboot box ticked. */
+  readonly description?: string | undefined;
+  readonly tagsText?: string | undefined;
+  readonly reboot?: boolean | undefined;
 }
 
 export function placeValue(p: { targetName: string; region: string }): string {
@@ -125,10 +131,18 @@ export function createImageModal(state: ModalState, privateMetadata: string): Mo
       block_id: BLOCK.description,
       label: plain("Description"),
       optional: true,
-      element: { type: "plain_text_input", action_id: ACTION.description, max_length: 255 },
+      element: {
+        type: "plain_text_input",
+        action_id: ACTION.description,
+        max_length: 255,
+        ...(state.description ? { initial_value: state.description } : {}),
+      },
     },
-    rebootBlock(place?.reboot ?? "never", state.instance),
-    ...volumeBlocks(state.volumes?.instanceId === state.instance?.id ? state.volumes : undefined),
+    rebootBlock(place?.reboot ?? "never", state.instance, state.reboot === true),
+    ...volumeBlocks(
+      state.volumes?.instanceId === state.instance?.id ? state.volumes : undefined,
+      state.excludedDevices,
+    ),
     {
       type: "input",
       block_id: BLOCK.tags,
@@ -147,6 +161,7 @@ export function createImageModal(state: ModalState, privateMetadata: string): Mo
         action_id: ACTION.tags,
         multiline: true,
         placeholder: plain("team=web\ncost-center=42"),
+        ...(state.tagsText ? { initial_value: state.tagsText } : {}),
       },
     },
     {
@@ -210,7 +225,7 @@ export function createImageModal(state: ModalState, privateMetadata: string): Mo
  * The reboot question. On a `never` target there is no choice, and the form says why; on an `ask` target a
  * tick box whose confirm dialog names the instance that will restart. Unticked (the default) means no reboot.
  */
-function rebootBlock(policy: RebootPolicy, instance: ModalState["instance"]): KnownBlock {
+function rebootBlock(policy: RebootPolicy, instance: ModalState["instance"], ticked: boolean): KnownBlock {
   if (policy !== "ask")
     return {
       type: "context",
@@ -223,6 +238,13 @@ function rebootBlock(policy: RebootPolicy, instance: ModalState["instance"]): Kn
       ],
     };
   const who = instance ? instanceWords(instance) : "The instance you chose";
+  const option = {
+    text: plain("Reboot the instance while imaging"),
+    description: plain(
+      "Consistent file systems, but the instance restarts. Unticked: no reboot (crash-consistent).",
+    ),
+    value: "reboot",
+  };
   return {
     type: "input",
     block_id: BLOCK.reboot,
@@ -231,15 +253,8 @@ function rebootBlock(policy: RebootPolicy, instance: ModalState["instance"]): Kn
     element: {
       type: "checkboxes",
       action_id: ACTION.reboot,
-      options: [
-        {
-          text: plain("Reboot the instance while imaging"),
-          description: plain(
-            "Consistent file systems, but the instance restarts. Unticked: no reboot (crash-consistent).",
-          ),
-          value: "reboot",
-        },
-      ],
+      options: [option],
+      ...(ticked ? { initial_options: [option] } : {}),
       confirm: {
         title: plain("Reboot the instance?"),
         text: plain(

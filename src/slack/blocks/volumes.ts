@@ -54,7 +54,11 @@ export function volumeText(v: InstanceVolume): string {
 }
 
 /** The blocks for the field: none when there is nothing to choose (one volume), a note when unlisted. */
-export function volumeBlocks(field: VolumeField | undefined): KnownBlock[] {
+export function volumeBlocks(
+  field: VolumeField | undefined,
+  /** Devices drawn unticked (a retried job's choice); every other volume starts ticked. */
+  excluded: readonly string[] = [],
+): KnownBlock[] {
   if (!field) return [];
   if (!field.listed)
     return [
@@ -75,6 +79,8 @@ export function volumeBlocks(field: VolumeField | undefined): KnownBlock[] {
     description: plain(v.volumeId.slice(0, 75)),
     value: v.deviceName,
   }));
+  // Slack refuses an empty initial_options: with every volume unticked, the key is left out.
+  const ticked = options.filter((o) => !excluded.includes(o.value));
   const hint = [
     field.root
       ? `The root volume, ${volumeText(field.root)}, is always included.`
@@ -94,7 +100,12 @@ export function volumeBlocks(field: VolumeField | undefined): KnownBlock[] {
       optional: true,
       label: plain("Volumes"),
       hint: plain(hint.slice(0, 2000)),
-      element: { type: "checkboxes", action_id: ACTION.volumes, options, initial_options: options },
+      element: {
+        type: "checkboxes",
+        action_id: ACTION.volumes,
+        options,
+        ...(ticked.length > 0 ? { initial_options: ticked } : {}),
+      },
     },
   ];
 }

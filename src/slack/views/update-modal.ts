@@ -18,10 +18,11 @@ export async function updateModal(
     codec: MetadataCodec;
   },
   /** `volumes` left out drops the volume field (another place, or an instance whose volumes are unknown). */
-  changes: Pick<ModalState, "instance" | "imageName" | "nameVersion" | "checkResult" | "volumes"> & {
-    /** A new default name offered (remembered, so a later default may replace it but never a typed name). */
-    readonly autoName?: string;
-  },
+  changes: Pick<ModalState, "instance" | "imageName" | "nameVersion" | "checkResult" | "volumes"> &
+    Partial<Pick<ModalState, "excludedDevices" | "description" | "tagsText" | "reboot">> & {
+      /** A new default name offered (remembered, so a later default may replace it but never a typed name). */
+      readonly autoName?: string;
+    },
   logger: Logger,
 ): Promise<void> {
   const { places, input, metadata } = base;

@@ -456,6 +456,26 @@ describe("Ec2Images with a mocked EC2 client", () => {
     expect(sessionRequests[0]).toMatchObject({ userId: "ami-bot-watcher", policy: watcherPolicy(scope) });
   });
 
+  it("imageNameTaken asks for own images with that exact name, through the watcher's session", async () => {
+    ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: "ami-1", Name: "web-1 nightly" }] });
+    await expect(images.imageNameTaken(place, "web-1 nightly")).resolves.toBe(true);
+    expect(ec2).toHaveReceivedCommandWith(DescribeImagesCommand, {
+      Owners: ["self"],
+      Filters: [{ Name: "name", Values: ["web-1 nightly"] }],
+    });
+    expect(sessionRequests).toHaveLength(1);
+    expect(sessionRequests[0]).toMatchObject({ userId: "ami-bot-watcher", policy: watcherPolicy(scope) });
+  });
+
+  it("imageNameTaken says free when AWS lists none, or only other names", async () => {
+    ec2
+      .on(DescribeImagesCommand)
+      .resolvesOnce({ Images: [] })
+      .resolves({ Images: [{ Name: "web-1 other" }] });
+    await expect(images.imageNameTaken(place, "web-1 nightly")).resolves.toBe(false);
+    await expect(images.imageNameTaken(place, "web-1 nightly")).resolves.toBe(false);
+  });
+
   it("tells a malformed image name apart from a taken one", async () => {
     ec2.on(CreateImageCommand).rejects(awsError("InvalidAMIName.Malformed", 400));
     const error = await refusal(images.createImage(place, requester, params()));

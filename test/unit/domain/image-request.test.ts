@@ -6,6 +6,7 @@ import {
   type ImageRequestInput,
   isInstanceId,
   MAX_USER_TAGS,
+  nextImageName,
   parseTags,
   type TargetRules,
   tagKeyAllowed,
@@ -286,6 +287,24 @@ describe("defaultImageName", () => {
     expect(name).toHaveLength(128);
     expect(name.endsWith(" 2026-11-28 0240 UTC")).toBe(true);
     expect(checkImageName(name)).toBeUndefined();
+  });
+});
+
+describe("nextImageName", () => {
+  it("adds (2) to a name, and counts on from a number already there", () => {
+    expect(nextImageName("web-1 nightly")).toBe("web-1 nightly (2)");
+    expect(nextImageName("web-1 nightly (2)")).toBe("web-1 nightly (3)");
+    expect(nextImageName("web-1 (9)")).toBe("web-1 (10)");
+    expect(nextImageName("web-1(2)")).toBe("web-1(2) (2)");
+  });
+
+  it("cuts the name so the suggestion stays within 128 characters and valid", () => {
+    const long = `${"a".repeat(123)} bcd`;
+    const next = nextImageName(long);
+    expect(next).toBe(`${"a".repeat(123)} (2)`);
+    expect(next).toHaveLength(127);
+    expect(checkImageName(next)).toBeUndefined();
+    expect(nextImageName("n".repeat(128))).toBe(`${"n".repeat(124)} (2)`);
   });
 });
 

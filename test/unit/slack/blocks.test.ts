@@ -174,6 +174,42 @@ describe("replyMessage", () => {
     expect(message.broadcast).toBe(false);
   });
 
+  it.each([
+    ["failed", job({ state: "failed", finalReason: "Disk broke." })],
+    ["refused", job({ state: "refused", finalReason: "An image named `web-1 nightly` already exists." })],
+    ["timed_out", job({ state: "timed_out", finalReason: "Gave up.", imageId: "ami-0abc" })],
+  ])("offers a Try again button carrying the job id under the %s reply, after its text", (key, j) => {
+    const message = replyMessage(j, key, ctx);
+    expect(message.blocks).toEqual([
+      { type: "section", text: { type: "mrkdwn", text: message.text, verbatim: true } },
+      {
+        type: "actions",
+        block_id: BLOCK.tryAgain,
+        elements: [
+          {
+            type: "button",
+            action_id: "try_again",
+            text: { type: "plain_text", text: "Try again", emoji: true },
+            value: "job-42",
+          },
+        ],
+      },
+    ]);
+  });
+
+  it.each([
+    ["creating", job()],
+    ["pending", pending],
+    ["progress:50", pending],
+    ["slow", pending],
+    ["checks_failing", job({ state: "pending", lastError: "Throttled." })],
+    ["available", job({ state: "available", imageId: "ami-0abc", finishedAt: CLOCK_START })],
+  ])("offers no button under the %s reply", (key, j) => {
+    const message = replyMessage(j, key, ctx);
+    expect(JSON.stringify(message.blocks)).not.toContain("try_again");
+    expect(message.blocks?.map((b) => b.type)).toEqual(["section"]);
+  });
+
   it("broadcasts the available reply with a link to the image in the region's EC2 console", () => {
     const done = job({ state: "available", imageId: "ami-0abc", finishedAt: CLOCK_START + 90 * 1000 });
     const message = replyMessage(done, "available", ctx);
@@ -307,7 +343,7 @@ describe("user-supplied values in the thread", () => {
     const text =
       ":no_entry: The image was not created. An image named &lt;!here&gt; &amp; co already exists.";
     expect(reply.text).toBe(text);
-    expect(reply.blocks).toEqual([{ type: "section", text: { type: "mrkdwn", text, verbatim: true } }]);
+    expect(reply.blocks?.[0]).toEqual({ type: "section", text: { type: "mrkdwn", text, verbatim: true } });
     expect(mrkdwnObjects(rootMessage(refused, ctx)).map((o) => o.text)).toContain(
       ":no_entry: Not created: An image named &lt;!here&gt; &amp; co already exists.",
     );
@@ -325,9 +361,11 @@ describe("user-supplied values in the thread", () => {
       "timed_out",
     ]) {
       const message = replyMessage(pending, key, ctx);
-      expect(message.blocks).toEqual([
-        { type: "section", text: { type: "mrkdwn", text: message.text, verbatim: true } },
-      ]);
+      // A final failure adds a "Try again" button under the section (see replyMessage's tests).
+      expect(message.blocks?.[0]).toEqual({
+        type: "section",
+        text: { type: "mrkdwn", text: message.text, verbatim: true },
+      });
     }
   });
 
@@ -381,6 +419,45 @@ describe("createImageModal", () => {
     view.blocks.find((b) => "block_id" in b && b.block_id === blockId) as Record<string, unknown> | undefined;
   const element = (view: ReturnType<typeof modal>, blockId: string) =>
     block(view, blockId)?.element as Record<string, unknown> | undefined;
+
+  it("fills in a retried job's description, tags, reboot tick and unticked volumes", () => {
+    const ask: PlaceOption = { ...eu, reboot: "ask" };
+    const root = { deviceName: "/dev/xvda", volumeId: "vol-0001", sizeGiB: 8, volumeType: "gp3", root: true };
+    const sdf = {
+      deviceName: "/dev/sdf",
+      volumeId: "vol-0002",
+      sizeGiB: 100,
+      volumeType: "gp3",
+      root: false,
+    };
+    const sdg = { deviceName: "/dev/sdg", volumeId: "vol-0003", sizeGiB: 50, volumeType: "gp3", root: false };
+    const view = modal({
+      places: [ask],
+      instance: { id: "i-0123456789abcdef0", label: "web-1 (i-0123456789abcdef0)" },
+      description: "before the upgrade",
+      tagsText: "team=web\ncost-center=42",
+      reboot: true,
+      volumes: { instanceId: "i-0123456789abcdef0", listed: true, root, choosable: [sdf, sdg], notShown: 0 },
+      excludedDevices: ["/dev/sdg"],
+    });
+    expect(element(view, BLOCK.description)?.initial_value).toBe("before the upgrade");
+    expect(element(view, BLOCK.tags)?.initial_value).toBe("team=web\ncost-center=42");
+    expect(element(view, BLOCK.reboot)?.initial_options).toMatchObject([{ value: "reboot" }]);
+    const volumes = element(view, "volumes.i-0123456789abcdef0") as { initial_options?: { value: string }[] };
+    expect(volumes.initial_options?.map((o) => o.value)).toEqual(["/dev/sdf"]);
+    // Every volume left out: no initial_options at all (Slack refuses an empty list).
+    const none = modal({
+      instance: { id: "i-0123456789abcdef0", label: "i-0123456789abcdef0" },
+      volumes: { instanceId: "i-0123456789abcdef0", listed: true, root, choosable: [sdf], notShown: 0 },
+      excludedDevices: ["/dev/sdf"],
+    });
+    expect(element(none, "volumes.i-0123456789abcdef0")).not.toHaveProperty("initial_options");
+    // A form not retried starts empty, unticked and with every volume ticked.
+    const fresh = modal({ places: [ask] });
+    expect(element(fresh, BLOCK.description)).not.toHaveProperty("initial_value");
+    expect(element(fresh, BLOCK.tags)).not.toHaveProperty("initial_value");
+    expect(element(fresh, BLOCK.reboot)).not.toHaveProperty("initial_options");
+  });
 
   it("uses the create view's callback id and keeps the private metadata", () => {
     const view = modal();
