@@ -119,7 +119,11 @@ describe("choosing the volumes", () => {
     await h.command({});
     await h.slack.waitFor("views.open");
     await pickInstance(h);
-    const update = await h.slack.waitFor("views.update");
+    // The name and instance are redrawn at once; the volumes (or the note that they could not be listed)
+    // come in a second redraw once AWS answers.
+    const update = await h.slack.waitFor("views.update", (c) =>
+      /volumes\.|could not list this instance's volumes/.test(JSON.stringify(c.args.view)),
+    );
     return update.args.view as View;
   }
 

@@ -44,6 +44,29 @@ export function createInstanceSelected(deps: SlackDeps) {
     // Only a place this person may use is asked about its volumes.
     const place = places.find((p) => p.targetName === input.targetName && p.region === input.region);
     const target = place && deps.config.targets.find((t) => t.name === place.targetName);
+    const autoName = defaultImageName(input.instanceLabel, instanceId, new Date(deps.clock.now()));
+    const named = ownName
+      ? { instance: { id: instanceId, label }, imageName: undefined, nameVersion: metadata.nameVersion }
+      : {
+          instance: { id: instanceId, label },
+          imageName: autoName,
+          autoName,
+          nameVersion: metadata.nameVersion + 1,
+        };
+    // First the name, the instance and the reboot dialog, at once: AWS is not waited for, so a name the
+    // person starts typing while the volumes load is never replaced. Volumes of an instance picked before
+    // are taken away here too.
+    let hash: string | undefined = view.hash;
+    if (!ownName || place?.reboot === "ask" || drawsSomething(metadata.volumes)) {
+      hash = await updateModal(
+        client,
+        view,
+        { places, input, metadata, codec: deps.metadata },
+        { ...named, volumes: undefined },
+        deps.logger,
+      );
+      if (!hash) return; // the form changed meanwhile, or was closed
+    }
     const volumes =
       place && target
         ? await loadVolumeField(
@@ -53,29 +76,22 @@ export function createInstanceSelected(deps: SlackDeps) {
             instanceId,
           )
         : undefined;
-    // Nothing to redraw: the person's own name stays, no confirm dialog needs the instance's name, and
-    // there are no volumes to show (nor any of an instance picked before to take away).
-    if (ownName && place?.reboot !== "ask" && !drawsSomething(volumes) && !drawsSomething(metadata.volumes))
-      return;
-    const autoName = defaultImageName(input.instanceLabel, instanceId, new Date(deps.clock.now()));
+    if (!drawsSomething(volumes)) return;
+    // Then the volumes, with the name field's block id unchanged, so Slack keeps whatever is in it now.
     await updateModal(
       client,
-      view,
-      { places, input, metadata, codec: deps.metadata },
-      ownName
-        ? {
-            instance: { id: instanceId, label },
-            imageName: undefined,
-            nameVersion: metadata.nameVersion,
-            volumes,
-          }
-        : {
-            instance: { id: instanceId, label },
-            imageName: autoName,
-            autoName,
-            nameVersion: metadata.nameVersion + 1,
-            volumes,
-          },
+      { id: view.id, hash },
+      {
+        places,
+        input,
+        metadata: {
+          ...metadata,
+          nameVersion: named.nameVersion,
+          autoName: named.imageName ?? metadata.autoName,
+        },
+        codec: deps.metadata,
+      },
+      { instance: named.instance, imageName: undefined, nameVersion: named.nameVersion, volumes },
       deps.logger,
     );
   };

@@ -8,6 +8,7 @@ import type { Logger } from "../../logger.js";
 import { createImageModal, type ModalState } from "../blocks/modal.js";
 import type { MetadataCodec, ModalMetadata } from "../private-metadata.js";
 
+/** Redraws the modal; resolves with the view's new hash, or undefined when Slack refused the update. */
 export async function updateModal(
   client: webApi.WebClient,
   view: { id: string; hash: string },
@@ -24,10 +25,10 @@ export async function updateModal(
       readonly autoName?: string;
     },
   logger: Logger,
-): Promise<void> {
+): Promise<string | undefined> {
   const { places, input, metadata } = base;
   try {
-    await client.views.update({
+    const res = await client.views.update({
       view_id: view.id,
       // With the hash, Slack refuses the update if the person changed the form meanwhile; their version stands.
       hash: view.hash,
@@ -46,7 +47,10 @@ export async function updateModal(
         }),
       ),
     });
+    // The view's new hash: a further update of this view must name it.
+    return res.view?.hash;
   } catch (error) {
     logger.debug({ err: error }, "modal not updated (it changed meanwhile, or was closed)");
+    return undefined;
   }
 }
