@@ -8,6 +8,7 @@ import {
   MAX_TAG_KEY_PATTERNS,
   worstCaseCreatePolicyLength,
 } from "./aws/session-policy.js";
+import { editDistance } from "./domain/edit-distance.js";
 import type { Target, WatcherSettings } from "./domain/target.js";
 import { ConfigError } from "./errors.js";
 
@@ -270,20 +271,6 @@ function closestKey(key: string, known: readonly string[]): string | undefined {
     if ((close || contains) && (!best || distance < best.distance)) best = { key: candidate, distance };
   }
   return best?.key;
-}
-
-/** Levenshtein distance: the fewest one-letter insertions, deletions or substitutions from a to b. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }
 
 /** Builds the one-target configuration from AMI_TARGET_* variables, for set-ups without a file. */

@@ -1,9 +1,11 @@
 /**
  * /ami: acknowledge at once, then open the modal, before any AWS call (the trigger_id lives 3 seconds).
  */
+
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from "@slack/bolt";
 import { deniedMessage } from "../../domain/access.js";
 import { checkImageAccess } from "../../domain/access-check.js";
+import { editDistance } from "../../domain/edit-distance.js";
 import { defaultImageName, isInstanceId } from "../../domain/image-request.js";
 import { escapeText } from "../blocks/format.js";
 import { createImageModal, helpText } from "../blocks/modal.js";
@@ -133,18 +135,4 @@ export function createAmiCommand(deps: SlackDeps) {
 function closestSubcommand(word: string): string | undefined {
   const near = SUBCOMMANDS.filter((s) => editDistance(word, s) <= 2);
   return near.length === 1 ? near[0] : undefined;
-}
-
-/** Levenshtein distance: letters inserted, deleted or replaced to turn `a` into `b`. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const replace = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, replace));
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }
