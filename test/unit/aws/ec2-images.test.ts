@@ -36,6 +36,7 @@ import type { Target } from "../../../src/domain/target.js";
 import { AwsRefusedError } from "../../../src/errors.js";
 import { type FakeAws, startFakeAws } from "../../fakes/fake-aws.js";
 import { FixedClock } from "../../fakes/fixed-clock.js";
+import { testTarget } from "../../fakes/job-fixtures.js";
 
 const ACCOUNT = "123456789012";
 const REGION = "eu-west-1";
@@ -45,21 +46,16 @@ const INSTANCE = "i-0123456789abcdef0";
 const OTHER_INSTANCE = "i-0fedcba9876543210";
 const SCOPE_TAG = { "ami-bot": "allowed" };
 
-const target: Target = {
+const target: Target = testTarget({
   name: "prod",
   roleArn: ROLE_ARN,
   accountId: ACCOUNT,
-  partition: "aws",
   externalId: EXTERNAL_ID,
   regions: [REGION],
   allow: { users: ["*"], usergroups: [], channels: [] },
   instanceScope: { requiredTags: SCOPE_TAG },
-  reboot: "never",
   tagKeys: ["team", "ticket"],
-  jobsPerHour: 10,
-  allowGuests: false,
-  allowPublicChannels: false,
-};
+});
 const place: Place = { target, region: REGION };
 const requester: Requester = { userId: "U0REQUEST1", channelId: "C0CHANNEL1" };
 const scope = { partition: "aws", accountId: ACCOUNT, region: REGION };

@@ -20,6 +20,7 @@ import type { CreateImageParams, Place, Requester } from "../../../src/domain/po
 import type { Target } from "../../../src/domain/target.js";
 import { AwsRefusedError } from "../../../src/errors.js";
 import { type FakeAws, startFakeAws } from "../../fakes/fake-aws.js";
+import { testTarget } from "../../fakes/job-fixtures.js";
 
 const ACCOUNT = "123456789012";
 const REGION = "eu-west-1";
@@ -28,21 +29,15 @@ const EXTERNAL_ID = "external-id-0123456789";
 const INSTANCE = "i-0123456789abcdef0";
 const SCOPE_TAG = { "ami-bot": "allowed" };
 
-const target: Target = {
+const target: Target = testTarget({
   name: "prod",
   roleArn: ROLE_ARN,
   accountId: ACCOUNT,
-  partition: "aws",
   externalId: EXTERNAL_ID,
   regions: [REGION],
   allow: { users: ["*"], usergroups: [], channels: [] },
   instanceScope: { requiredTags: SCOPE_TAG },
-  reboot: "never",
-  tagKeys: undefined,
-  jobsPerHour: 10,
-  allowGuests: false,
-  allowPublicChannels: false,
-};
+});
 const place: Place = { target, region: REGION };
 const requester: Requester = { userId: "U0REQUEST1", channelId: "C0CHANNEL1" };
 

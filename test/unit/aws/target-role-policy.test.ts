@@ -17,6 +17,7 @@ import {
   sessionPolicyPermits,
   startFakeAws,
 } from "../../fakes/fake-aws.js";
+import { testTarget } from "../../fakes/job-fixtures.js";
 
 const ACCOUNT = "123456789012";
 const REGION = "eu-west-1";
@@ -139,21 +140,15 @@ describe("the target role's permissions, evaluated", () => {
 describe("the watcher's Deny over the SDK wire", () => {
   // The role's permissions stand in as the session policy, so fake-aws enforces them on real calls.
   const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/ami-bot-target`;
-  const target: Target = {
+  const target: Target = testTarget({
     name: "role-as-session",
     roleArn: ROLE_ARN,
     accountId: ACCOUNT,
-    partition: "aws",
     externalId: undefined,
     regions: [REGION],
     allow: { users: ["*"], usergroups: [], channels: [] },
     instanceScope: { requiredTags: {} },
-    reboot: "never",
-    tagKeys: undefined,
-    jobsPerHour: 10,
-    allowGuests: false,
-    allowPublicChannels: false,
-  };
+  });
   let fake: FakeAws;
 
   beforeAll(async () => {
