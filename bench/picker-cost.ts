@@ -6,18 +6,16 @@
  * read-only session per person and place. Counts AssumeRole and DescribeInstances at the fake endpoint, beside
  * the cost of one session and one search per keystroke, and times each options answer.
  */
-import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { createBotMetadataCodec } from "../src/bot.js";
 import { startFakeAws } from "../test/fakes/fake-aws.js";
 import { startFakeSlack } from "../test/fakes/fake-slack.js";
-import { interactionBody, postSigned } from "../test/support/slack-requests.js";
+import { instanceSearchPayload, interactionBody, postSigned } from "../test/support/slack-requests.js";
 import {
   type BotProcess,
   EXTERNAL_ID,
   figure,
   percentile,
-  REPO_ROOT,
   ROLE_ARN,
   removeTempDirs,
   SIGNING_SECRET,
@@ -32,9 +30,6 @@ const TYPING_GAP_MS = 80; // a quick typist
 const MASH_KEYS = 50;
 const MASH_GAP_MS = 20; // someone holding a key down
 
-const fixture = JSON.parse(
-  readFileSync(`${REPO_ROOT}test/fixtures/slack/block_suggestion.bolt-python.json`, "utf8"),
-) as Record<string, unknown> & { view: Record<string, unknown> };
 const metadata = createBotMetadataCodec({
   slack: { botToken: "xoxb-bench", signingSecret: SIGNING_SECRET, appToken: undefined, apiUrl: undefined },
 }).encode({ origin: "C0BENCH01", nameVersion: 0, autoName: undefined });
@@ -55,14 +50,7 @@ async function keystroke(
   user: string,
   value: string,
 ): Promise<{ ms: number; tooFast: boolean }> {
-  const payload = {
-    ...fixture,
-    user: { id: user, username: user, name: user, team_id: "T111" },
-    action_id: "instance_select",
-    block_id: "instance",
-    value,
-    view: { ...fixture.view, callback_id: "ami_create", private_metadata: metadata, state: { values: {} } },
-  };
+  const payload = instanceSearchPayload({ userId: user, value, metadata });
   const t0 = performance.now();
   const res = await postSigned(url, interactionBody(payload), SIGNING_SECRET);
   const ms = performance.now() - t0;

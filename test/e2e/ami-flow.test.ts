@@ -2,7 +2,7 @@
  * The whole /ami flow through the bot's real HTTP endpoint: signed slash command → modal → options load →
  * submission → scoped AssumeRole → CreateImage → threaded updates → final update, and a restart mid-job.
  */
-import { readFileSync } from "node:fs";
+
 import { performance } from "node:perf_hooks";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -14,11 +14,9 @@ import {
   ROLE_ARN,
   startHarness,
 } from "../support/bot-harness.js";
+import { instanceSearchPayload } from "../support/slack-requests.js";
 
 const INSTANCE = "i-0123456789abcdef0";
-const suggestionFixture = JSON.parse(
-  readFileSync(new URL("../fixtures/slack/block_suggestion.bolt-python.json", import.meta.url), "utf8"),
-) as Record<string, unknown> & { view: Record<string, unknown> };
 
 function keyOf(m: { metadata?: { event_payload?: Record<string, unknown> } | undefined }): string {
   return String(m.metadata?.event_payload?.key ?? "");
@@ -60,20 +58,9 @@ describe("the /ami flow", () => {
     expect(view.blocks.find((b) => b.block_id === "reboot")).toMatchObject({ type: "context" });
 
     // The instance picker's options load, under a read-only scoped session.
-    const options = await h.interaction({
-      ...suggestionFixture,
-      user: { id: ALLOWED_USER, username: "someone", name: "someone", team_id: "T111" },
-      action_id: "instance_select",
-      block_id: "instance",
-      value: "web",
-      view: {
-        ...suggestionFixture.view,
-        id: "V0VIEW0001",
-        callback_id: "ami_create",
-        private_metadata: view.private_metadata,
-        state: { values: {} },
-      },
-    });
+    const options = await h.interaction(
+      instanceSearchPayload({ userId: ALLOWED_USER, value: "web", metadata: String(view.private_metadata) }),
+    );
     expect(options.status).toBe(200);
     expect(options.json()).toEqual({
       options: [

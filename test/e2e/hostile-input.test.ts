@@ -29,7 +29,12 @@ import {
   startHarness,
 } from "../support/bot-harness.js";
 import { startChildBot } from "../support/child-bot.js";
-import { postSigned, type SignedResponse, slashCommandBody } from "../support/slack-requests.js";
+import {
+  instanceSearchPayload,
+  postSigned,
+  type SignedResponse,
+  slashCommandBody,
+} from "../support/slack-requests.js";
 
 // People and places. ALLOWED_USER is listed by id on target "prod"; CHANNEL_USER may use "prod" only in
 // OPS_CHANNEL; STRANGER is listed nowhere; "secret" is a real target that allows someone else.
@@ -151,26 +156,12 @@ function command(user: string, channel: string, text: string): Pick<Row, "send">
 }
 
 function suggestion(user: string, metadata: string, value: string, where?: string): Pick<Row, "send"> {
+  const values = where
+    ? { where: { where_select: { type: "static_select", selected_option: { value: where } } } }
+    : {};
   return {
     send: (h) =>
-      h.interaction({
-        ...suggestionFixture,
-        user: { id: user, username: "someone", name: "someone", team_id: "T111" },
-        action_id: "instance_select",
-        block_id: "instance",
-        value,
-        view: {
-          ...suggestionFixture.view,
-          id: nextViewId(),
-          callback_id: "ami_create",
-          private_metadata: metadata,
-          state: {
-            values: where
-              ? { where: { where_select: { type: "static_select", selected_option: { value: where } } } }
-              : {},
-          },
-        },
-      }),
+      h.interaction(instanceSearchPayload({ userId: user, value, metadata, viewId: nextViewId(), values })),
   };
 }
 

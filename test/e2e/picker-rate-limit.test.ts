@@ -2,11 +2,12 @@
  * The instance picker's searches through the bot's real endpoint, against the fake AWS: one person typing
  * fast cannot spend the account's EC2 API budget, and a repeated search costs no AWS call.
  */
-import { readFileSync } from "node:fs";
+
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SEARCH_CACHE_MS, SEARCH_LIMIT, TOO_FAST_OPTION } from "../../src/slack/options/instance-options.js";
 import { createFixedClock, type FixedClock } from "../fakes/fixed-clock.js";
 import { ALLOWED_USER, CHANNEL, type Harness, signedMetadata, startHarness } from "../support/bot-harness.js";
+import { instanceSearchPayload } from "../support/slack-requests.js";
 
 const OTHER_USER = "U0ALLOWED2";
 const INSTANCE = "i-0123456789abcdef0";
@@ -14,10 +15,6 @@ const WEB_1 = [
   { text: { type: "plain_text", text: `web-1 (${INSTANCE}) · running · t3.micro` }, value: INSTANCE },
 ];
 const TOO_FAST = [{ text: { type: "plain_text", text: TOO_FAST_OPTION }, value: "too-fast" }];
-
-const suggestionFixture = JSON.parse(
-  readFileSync(new URL("../fixtures/slack/block_suggestion.bolt-python.json", import.meta.url), "utf8"),
-) as Record<string, unknown> & { view: Record<string, unknown> };
 
 describe("instance picker searches", () => {
   let h: Harness;
@@ -38,20 +35,10 @@ describe("instance picker searches", () => {
 
   /** One keystroke in the picker: the options Slack would show. */
   async function search(user: string, value: string): Promise<unknown> {
-    const res = await h.interaction({
-      ...suggestionFixture,
-      user: { id: user, username: "someone", name: "someone", team_id: "T111" },
-      action_id: "instance_select",
-      block_id: "instance",
-      value,
-      view: {
-        ...suggestionFixture.view,
-        id: "V0PICKER01",
-        callback_id: "ami_create",
-        private_metadata: signedMetadata(CHANNEL),
-        state: { values: {} },
-      },
-    });
+    const res = await h.interaction(
+      instanceSearchPayload({ userId: user, value, metadata: signedMetadata(CHANNEL), viewId: "V0PICKER01" }),
+    );
+
     expect(res.status).toBe(200);
     return (res.json() as { options: unknown }).options;
   }

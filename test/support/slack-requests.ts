@@ -3,6 +3,7 @@
  * X-Slack-Signature = v0=HMAC-SHA256(signing secret, "v0:" + timestamp + ":" + body).
  */
 import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
 
 export interface SignedResponse {
   readonly status: number;
@@ -61,4 +62,35 @@ export function slashCommandBody(fields: {
 
 export function interactionBody(payload: unknown): string {
   return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}
+
+const suggestionFixture = JSON.parse(
+  readFileSync(new URL("../fixtures/slack/block_suggestion.bolt-python.json", import.meta.url), "utf8"),
+) as Record<string, unknown> & { view: Record<string, unknown> };
+
+/**
+ * One keystroke in the instance picker: Slack's block_suggestion payload (a real captured one), for the
+ * modal the bot opened, signed metadata and all, with the form's state so far.
+ */
+export function instanceSearchPayload(options: {
+  userId: string;
+  value: string;
+  metadata: string;
+  viewId?: string;
+  values?: Record<string, unknown>;
+}): Record<string, unknown> {
+  return {
+    ...suggestionFixture,
+    user: { id: options.userId, username: "someone", name: "someone", team_id: "T111" },
+    action_id: "instance_select",
+    block_id: "instance",
+    value: options.value,
+    view: {
+      ...suggestionFixture.view,
+      id: options.viewId ?? "V0VIEW0001",
+      callback_id: "ami_create",
+      private_metadata: options.metadata,
+      state: { values: options.values ?? {} },
+    },
+  };
 }
