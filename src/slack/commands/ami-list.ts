@@ -1,19 +1,16 @@
 /**
  * `/ami list` (the latest jobs in this channel) and `/ami list mine` (the person's own, anywhere).
  */
-import type { webApi } from "@slack/bolt";
 import { allowedTargets, deniedMessage } from "../../domain/access.js";
-import type { Job } from "../../domain/job.js";
-import type { Logger } from "../../logger.js";
 import { emptyJobListText, type JobListScope, jobListMessage } from "../blocks/job-list.js";
 import { audit, principalOf, type SlackDeps } from "../deps.js";
+import { threadPermalinks } from "../thread-links.js";
 import type { Args } from "./ami.js";
 
 /** `/ami list` shows the latest jobs, at most this many. */
 const LIST_LIMIT = 15;
 
 /** How long `/ami list` waits, in all, for the threads' permalinks; a link not in by then is left out. */
-const PERMALINK_BUDGET_MS = 1_000;
 
 /** `/ami list` → the channel's jobs, `/ami list mine` → the person's; anything else is not a list. */
 export function listScope(rest: readonly string[]): JobListScope | undefined {
@@ -62,37 +59,4 @@ export async function listJobs(
     deps.clock.now(),
   );
   await respond({ response_type: "ephemeral", replace_original: false, ...message });
-}
-
-/**
- * The permalink of each job's root message, asked for in parallel and waited for PERMALINK_BUDGET_MS in all.
- * chat.getPermalink rather than a URL built from auth.test's team URL: Slack documents permalinks as its
- * answer only, and the team URL changes when a workspace is renamed or (Enterprise Grid) links go through
- * the organisation's domain, which a URL built once at start-up would get wrong without anyone noticing.
- */
-async function threadPermalinks(
-  client: webApi.WebClient,
-  jobs: readonly Job[],
-  logger: Logger,
-): Promise<Map<string, string>> {
-  const found = new Map<string, string>();
-  const lookups = jobs.map(async (job) => {
-    if (!job.rootChannelId || !job.rootTs) return;
-    try {
-      const res = await client.chat.getPermalink({ channel: job.rootChannelId, message_ts: job.rootTs });
-      if (res.permalink) found.set(job.id, res.permalink);
-    } catch (error) {
-      logger.debug({ err: error, jobId: job.id }, "no permalink for a listed job");
-    }
-  });
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    Promise.all(lookups),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, PERMALINK_BUDGET_MS);
-    }),
-  ]);
-  clearTimeout(timer);
-  // A copy: links that arrive after the budget must not change a list already being sent.
-  return new Map(found);
 }

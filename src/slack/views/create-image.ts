@@ -27,6 +27,7 @@ import {
   type VolumeChoice,
 } from "../form-values.js";
 import { ACTION, BLOCK } from "../ids.js";
+import { threadPermalinks } from "../thread-links.js";
 
 type Args = SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs;
 
@@ -304,27 +305,12 @@ async function admissionRefusal(
   }
 }
 
-const PERMALINK_BUDGET_MS = 1000;
-
 /** A link to the job's thread (chat.getPermalink), or where it will appear when its root is not posted yet. */
 async function threadLink(client: webApi.WebClient, job: Job, deps: SlackDeps): Promise<string> {
-  if (job.rootChannelId && job.rootTs) {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const res = await Promise.race([
-        client.chat.getPermalink({ channel: job.rootChannelId, message_ts: job.rootTs }),
-        new Promise<undefined>((resolve) => {
-          timer = setTimeout(() => resolve(undefined), PERMALINK_BUDGET_MS);
-        }),
-      ]);
-      if (res?.permalink) return `see its thread: ${res.permalink}`;
-    } catch (error) {
-      deps.logger.debug({ err: error, jobId: job.id }, "no permalink for the running job");
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-  return `its updates are in the thread about “${job.imageName}” in the channel it was asked for`;
+  const link = (await threadPermalinks(client, [job], deps.logger)).get(job.id);
+  return link
+    ? `see its thread: ${link}`
+    : `its updates are in the thread about “${job.imageName}” in the channel it was asked for`;
 }
 
 /** How long the submission waits for AWS to confirm the instance before accepting and letting the watcher check. */
