@@ -72,6 +72,7 @@ function targetsFor(groups: number): Target[] {
       jobsPerHour: 10,
       allowGuests: false,
       allowPublicChannels: false,
+      approval: undefined,
     };
   });
 }

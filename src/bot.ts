@@ -10,6 +10,7 @@ import { type SlackTokenRejectedError, StartupError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { createBackgroundClient, createSlackApp } from "./slack/app.js";
 import { createAccessCheck } from "./slack/deps.js";
+import { createHomeTabs } from "./slack/home/home-tabs.js";
 import { createInflightTracker } from "./slack/inflight.js";
 import { createPeopleDirectory, reportChannelRules } from "./slack/people-directory.js";
 import { createMetadataCodec } from "./slack/private-metadata.js";
@@ -89,12 +90,22 @@ async function assemble(
     logger,
   });
   const recheckAccess = createAccessCheck(directory, config.targets);
+  // Home tabs follow jobs from the relay (every message delivered) and from clicks; never blocking either.
+  const homes = createHomeTabs({
+    client: background,
+    store,
+    config,
+    directory,
+    clock,
+    logger: logger.child({ component: "home" }),
+  });
   const relay = createOutboxRelay({
     store,
     notifier,
     clock,
     logger: logger.child({ component: "outbox" }),
     onStep,
+    onDelivered: (job) => homes.jobChanged(job),
     ...(overrides.channelGapMs !== undefined ? { channelGapMs: overrides.channelGapMs } : {}),
   });
   const watcher = createImageWatcher({
@@ -136,9 +147,15 @@ async function assemble(
     newJobId: overrides.newJobId ?? randomUUID,
     metadata: createBotMetadataCodec(config),
     onStep,
+    homes,
     onJobAccepted: () => {
       relay.wake();
       watcher.wake();
+    },
+    onJobChanged: (job) => {
+      relay.wake();
+      watcher.wake();
+      homes.jobChanged(job);
     },
   });
 
@@ -180,6 +197,8 @@ async function assemble(
       watcher.stop({ graceMs: 5_000, cutShort: () => images.close?.() }),
       relay.stop(),
     ]);
+    // Publishes still running read nothing more from the store once stopped.
+    homes.stop();
     images.close?.();
     closeStore(db, lock);
     logger.info("ami-bot stopped");

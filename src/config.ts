@@ -57,6 +57,77 @@ const allowSchema = z.strictObject({
   channels: z.array(z.string().regex(CHANNEL_ID, "must be a Slack channel id (C…/G…)")).default([]),
 });
 
+/** An approver: `*` is refused by name, since a rule everyone may approve under guards nothing. */
+const approverUserSchema = z.string().superRefine((id, ctx) => {
+  if (id === "*")
+    ctx.addIssue({
+      code: "custom",
+      message:
+        "* is not allowed among approvers: if everyone may approve, the two-person rule guards nothing; list user ids (U…/W…)",
+    });
+  else if (!/^[UW][A-Z0-9]{2,}$/.test(id))
+    ctx.addIssue({
+      code: "custom",
+      message: "must be a Slack user id (U…/W…)",
+      params: { envMessage: notAnApprover(id) },
+    });
+});
+
+const approverGroupSchema = z.string().superRefine((id, ctx) => {
+  if (!GROUP_ID.test(id))
+    ctx.addIssue({
+      code: "custom",
+      message: "must be a Slack user group id (S…)",
+      params: { envMessage: notAnApprover(id) },
+    });
+});
+
+/** AMI_TARGET_APPROVERS mixes users and user groups, so its message names the value and both forms. */
+function notAnApprover(id: string): string {
+  return `"${id.slice(0, 40)}" is neither a Slack user id (U…/W…) nor a user group id (S…)`;
+}
+
+const approversSchema = z.strictObject(
+  {
+    users: z.array(approverUserSchema).default([]),
+    usergroups: z.array(approverGroupSchema).default([]),
+  },
+  { error: (issue) => (issue.code === "invalid_type" ? "must hold users and/or usergroups" : undefined) },
+);
+
+const MIN_APPROVAL_EXPIRY_MS = 5 * 60_000;
+const MAX_APPROVAL_EXPIRY_MS = 7 * 24 * 3_600_000;
+
+const approvalSchema = z
+  .strictObject(
+    {
+      approvers: approversSchema.default({ users: [], usergroups: [] }),
+      // Long enough for someone to notice, short enough that a forgotten request cannot be approved weeks later.
+      expiresAfter: duration
+        .pipe(
+          z
+            .number()
+            .refine(
+              (ms) => ms >= MIN_APPROVAL_EXPIRY_MS && ms <= MAX_APPROVAL_EXPIRY_MS,
+              "must be at least 5m and at most 168h (7 days)",
+            ),
+        )
+        .default(4 * 3_600_000),
+    },
+    {
+      error: (issue) =>
+        issue.code === "invalid_type" ? "must hold approvers and, optionally, expiresAfter" : undefined,
+    },
+  )
+  // Run even when expiresAfter is wrong, so both problems are reported in one round; not after an unknown
+  // key, whose "did you mean" (`approver:`) already says why no approver was found.
+  .superRefine(checkApprovers, {
+    when: (payload) =>
+      typeof payload.value === "object" &&
+      payload.value !== null &&
+      payload.issues.every((issue) => issue.code !== "unrecognized_keys"),
+  });
+
 /** AWS's own rule for sts:ExternalId. */
 const EXTERNAL_ID = /^[\w+=,.@:/-]{2,1224}$/;
 /** EC2 tag-key characters; a trailing `*` makes a prefix. Excludes quotes, so a key is safe in a policy. */
@@ -131,6 +202,7 @@ const targetSchema = z
       .default(10),
     allowGuests: flag.default(false),
     allowPublicChannels: flag.default(false),
+    approval: approvalSchema.optional(),
   })
   // Run even when other fields are wrong, so a bad region is reported in the same round as they are.
   .superRefine(checkRegions, {
@@ -154,6 +226,8 @@ const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   "": Object.keys(fileSchema.shape),
   "targets.*": Object.keys(targetSchema.shape),
   "targets.*.allow": Object.keys(allowSchema.shape),
+  "targets.*.approval": Object.keys(approvalSchema.shape),
+  "targets.*.approval.approvers": Object.keys(approversSchema.shape),
   watcher: Object.keys(watcherSchema.shape),
 };
 
@@ -178,6 +252,24 @@ function checkRegions(target: { roleArn: unknown; regions: unknown }, ctx: z.Ref
       message,
       params: { envMessage: known ? message : bare },
     });
+  });
+}
+
+/** An approval rule nobody can satisfy would leave every job waiting until it expires. */
+function checkApprovers(approval: { approvers: unknown }, ctx: z.RefinementCtx): void {
+  const approvers = approval.approvers as { users?: unknown; usergroups?: unknown } | null | undefined;
+  if (typeof approvers !== "object" || approvers === null) return;
+  const count = (v: unknown) => (Array.isArray(v) ? v.length : 0);
+  if (count(approvers.users) + count(approvers.usergroups) > 0) return;
+  ctx.addIssue({
+    code: "custom",
+    path: ["approvers"],
+    message:
+      "list at least one approver in users (U…/W…) or usergroups (S…); without one, every job would wait until it expires",
+    params: {
+      envMessage:
+        "list at least one approver, a user id (U…/W…) or user group id (S…); without one, every job would wait until it expires",
+    },
   });
 }
 
@@ -212,6 +304,8 @@ const ENV_NAMES: Record<string, string> = {
   "targets.0.jobsPerHour": "AMI_TARGET_JOBS_PER_HOUR",
   "targets.0.allowGuests": "AMI_TARGET_ALLOW_GUESTS",
   "targets.0.allowPublicChannels": "AMI_TARGET_ALLOW_PUBLIC_CHANNELS",
+  "targets.0.approval.approvers": "AMI_TARGET_APPROVERS",
+  "targets.0.approval.expiresAfter": "AMI_TARGET_APPROVAL_EXPIRES",
   "watcher.pollInterval": "AMI_POLL_INTERVAL",
   "watcher.slowAfter": "AMI_SLOW_AFTER",
   "watcher.slowPollInterval": "AMI_SLOW_POLL_INTERVAL",
@@ -294,6 +388,7 @@ function targetsFromEnv(env: Env): unknown {
         jobsPerHour: env.AMI_TARGET_JOBS_PER_HOUR?.trim() || undefined,
         allowGuests: env.AMI_TARGET_ALLOW_GUESTS?.trim() || undefined,
         allowPublicChannels: env.AMI_TARGET_ALLOW_PUBLIC_CHANNELS?.trim() || undefined,
+        approval: approvalFromEnv(env),
       },
     ],
     watcher: {
@@ -303,6 +398,30 @@ function targetsFromEnv(env: Env): unknown {
       giveUpAfter: env.AMI_GIVE_UP_AFTER,
     },
   };
+}
+
+/**
+ * AMI_TARGET_APPROVERS holds users and user groups in one list, told apart by prefix. Anything else goes
+ * with the users, whose check names the value and both forms.
+ */
+function approvalFromEnv(env: Env): unknown {
+  if (!env.AMI_TARGET_APPROVERS?.trim()) return undefined;
+  const ids = list(env.AMI_TARGET_APPROVERS);
+  return {
+    approvers: {
+      users: ids.filter((id) => !id.startsWith("S")),
+      usergroups: ids.filter((id) => id.startsWith("S")),
+    },
+    expiresAfter: env.AMI_TARGET_APPROVAL_EXPIRES?.trim() || undefined,
+  };
+}
+
+/** An expiry alone would be silently ignored: there is no approval rule for it to belong to. */
+function envApprovalProblems(env: Env): string[] {
+  if (!env.AMI_TARGET_APPROVAL_EXPIRES?.trim() || env.AMI_TARGET_APPROVERS?.trim()) return [];
+  return [
+    "AMI_TARGET_APPROVAL_EXPIRES is set but AMI_TARGET_APPROVERS is not: list the approvers (U…/W…/S…), or remove AMI_TARGET_APPROVAL_EXPIRES",
+  ];
 }
 
 function readTargetsFile(path: string, problems: string[]): unknown {
@@ -408,8 +527,10 @@ export function loadConfig(env: Env = process.env): Config {
   let raw: unknown;
   const configPath = env.AMI_BOT_CONFIG?.trim();
   if (configPath) raw = readTargetsFile(configPath, problems);
-  else if (env.AMI_TARGET_ROLE_ARN) raw = targetsFromEnv(env);
-  else
+  else if (env.AMI_TARGET_ROLE_ARN) {
+    raw = targetsFromEnv(env);
+    problems.push(...envApprovalProblems(env));
+  } else
     problems.push("no targets: set AMI_BOT_CONFIG to a YAML/JSON file, or AMI_TARGET_ROLE_ARN and friends");
 
   let targets: Target[] = [];
@@ -489,6 +610,9 @@ function toTarget(t: z.infer<typeof targetSchema>): Target {
     jobsPerHour: t.jobsPerHour,
     allowGuests: t.allowGuests,
     allowPublicChannels: t.allowPublicChannels,
+    approval: t.approval
+      ? { approvers: t.approval.approvers, expiresAfterMs: t.approval.expiresAfter }
+      : undefined,
   };
 }
 

@@ -8,6 +8,17 @@ interface SdkError {
   $metadata?: { httpStatusCode?: number };
 }
 
+/**
+ * EC2's answers for an image it does not have (any more): deregistered already, or never made. For a
+ * cancel that is the goal reached, not a failure. Malformed ids are not among them: those are our bug.
+ */
+const IMAGE_GONE: ReadonlySet<string> = new Set(["InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"]);
+
+/** True when EC2 answered that the image does not exist (see IMAGE_GONE). */
+export function isImageGone(error: unknown): boolean {
+  return IMAGE_GONE.has((error as SdkError | undefined)?.name ?? "");
+}
+
 /** Turns an EC2 SDK error into what a person can act on. Already-translated errors pass through. */
 export function translateEc2Error(
   error: unknown,

@@ -1,5 +1,7 @@
 import {
   CreateImageCommand,
+  DeregisterImageCommand,
+  type DeregisterImageCommandOutput,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
@@ -13,6 +15,8 @@ import type { ImageState } from "../domain/job.js";
 import type {
   Clock,
   CreateImageParams,
+  DeregisterOutcome,
+  DeregisterParams,
   ImageService,
   ImageStatus,
   InstanceDetails,
@@ -25,9 +29,15 @@ import type { Target } from "../domain/target.js";
 import { sortVolumes } from "../domain/volumes.js";
 import { AwsRefusedError } from "../errors.js";
 import { answeredOnlyRetryStrategy } from "./answered-only-retry.js";
-import { translateEc2Error } from "./aws-errors.js";
+import { isImageGone, translateEc2Error } from "./aws-errors.js";
 import { createSessionFactory, SessionCache, type SessionFactory } from "./scoped-credentials.js";
-import { createImagePolicy, type PolicyDocument, pickerPolicy, watcherPolicy } from "./session-policy.js";
+import {
+  cancelImagePolicy,
+  createImagePolicy,
+  type PolicyDocument,
+  pickerPolicy,
+  watcherPolicy,
+} from "./session-policy.js";
 import { type AwsTimeouts, callDeadlineMs, DEFAULT_AWS_TIMEOUTS, requestHandlerOptions } from "./timeouts.js";
 
 /** How a client retries and how long it waits. */
@@ -400,6 +410,47 @@ export class Ec2Images implements ImageService {
       "AWS answered a dry run as if it were real; nothing should have been created.",
       false,
     );
+  }
+
+  /**
+   * DeregisterImage with DeleteAssociatedSnapshots, under a session allowed only this image and this job's
+   * snapshots. Never cached, like CreateImage's. Resending is harmless (a second call finds the image gone),
+   * so the SDK's standard retry applies. An image AWS no longer has counts as done. AWS deregisters even when
+   * it may not delete a snapshot, and says so per snapshot: that is refused here, naming what is left.
+   */
+  async deregisterImage(
+    place: Place,
+    requester: Requester,
+    params: DeregisterParams,
+  ): Promise<DeregisterOutcome> {
+    const client = this.client(
+      place,
+      requester,
+      cancelImagePolicy(this.policyScope(place), params.imageId, params.jobId),
+    );
+    let out: DeregisterImageCommandOutput;
+    try {
+      out = await client.send(
+        new DeregisterImageCommand({ ImageId: params.imageId, DeleteAssociatedSnapshots: true }),
+        this.call(),
+      );
+    } catch (error) {
+      if (isImageGone(error)) return { leftBehind: undefined };
+      throw translateEc2Error(error);
+    }
+    // "skipped" means another image still uses the snapshot: keeping it is right.
+    const kept = (out.DeleteSnapshotResults ?? []).filter(
+      (r) => r.ReturnCode !== "success" && r.ReturnCode !== "skipped",
+    );
+    if (kept.length === 0) return { leftBehind: undefined };
+    // The image is gone either way: the cancel succeeded, and the thread says what is left to delete.
+    const ids = kept.map((r) => r.SnapshotId ?? "?").join(", ");
+    const denied = kept.some((r) => r.ReturnCode === "missing-permissions");
+    return {
+      leftBehind: `AWS kept the snapshots ${ids}${
+        denied ? " (the target role does not allow ami-bot to delete them)" : ""
+      }; delete them in the EC2 console, or they will go on costing storage.`,
+    };
   }
 
   /** Through the watcher's session: finding the image is the watcher's kind of read, not the person's. */

@@ -152,3 +152,42 @@ export function watcherPolicy(scope: PolicyScope): PolicyDocument {
     ],
   };
 }
+
+/**
+ * Cancel: DeregisterImage of exactly one image, and DeleteSnapshot of snapshots, both only while they carry
+ * this job's `ami-bot:job-id` tag (AWS reads the tags at call time), so a session opened for one job cannot
+ * touch another job's image or snapshots, or anything ami-bot did not make. No Describe: this session never
+ * reads. DeregisterImage's DeleteAssociatedSnapshots deletes each snapshot under the caller's own
+ * ec2:DeleteSnapshot permission on that snapshot; without it AWS still deregisters the image and reports
+ * the snapshot as `missing-permissions`, so the second statement is what actually removes the snapshots.
+ * The ARNs name the region, so no aws:RequestedRegion condition is needed (as for CreateImage).
+ */
+export function cancelImagePolicy(scope: PolicyScope, imageId: string, jobId: string): PolicyDocument {
+  const { partition, region } = scope;
+  // Never widen by accident: a wildcard or a malformed id must not become "image/*" or match any job.
+  if (!/^ami-[0-9a-f]{8}([0-9a-f]{9})?$/.test(imageId)) throw new Error(`not an image id: ${imageId}`);
+  if (!/^[\w-]{1,64}$/.test(jobId)) throw new Error(`not a job id: ${jobId}`);
+  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new Error("a session policy needs a region");
+  const thisJob: Conditions = { StringEquals: { "aws:ResourceTag/ami-bot:job-id": jobId } };
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "DeregisterThisJobsImageOnly",
+        Effect: "Allow",
+        Action: "ec2:DeregisterImage",
+        Resource: `arn:${partition}:ec2:${region}::image/${imageId}`,
+        Condition: thisJob,
+      },
+      // The snapshot ids are not known when the session is made (the image may still be pending): the
+      // job-id tag, which CreateImage put on every snapshot it made, is what limits this statement.
+      {
+        Sid: "DeleteThisJobsSnapshotsOnly",
+        Effect: "Allow",
+        Action: "ec2:DeleteSnapshot",
+        Resource: `arn:${partition}:ec2:${region}::snapshot/*`,
+        Condition: thisJob,
+      },
+    ],
+  };
+}

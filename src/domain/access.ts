@@ -81,9 +81,11 @@ export function placeKey(targetName: string, region: string): string {
   return `${targetName}|${region}`;
 }
 
-/** Every user group any rule mentions: the only ones worth looking up. */
+/** Every user group any rule mentions (access or approval): the only ones worth looking up. */
 export function mentionedUsergroups(targets: readonly Target[]): string[] {
-  return [...new Set(targets.flatMap((t) => t.allow.usergroups))];
+  return [
+    ...new Set(targets.flatMap((t) => [...t.allow.usergroups, ...(t.approval?.approvers.usergroups ?? [])])),
+  ];
 }
 
 /**

@@ -4,9 +4,34 @@
  */
 import type { Tag } from "./image-request.js";
 
-export const JOB_STATES = ["queued", "pending", "available", "failed", "refused", "timed_out"] as const;
+export const JOB_STATES = [
+  "awaiting_approval",
+  "queued",
+  "pending",
+  "cancelling",
+  "available",
+  "failed",
+  "refused",
+  "timed_out",
+  "denied",
+  "expired",
+  "cancelled",
+] as const;
 export type JobState = (typeof JOB_STATES)[number];
-export const FINAL_STATES: ReadonlySet<JobState> = new Set(["available", "failed", "refused", "timed_out"]);
+export const FINAL_STATES: ReadonlySet<JobState> = new Set([
+  "available",
+  "failed",
+  "refused",
+  "timed_out",
+  "denied",
+  "expired",
+  "cancelled",
+]);
+/** Unfinished states: the job still holds its instance and the watcher still has work for it. */
+export const UNFINISHED_STATES: readonly JobState[] = JOB_STATES.filter((s) => !FINAL_STATES.has(s));
+
+/** A person's decision on a job waiting for approval. */
+export type Decision = "approved" | "denied";
 
 /** Image states EC2 reports (DescribeImages State). */
 export type ImageState =
@@ -55,6 +80,17 @@ export interface Job {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly finishedAt: number | undefined;
+  /** When a job waiting for approval ends as expired; undefined for targets without approval. */
+  readonly approvalExpiresAt: number | undefined;
+  /** Who approved or denied the job, and when. */
+  readonly decision: Decision | undefined;
+  readonly decidedBy: string | undefined;
+  readonly decidedAt: number | undefined;
+  /** Who cancelled the job, and when they clicked. */
+  readonly cancelledBy: string | undefined;
+  readonly cancelledAt: number | undefined;
+  /** Set just before DeregisterImage: after a crash the image may already be gone, and is looked up first. */
+  readonly deregisterAttemptedAt: number | undefined;
 }
 
 /** A message the job owes the thread. Stored with the state change and delivered later, exactly once. */
@@ -70,7 +106,17 @@ export type NoticeKind =
   | "refused"
   | "timed_out"
   | "root_update"
-  | "requester_note";
+  | "requester_note"
+  /** In the thread: who must approve (their user group mentioned, or the listed people). */
+  | "approval_request"
+  /** A direct message to one listed approver (`approver_dm:U…`), linking the thread. */
+  | "approver_dm"
+  | "approved"
+  | "denied"
+  | "expired"
+  | "cancelling"
+  | "cancelled"
+  | "cancel_failed";
 
 export interface Notice {
   readonly kind: NoticeKind;
@@ -84,12 +130,37 @@ export type JobEvent =
   | { readonly type: "image_state"; readonly state: ImageState; readonly reason?: string | undefined }
   | { readonly type: "progress"; readonly percent: number }
   | { readonly type: "slow" }
-  | { readonly type: "gave_up" };
+  | { readonly type: "gave_up" }
+  | { readonly type: "approved"; readonly by: string }
+  | { readonly type: "denied"; readonly by: string; readonly reason: string | undefined }
+  | { readonly type: "approval_expired" }
+  /** A person asked to stop the job (requester or approver; checked before). */
+  | { readonly type: "cancel_requested"; readonly by: string }
+  /** The cancelled job's image is gone (deregistered, or never made). */
+  | { readonly type: "cancel_done"; readonly imageExisted: boolean; readonly leftBehind?: string | undefined }
+  /** AWS refused to deregister: the image goes on being made and watched. */
+  | { readonly type: "cancel_refused"; readonly reason: string };
+
+/** The fields a transition may change. */
+export type JobChanges = Partial<
+  Pick<
+    Job,
+    | "state"
+    | "imageId"
+    | "finalReason"
+    | "progress"
+    | "slowNotified"
+    | "finishedAt"
+    | "decision"
+    | "decidedBy"
+    | "decidedAt"
+    | "cancelledBy"
+    | "cancelledAt"
+  >
+>;
 
 export interface Transition {
-  readonly changes: Partial<
-    Pick<Job, "state" | "imageId" | "finalReason" | "progress" | "slowNotified" | "finishedAt">
-  >;
+  readonly changes: JobChanges;
   readonly notices: readonly Notice[];
 }
 
@@ -114,9 +185,10 @@ function finish(
   finalReason: string | undefined,
   notice: NoticeKind,
   extra: Notice[] = [],
+  more: JobChanges = {},
 ): Transition {
   return {
-    changes: { state, finishedAt: now, finalReason },
+    changes: { ...more, state, finishedAt: now, finalReason },
     notices: [{ kind: notice, key: notice }, ...extra, { kind: "root_update", key: "root_update" }],
   };
 }
@@ -126,12 +198,18 @@ export function transition(job: Job, event: JobEvent, now: number): Transition {
   if (isFinal(job.state)) return NO_CHANGE;
   switch (event.type) {
     case "image_created":
+      // A cancel that came while CreateImage was in flight: keep the id, so that image is the one removed.
+      if (job.state === "cancelling" && job.imageId === undefined)
+        return { changes: { imageId: event.imageId }, notices: [] };
       if (job.state !== "queued") return NO_CHANGE;
       return {
         changes: { state: "pending", imageId: event.imageId },
         notices: [{ kind: "pending", key: "pending" }],
       };
     case "create_refused":
+      // AWS refused the CreateImage a cancel overtook: there is no image to remove.
+      if (job.state === "cancelling" && job.imageId === undefined)
+        return finish("cancelled", now, "No image had been made yet.", "cancelled");
       if (job.state !== "queued") return NO_CHANGE;
       return finish("refused", now, event.reason, "refused", [
         { kind: "requester_note", key: "requester_note" },
@@ -153,15 +231,80 @@ export function transition(job: Job, event: JobEvent, now: number): Transition {
       return { changes: { progress: top }, notices: [{ kind: "progress", key: `progress:${top}` }] };
     }
     case "slow":
-      if (job.slowNotified) return NO_CHANGE;
+      if (job.slowNotified || (job.state !== "queued" && job.state !== "pending")) return NO_CHANGE;
       return { changes: { slowNotified: true }, notices: [{ kind: "slow", key: "slow" }] };
+    case "approved":
+      if (job.state !== "awaiting_approval" || event.by === job.requestedBy) return NO_CHANGE;
+      return {
+        changes: { state: "queued", decision: "approved", decidedBy: event.by, decidedAt: now },
+        notices: [
+          { kind: "approved", key: "approved" },
+          { kind: "root_update", key: "root_update:approved" },
+        ],
+      };
+    case "denied":
+      if (job.state !== "awaiting_approval" || event.by === job.requestedBy) return NO_CHANGE;
+      return finish("denied", now, event.reason?.trim() || undefined, "denied", [], {
+        decision: "denied",
+        decidedBy: event.by,
+        decidedAt: now,
+      });
+    case "approval_expired":
+      if (job.state !== "awaiting_approval") return NO_CHANGE;
+      return finish("expired", now, "Nobody approved or denied it in time.", "expired");
+    case "cancel_requested": {
+      const who = { cancelledBy: event.by, cancelledAt: now };
+      // Nothing was asked of AWS yet: the job simply ends.
+      if (
+        job.state === "awaiting_approval" ||
+        (job.state === "queued" && job.createAttemptedAt === undefined)
+      )
+        return finish("cancelled", now, undefined, "cancelled", [], who);
+      // CreateImage was called (its image may exist) or the image is pending: it must be removed first.
+      if (job.state === "queued" || job.state === "pending")
+        return {
+          changes: { ...who, state: "cancelling" },
+          notices: [
+            { kind: "cancelling", key: "cancelling" },
+            { kind: "root_update", key: "root_update:cancelling" },
+          ],
+        };
+      return NO_CHANGE;
+    }
+    case "cancel_done":
+      if (job.state !== "cancelling") return NO_CHANGE;
+      return finish(
+        "cancelled",
+        now,
+        event.imageExisted ? event.leftBehind : "No image had been made yet.",
+        "cancelled",
+      );
+    case "cancel_refused":
+      if (job.state !== "cancelling") return NO_CHANGE;
+      // Back to what it was: pending with its image, or queued when CreateImage left no image behind.
+      return {
+        // finalReason carries why, for the thread's reply, until the job really ends.
+        changes: {
+          state: job.imageId ? "pending" : "queued",
+          cancelledBy: undefined,
+          cancelledAt: undefined,
+          finalReason: event.reason,
+        },
+        notices: [
+          { kind: "cancel_failed", key: `cancel_failed:${now}` },
+          { kind: "root_update", key: `root_update:cancel_failed:${now}` },
+        ],
+      };
     case "gave_up":
+      if (job.state === "awaiting_approval") return NO_CHANGE;
       return finish(
         "timed_out",
         now,
         job.state === "queued"
           ? "AWS could not be reached to create the image in time."
-          : "The image was still not available when ami-bot stopped watching.",
+          : job.state === "cancelling"
+            ? "ami-bot could not remove the cancelled image in time; deregister it in the EC2 console."
+            : "The image was still not available when ami-bot stopped watching.",
         "timed_out",
         [{ kind: "requester_note", key: "requester_note" }],
       );

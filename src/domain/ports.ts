@@ -71,6 +71,16 @@ export interface CreateImageParams {
   readonly excludedDevices: readonly string[];
 }
 
+export interface DeregisterParams {
+  readonly jobId: string;
+  readonly imageId: string;
+}
+
+/** The image is gone; `leftBehind` says, in plain words, which snapshots AWS kept (they still cost storage). */
+export interface DeregisterOutcome {
+  readonly leftBehind: string | undefined;
+}
+
 export interface ImageStatus {
   readonly imageId: string;
   readonly state: ImageState;
@@ -109,6 +119,11 @@ export interface ImageService {
    * it). Read-only, under the watcher's session: it says nothing about any person's access.
    */
   imageNameTaken(place: Place, name: string): Promise<boolean>;
+  /**
+   * Deregisters a job's image with DeleteAssociatedSnapshots (a cancel), under a session allowed exactly
+   * that image and only snapshots tagged with the job's id. An image AWS no longer has counts as done.
+   */
+  deregisterImage(place: Place, requester: Requester, params: DeregisterParams): Promise<DeregisterOutcome>;
   /** Progress (0–100) of snapshots in one place. */
   snapshotProgress(place: Place, snapshotIds: readonly string[]): Promise<Map<string, number>>;
 }
@@ -132,6 +147,10 @@ export interface NewJob {
   readonly channelId: string;
   /** A hash of what was asked, so a second submission of one view with other values is told apart. */
   readonly requestHash: string;
+  /** Set for a target with approvals: the job waits for a decision until then, and nothing is created. */
+  readonly approvalExpiresAt?: number | undefined;
+  /** Listed approvers to tell by direct message (one notice each); user groups are mentioned in the thread. */
+  readonly approverDms?: readonly string[] | undefined;
 }
 
 /** The rules a new job must meet, checked in the same transaction that stores it. */
@@ -194,8 +213,20 @@ export interface JobStore {
   due(now: number, limit: number): Job[];
   /** Applies an event through the domain's transition and stores changes and notices atomically. */
   apply(jobId: string, event: JobEvent, now: number): Job | undefined;
-  /** Records that CreateImage is about to be called, and queues the "creating" reply. */
-  markCreateAttempted(jobId: string, now: number): void;
+  /**
+   * As apply, for a person's click: `applied` says whether this event changed the job, so of two clicks at
+   * once (Approve and Cancel, or a double click) exactly one is told it took effect.
+   */
+  decide(jobId: string, event: JobEvent, now: number): { job: Job; applied: boolean } | undefined;
+  /** Jobs waiting for approval in these targets, oldest first. */
+  awaitingApproval(targetNames: readonly string[], limit: number): Job[];
+  /**
+   * Records that CreateImage is about to be called, and queues the "creating" reply. False when the job is
+   * no longer queued (cancelled meanwhile): CreateImage must then not be called.
+   */
+  markCreateAttempted(jobId: string, now: number): boolean;
+  /** Records that DeregisterImage is about to be called for a cancelling job; false when it is not cancelling. */
+  markDeregisterAttempted(jobId: string, now: number): boolean;
   markRootPosted(jobId: string, channelId: string, ts: string, now: number): void;
   /** Records a failed check and when to try again. */
   recordError(jobId: string, message: string, nextCheckAt: number, now: number): void;
@@ -227,6 +258,8 @@ export interface Notifier {
   updateRoot(job: Job, rootTs: string): Promise<void>;
   /** An ephemeral note (or DM) to the requester; `key` says which (a refusal, an unusable channel). */
   noteRequester(job: Job, key: string): Promise<void>;
+  /** A direct message asking one listed approver to decide, linking the job's thread (posted before it). */
+  notifyApprover(job: Job, userId: string): Promise<void>;
   /**
    * After a crash mid-delivery: the ts of the message if it did reach Slack, so it is not posted twice.
    * `rootTs` undefined means the message sought is the root itself.

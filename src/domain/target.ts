@@ -43,6 +43,17 @@ export interface Target {
   readonly allowGuests: boolean;
   /** A channel rule counts in a public channel (which anyone can join) only when true. */
   readonly allowPublicChannels: boolean;
+  /**
+   * The two-person rule: when set, a job waits until one of the approvers (never its requester) approves
+   * it, and nothing is created before. Undefined: jobs start at once.
+   */
+  readonly approval: ApprovalRule | undefined;
+}
+
+/** Who may approve a target's jobs, and how long a job waits for a decision before it ends as expired. */
+export interface ApprovalRule {
+  readonly approvers: { readonly users: readonly string[]; readonly usergroups: readonly string[] };
+  readonly expiresAfterMs: number;
 }
 
 export interface WatcherSettings {

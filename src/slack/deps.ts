@@ -1,5 +1,6 @@
 import type { Config } from "../config.js";
 import { type AccessDecision, allowedTargets, decideAccess, type Principal } from "../domain/access.js";
+import type { Job } from "../domain/job.js";
 import type { Clock, ImageService, JobStore, StepHook } from "../domain/ports.js";
 import type { Target } from "../domain/target.js";
 import type { Logger } from "../logger.js";
@@ -16,10 +17,24 @@ export interface SlackDeps {
   readonly directory: PeopleDirectory;
   /** Called once a job is stored, so the watcher starts on it at once. */
   readonly onJobAccepted: () => void;
+  /** Called when a person's click changed a job (approved, denied, cancelled): wakes the watcher and relay. */
+  readonly onJobChanged: (job: Job) => void;
   readonly newJobId: () => string;
   readonly onStep: StepHook;
   /** Signs and checks the modal's private_metadata. */
   readonly metadata: MetadataCodec;
+  /** The Home tabs, when the bot keeps them (tests that build SlackDeps by hand may leave them out). */
+  readonly homes?: HomeTabsPort | undefined;
+}
+
+/** What the listeners need of the Home tabs (src/slack/home/home-tabs.ts). */
+export interface HomeTabsPort {
+  /** The person opened the Home tab (app_home_opened): publish theirs now, remembering their App Home DM. */
+  opened(userId: string, channelId: string): Promise<void>;
+  /** A job changed: refresh the Home tabs of its requester and approvers soon. Never blocks. */
+  jobChanged(job: Job): void;
+  /** The App Home DM of someone who opened the Home tab since the bot started. */
+  channelOf?(userId: string): string | undefined;
 }
 
 /** Everything the access rules weigh about a person typing in a channel, looked up in parallel. */

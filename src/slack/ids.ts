@@ -1,6 +1,8 @@
 /** Every callback_id, block_id and action_id, defined once. */
 export const COMMAND = "/ami";
 export const CREATE_VIEW = "ami_create";
+/** The small form asking why a job is denied. */
+export const DENY_VIEW = "ami_deny";
 
 export const BLOCK = {
   where: "where",
@@ -19,6 +21,11 @@ export const BLOCK = {
   checkResult: "check_result",
   /** The "Try again" button under a failed, refused or timed-out job's final reply. */
   tryAgain: "try_again",
+  /** Approve / Deny / Cancel under a job's root message (and in an approver's DM and Home tab). */
+  jobActions: "job_actions",
+  denyReason: "deny_reason",
+  /** The Home tab's "Create image" button. */
+  homeCreate: "home_create",
 } as const;
 
 export const ACTION = {
@@ -33,6 +40,12 @@ export const ACTION = {
   check: "check_access",
   /** Its value is the job id: untrusted, looked up and checked like every other action. */
   tryAgain: "try_again",
+  /** Values are job ids, untrusted like tryAgain's: each click is checked against the job and the rules now. */
+  approve: "job_approve",
+  deny: "job_deny",
+  cancel: "job_cancel",
+  denyReason: "deny_reason_input",
+  homeCreate: "home_create_image",
 } as const;
 
 /** Slack message metadata type: lets the bot find its own posts after a crash. */

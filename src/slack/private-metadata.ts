@@ -23,6 +23,10 @@ export interface MetadataCodec {
   encode(m: ModalMetadata): string;
   /** The metadata, or undefined when it is missing, malformed, too long or not signed by this bot. */
   decode(text: string | undefined): ModalMetadata | undefined;
+  /** Any other small form's metadata (the deny form's job id), signed the same way under its own kind. */
+  seal(kind: string, value: string): string;
+  /** The value sealed under `kind`, or undefined when anything about it is not as this bot wrote it. */
+  unseal(kind: string, text: string | undefined): string | undefined;
 }
 
 // Slack's own limit on private_metadata.
@@ -30,7 +34,29 @@ const MAX_LENGTH = 3000;
 
 export function createMetadataCodec(secret: string): MetadataCodec {
   const mac = (payload: string) => createHmac("sha256", secret).update(payload).digest("base64url");
+  const verified = (text: string | undefined): string | undefined => {
+    if (!text || text.length > MAX_LENGTH) return undefined;
+    try {
+      const outer = JSON.parse(text) as { p?: unknown; s?: unknown };
+      if (typeof outer.p !== "string" || typeof outer.s !== "string") return undefined;
+      const expected = Buffer.from(mac(outer.p));
+      const given = Buffer.from(outer.s);
+      return expected.length === given.length && timingSafeEqual(expected, given) ? outer.p : undefined;
+    } catch {
+      return undefined;
+    }
+  };
   return {
+    seal(kind, value) {
+      const payload = JSON.stringify({ k: kind, v: value });
+      return JSON.stringify({ p: payload, s: mac(payload) });
+    },
+    unseal(kind, text) {
+      const payload = verified(text);
+      if (payload === undefined) return undefined;
+      const raw = JSON.parse(payload) as { k?: unknown; v?: unknown };
+      return raw.k === kind && typeof raw.v === "string" ? raw.v : undefined;
+    },
     encode(m) {
       const payload = JSON.stringify({
         o: m.origin,

@@ -8,7 +8,13 @@ import type { Config } from "../config.js";
 import type { Job } from "../domain/job.js";
 import type { Clock, Notifier, OutboxMessage } from "../domain/ports.js";
 import { SlackDeliveryError, SlackRetryableError } from "../errors.js";
-import { type MessageContext, replyMessage, requesterNote, rootMessage } from "./blocks/messages.js";
+import {
+  approverMessage,
+  type MessageContext,
+  replyMessage,
+  requesterNote,
+  rootMessage,
+} from "./blocks/messages.js";
 import { METADATA_EVENT } from "./ids.js";
 
 type WebClient = webApi.WebClient;
@@ -127,6 +133,21 @@ export class SlackNotifier implements Notifier {
       // Ephemeral needs the bot in the channel; a DM always reaches the person.
       await this.call(() => this.deps.client.chat.postMessage({ channel: job.requestedBy, text, blocks }));
     }
+  }
+
+  async notifyApprover(job: Job, userId: string): Promise<void> {
+    // The thread's link is a courtesy: without it the DM still carries the buttons.
+    const permalink =
+      job.rootTs && job.rootChannelId
+        ? await this.deps.client.chat
+            .getPermalink({ channel: job.rootChannelId, message_ts: job.rootTs })
+            .then((r) => r.permalink)
+            .catch(() => undefined)
+        : undefined;
+    const { text, blocks = [] } = approverMessage(job, this.context(job), permalink);
+    await this.call(() =>
+      this.deps.client.chat.postMessage({ channel: userId, text, blocks, unfurl_links: false }),
+    );
   }
 
   async findPosted(

@@ -4,6 +4,9 @@ import Database from "better-sqlite3";
 
 export type Db = Database.Database;
 
+/** The unfinished states as SQL, written once: partial indexes are used only by queries with the same text. */
+export const UNFINISHED = "('awaiting_approval','queued','pending','cancelling')";
+
 /**
  * Each migration runs once, in order, inside a transaction; the applied count is PRAGMA user_version.
  * Exported so tests can build a database as an earlier version left it.
@@ -63,6 +66,62 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX jobs_requester_recent ON jobs (requested_by, target_name, created_at);`,
   // Volumes left out of the image (a JSON array of device names); jobs from before image every volume.
   `ALTER TABLE jobs ADD COLUMN excluded_devices TEXT NOT NULL DEFAULT '[]';`,
+  // Approvals and cancel: new states, so the table is rebuilt (SQLite cannot change a CHECK in place), as
+  // SQLite's own guide to ALTER TABLE describes; migrate() turns foreign keys off around it.
+  `CREATE TABLE jobs_v4 (
+     id TEXT PRIMARY KEY,
+     idempotency_key TEXT NOT NULL UNIQUE,
+     requested_by TEXT NOT NULL,
+     origin_channel_id TEXT NOT NULL,
+     target_name TEXT NOT NULL,
+     role_arn TEXT NOT NULL,
+     region TEXT NOT NULL,
+     instance_id TEXT NOT NULL,
+     instance_name TEXT,
+     image_name TEXT NOT NULL,
+     description TEXT,
+     no_reboot INTEGER NOT NULL,
+     tags TEXT NOT NULL,
+     channel_id TEXT NOT NULL,
+     root_channel_id TEXT,
+     root_ts TEXT,
+     state TEXT NOT NULL CHECK (state IN ('awaiting_approval','queued','pending','cancelling','available',
+       'failed','refused','timed_out','denied','expired','cancelled')),
+     image_id TEXT,
+     create_attempted_at INTEGER,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     last_error TEXT,
+     final_reason TEXT,
+     progress INTEGER NOT NULL DEFAULT 0,
+     slow_notified INTEGER NOT NULL DEFAULT 0,
+     next_check_at INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     finished_at INTEGER,
+     request_hash TEXT,
+     excluded_devices TEXT NOT NULL DEFAULT '[]',
+     approval_expires_at INTEGER,
+     decision TEXT CHECK (decision IN ('approved','denied')),
+     decided_by TEXT,
+     decided_at INTEGER,
+     cancelled_by TEXT,
+     cancelled_at INTEGER,
+     deregister_attempted_at INTEGER
+   );
+   INSERT INTO jobs_v4 (id, idempotency_key, requested_by, origin_channel_id, target_name, role_arn, region,
+     instance_id, instance_name, image_name, description, no_reboot, tags, channel_id, root_channel_id, root_ts,
+     state, image_id, create_attempted_at, attempts, last_error, final_reason, progress, slow_notified,
+     next_check_at, created_at, updated_at, finished_at, request_hash, excluded_devices)
+   SELECT id, idempotency_key, requested_by, origin_channel_id, target_name, role_arn, region,
+     instance_id, instance_name, image_name, description, no_reboot, tags, channel_id, root_channel_id, root_ts,
+     state, image_id, create_attempted_at, attempts, last_error, final_reason, progress, slow_notified,
+     next_check_at, created_at, updated_at, finished_at, request_hash, excluded_devices FROM jobs;
+   DROP TABLE jobs;
+   ALTER TABLE jobs_v4 RENAME TO jobs;
+   CREATE INDEX jobs_due ON jobs (next_check_at) WHERE state IN ${UNFINISHED};
+   CREATE INDEX jobs_unfinished_instance ON jobs (role_arn, region, instance_id) WHERE state IN ${UNFINISHED};
+   CREATE INDEX jobs_requester_recent ON jobs (requested_by, target_name, created_at);
+   CREATE INDEX jobs_awaiting_approval ON jobs (target_name, created_at) WHERE state = 'awaiting_approval';`,
 ];
 
 /** Opens (creating if needed) the database with WAL and a busy timeout, and brings its schema up to date. */
@@ -80,10 +139,22 @@ export function openDatabase(path: string): Db {
 
 export function migrate(db: Db): void {
   const current = db.pragma("user_version", { simple: true }) as number;
-  for (let version = current; version < MIGRATIONS.length; version++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[version] as string);
-      db.pragma(`user_version = ${version + 1}`);
-    })();
+  if (current >= MIGRATIONS.length) return;
+  // A table rebuilt under the outbox's foreign key needs the checks off (it cannot change inside a
+  // transaction); each migration checks the keys itself before it commits.
+  const enforced = db.pragma("foreign_keys", { simple: true }) === 1;
+  db.pragma("foreign_keys = OFF");
+  try {
+    for (let version = current; version < MIGRATIONS.length; version++) {
+      db.transaction(() => {
+        db.exec(MIGRATIONS[version] as string);
+        const broken = db.pragma("foreign_key_check") as unknown[];
+        if (broken.length > 0)
+          throw new Error(`migration ${version + 1} broke ${broken.length} foreign keys`);
+        db.pragma(`user_version = ${version + 1}`);
+      })();
+    }
+  } finally {
+    if (enforced) db.pragma("foreign_keys = ON");
   }
 }

@@ -1,5 +1,12 @@
 import type { Tag } from "../domain/image-request.js";
-import { type Job, type JobEvent, type JobState, type Notice, transition } from "../domain/job.js";
+import {
+  type Decision,
+  type Job,
+  type JobEvent,
+  type JobState,
+  type Notice,
+  transition,
+} from "../domain/job.js";
 import type {
   Admission,
   AdmissionRules,
@@ -8,7 +15,7 @@ import type {
   OutboxMessage,
   RecentJobsFilter,
 } from "../domain/ports.js";
-import type { Db } from "./database.js";
+import { type Db, UNFINISHED } from "./database.js";
 
 /** The hourly limit counts jobs started within this window before now. */
 const RATE_WINDOW_MS = 3_600_000;
@@ -48,6 +55,13 @@ interface JobRow {
   finished_at: number | null;
   request_hash: string | null;
   excluded_devices: string;
+  approval_expires_at: number | null;
+  decision: Decision | null;
+  decided_by: string | null;
+  decided_at: number | null;
+  cancelled_by: string | null;
+  cancelled_at: number | null;
+  deregister_attempted_at: number | null;
 }
 
 interface OutboxRow {
@@ -90,6 +104,13 @@ function toJob(r: JobRow): Job {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     finishedAt: r.finished_at ?? undefined,
+    approvalExpiresAt: r.approval_expires_at ?? undefined,
+    decision: r.decision ?? undefined,
+    decidedBy: r.decided_by ?? undefined,
+    decidedAt: r.decided_at ?? undefined,
+    cancelledBy: r.cancelled_by ?? undefined,
+    cancelledAt: r.cancelled_at ?? undefined,
+    deregisterAttemptedAt: r.deregister_attempted_at ?? undefined,
   };
 }
 
@@ -117,10 +138,10 @@ export class SqliteJobStore implements JobStore {
       insertJob: db.prepare(
         `INSERT INTO jobs (id, idempotency_key, requested_by, origin_channel_id, target_name, role_arn, region,
            instance_id, instance_name, image_name, description, no_reboot, tags, channel_id, request_hash, state,
-           next_check_at, created_at, updated_at, excluded_devices)
+           next_check_at, created_at, updated_at, excluded_devices, approval_expires_at)
          VALUES (@id, @idempotencyKey, @requestedBy, @originChannelId, @targetName, @roleArn, @region, @instanceId,
-           @instanceName, @imageName, @description, @noReboot, @tags, @channelId, @requestHash, 'queued', @now,
-           @now, @now, @excludedDevices)
+           @instanceName, @imageName, @description, @noReboot, @tags, @channelId, @requestHash, @state,
+           @nextCheckAt, @now, @now, @excludedDevices, @approvalExpiresAt)
          ON CONFLICT (idempotency_key) DO NOTHING`,
       ),
       hashByKey: db.prepare<[string], { request_hash: string | null }>(
@@ -128,7 +149,7 @@ export class SqliteJobStore implements JobStore {
       ),
       // The same `state IN (…)` as the partial index jobs_unfinished_instance, so SQLite can use it.
       unfinishedForInstance: db.prepare<[string, string, string], JobRow>(
-        `SELECT * FROM jobs WHERE role_arn = ? AND region = ? AND instance_id = ? AND state IN ('queued','pending')
+        `SELECT * FROM jobs WHERE role_arn = ? AND region = ? AND instance_id = ? AND state IN ${UNFINISHED}
          ORDER BY created_at LIMIT 1`,
       ),
       startedSince: db.prepare<[string, string, number], { n: number; oldest: number | null }>(
@@ -149,17 +170,28 @@ export class SqliteJobStore implements JobStore {
          ORDER BY created_at DESC, rowid DESC LIMIT @limit`,
       ),
       due: db.prepare<[number, number], JobRow>(
-        `SELECT * FROM jobs WHERE state IN ('queued','pending') AND next_check_at <= ?
+        `SELECT * FROM jobs WHERE state IN ${UNFINISHED} AND next_check_at <= ?
          ORDER BY next_check_at, created_at LIMIT ?`,
+      ),
+      awaitingApproval: db.prepare<{ targets: string; limit: number }, JobRow>(
+        `SELECT * FROM jobs WHERE state = 'awaiting_approval' AND target_name IN (SELECT value FROM json_each(@targets))
+         ORDER BY created_at, rowid LIMIT @limit`,
       ),
       update: db.prepare(
         `UPDATE jobs SET state = @state, image_id = @imageId, final_reason = @finalReason, progress = @progress,
-           slow_notified = @slowNotified, finished_at = @finishedAt, attempts = 0, last_error = NULL,
+           slow_notified = @slowNotified, finished_at = @finishedAt, decision = @decision, decided_by = @decidedBy,
+           decided_at = @decidedAt, cancelled_by = @cancelledBy, cancelled_at = @cancelledAt,
+           next_check_at = CASE WHEN @checkNow THEN @now ELSE next_check_at END, attempts = 0, last_error = NULL,
            updated_at = @now WHERE id = @id`,
       ),
+      // Only while still queued: a cancel that came first wins, and CreateImage is then never called.
       markCreateAttempted: db.prepare(
         `UPDATE jobs SET create_attempted_at = COALESCE(create_attempted_at, @now), updated_at = @now
-         WHERE id = @id`,
+         WHERE id = @id AND state = 'queued'`,
+      ),
+      markDeregisterAttempted: db.prepare(
+        `UPDATE jobs SET deregister_attempted_at = COALESCE(deregister_attempted_at, @now), updated_at = @now
+         WHERE id = @id AND state = 'cancelling'`,
       ),
       recordError: db.prepare(
         "UPDATE jobs SET attempts = attempts + 1, last_error = ?, next_check_at = ?, updated_at = ? WHERE id = ?",
@@ -198,13 +230,18 @@ export class SqliteJobStore implements JobStore {
         "UPDATE outbox SET state = 'dropped', last_error = ?, delivered_at = ? WHERE id = ?",
       ),
       unfinished: db.prepare<[], { n: number }>(
-        "SELECT COUNT(*) AS n FROM jobs WHERE state IN ('queued','pending')",
+        `SELECT COUNT(*) AS n FROM jobs WHERE state IN ${UNFINISHED}`,
       ),
     };
 
     const insertRows = (job: NewJob, now: number): boolean => {
+      const awaiting = job.approvalExpiresAt !== undefined;
       const result = this.s.insertJob.run({
         ...job,
+        state: awaiting ? "awaiting_approval" : "queued",
+        // A job waiting for approval is next due when its wait runs out (it then ends as expired).
+        nextCheckAt: job.approvalExpiresAt ?? now,
+        approvalExpiresAt: job.approvalExpiresAt ?? null,
         instanceName: job.instanceName ?? null,
         description: job.description ?? null,
         noReboot: job.noReboot ? 1 : 0,
@@ -214,6 +251,11 @@ export class SqliteJobStore implements JobStore {
       });
       if (result.changes === 0) return false;
       this.s.enqueue.run(job.id, "root", "root", now, now);
+      if (awaiting) {
+        this.s.enqueue.run(job.id, "approval_request", "approval_request", now, now);
+        for (const user of job.approverDms ?? [])
+          this.s.enqueue.run(job.id, "approver_dm", `approver_dm:${user}`, now, now);
+      }
       return true;
     };
     this.insertTx = db.transaction(insertRows);
@@ -239,31 +281,41 @@ export class SqliteJobStore implements JobStore {
       return { status: "accepted" };
     });
 
-    this.createAttemptTx = db.transaction((jobId: string, now: number) => {
-      this.s.markCreateAttempted.run({ now, id: jobId });
+    this.createAttemptTx = db.transaction((jobId: string, now: number): boolean => {
+      if (this.s.markCreateAttempted.run({ now, id: jobId }).changes === 0) return false;
       this.s.enqueue.run(jobId, "creating", "creating", now, now);
+      return true;
     });
 
-    this.applyTx = db.transaction((jobId: string, event: JobEvent, now: number): Job | undefined => {
-      const row = this.s.get.get(jobId);
-      if (!row) return undefined;
-      const job = toJob(row);
-      const { changes, notices } = transition(job, event, now);
-      if (Object.keys(changes).length === 0 && notices.length === 0) return job;
-      const next = { ...job, ...changes };
-      this.s.update.run({
-        id: jobId,
-        state: next.state,
-        imageId: next.imageId ?? null,
-        finalReason: next.finalReason ?? null,
-        progress: next.progress,
-        slowNotified: next.slowNotified ? 1 : 0,
-        finishedAt: next.finishedAt ?? null,
-        now,
-      });
-      for (const n of notices) this.s.enqueue.run(jobId, n.kind, n.key, now, now);
-      return toJob(this.s.get.get(jobId) as JobRow);
-    });
+    this.applyTx = db.transaction(
+      (jobId: string, event: JobEvent, now: number): { job: Job; applied: boolean } | undefined => {
+        const row = this.s.get.get(jobId);
+        if (!row) return undefined;
+        const job = toJob(row);
+        const { changes, notices } = transition(job, event, now);
+        if (Object.keys(changes).length === 0 && notices.length === 0) return { job, applied: false };
+        const next = { ...job, ...changes };
+        this.s.update.run({
+          id: jobId,
+          state: next.state,
+          imageId: next.imageId ?? null,
+          finalReason: next.finalReason ?? null,
+          progress: next.progress,
+          slowNotified: next.slowNotified ? 1 : 0,
+          finishedAt: next.finishedAt ?? null,
+          decision: next.decision ?? null,
+          decidedBy: next.decidedBy ?? null,
+          decidedAt: next.decidedAt ?? null,
+          cancelledBy: next.cancelledBy ?? null,
+          cancelledAt: next.cancelledAt ?? null,
+          // A job that has just become the watcher's work (approved, cancelling) is due at once.
+          checkNow: changes.state === "queued" || changes.state === "cancelling" ? 1 : 0,
+          now,
+        });
+        for (const n of notices) this.s.enqueue.run(jobId, n.kind, n.key, now, now);
+        return { job: toJob(this.s.get.get(jobId) as JobRow), applied: true };
+      },
+    );
   }
 
   insert(job: NewJob, now: number): boolean {
@@ -298,11 +350,25 @@ export class SqliteJobStore implements JobStore {
   }
 
   apply(jobId: string, event: JobEvent, now: number): Job | undefined {
-    return this.applyTx(jobId, event, now);
+    return this.applyTx(jobId, event, now)?.job;
   }
 
-  markCreateAttempted(jobId: string, now: number): void {
-    this.createAttemptTx(jobId, now);
+  decide(jobId: string, event: JobEvent, now: number): { job: Job; applied: boolean } | undefined {
+    // IMMEDIATE: two clicks at once (Approve and Cancel) are decided one after the other, never both.
+    return this.applyTx.immediate(jobId, event, now);
+  }
+
+  awaitingApproval(targetNames: readonly string[], limit: number): Job[] {
+    if (targetNames.length === 0) return [];
+    return this.s.awaitingApproval.all({ targets: JSON.stringify(targetNames), limit }).map(toJob);
+  }
+
+  markCreateAttempted(jobId: string, now: number): boolean {
+    return this.createAttemptTx(jobId, now);
+  }
+
+  markDeregisterAttempted(jobId: string, now: number): boolean {
+    return this.s.markDeregisterAttempted.run({ now, id: jobId }).changes > 0;
   }
 
   markRootPosted(jobId: string, channelId: string, ts: string, now: number): void {

@@ -83,8 +83,10 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       : undefined;
   };
   const requesterOf = (job: Job): Requester => ({ userId: job.requestedBy, channelId: job.channelId });
+  /** The watcher's clock for a job starts when it may begin: at approval, or when asked for without one. */
+  const startOf = (job: Job) => job.decidedAt ?? job.createdAt;
   const interval = (job: Job, now: number) =>
-    now - job.createdAt >= settings.slowAfterMs ? settings.slowPollIntervalMs : settings.pollIntervalMs;
+    now - startOf(job) >= settings.slowAfterMs ? settings.slowPollIntervalMs : settings.pollIntervalMs;
   const backoff = (job: Job) => Math.min(settings.pollIntervalMs * 2 ** job.attempts, MAX_BACKOFF_MS);
 
   function recordFailure(job: Job, error: unknown, now: number, what?: string): void {
@@ -112,7 +114,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   }
 
   function giveUpIfOverdue(job: Job, now: number): boolean {
-    if (now - job.createdAt < settings.giveUpAfterMs) return false;
+    if (now - startOf(job) < settings.giveUpAfterMs) return false;
     store.apply(job.id, { type: "gave_up" }, now);
     logger.info({ jobId: job.id }, "job timed out");
     return true;
@@ -121,7 +123,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   async function create(job: Job): Promise<void> {
     const now = clock.now();
     const place = placeOf(job);
-    if (now - job.createdAt >= settings.giveUpAfterMs) {
+    if (now - startOf(job) >= settings.giveUpAfterMs) {
       // One last look before giving up: an earlier CreateImage may have made the image after all.
       const found =
         place && job.createAttemptedAt !== undefined
@@ -177,7 +179,8 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         return;
       }
       if (!(await stillAllowed(job))) return;
-      store.markCreateAttempted(job.id, clock.now());
+      // False when a cancel came first: nothing is created, and the job has already ended.
+      if (!store.markCreateAttempted(job.id, clock.now())) return;
       called = true;
       const imageId = await images.createImage(place, requester, {
         jobId: job.id,
@@ -189,8 +192,10 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         excludedDevices: job.excludedDevices,
       });
       step("create_image_returned");
-      store.apply(job.id, { type: "image_created", imageId }, clock.now());
-      store.scheduleNext(job.id, clock.now() + settings.pollIntervalMs, clock.now());
+      const next = store.apply(job.id, { type: "image_created", imageId }, clock.now());
+      // Cancelled while AWS was answering: the image is removed on the next tick, not a poll interval later.
+      const wait = next?.state === "cancelling" ? 0 : settings.pollIntervalMs;
+      store.scheduleNext(job.id, clock.now() + wait, clock.now());
       step("image_id_stored");
       logger.info(
         { jobId: job.id, imageId, target: job.targetName, region: job.region },
@@ -300,7 +305,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
           // The hard limit applies only to an image just seen still unfinished.
           if (giveUpIfOverdue(job, at)) return;
           stillPending.push({ job: next, snapshots: status.snapshotIds });
-          if (at - job.createdAt >= settings.slowAfterMs) store.apply(job.id, { type: "slow" }, at);
+          if (at - startOf(job) >= settings.slowAfterMs) store.apply(job.id, { type: "slow" }, at);
           store.scheduleNext(job.id, at + interval(job, at), at);
         }
       });
@@ -321,6 +326,77 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         "snapshot progress unavailable",
       );
     }
+  }
+
+  /**
+   * Removes a cancelled job's image: DeregisterImage with DeleteAssociatedSnapshots, under a session allowed
+   * only that image and the job's own snapshots. Crash-safe: the attempt is stored before the call, and an
+   * attempted job first asks AWS whether the image is already gone, so it is never deregistered twice; a job
+   * whose CreateImage had no answer looks for its image by tag first, so none is left behind.
+   */
+  async function cancel(job: Job): Promise<void> {
+    const place = placeOf(job);
+    if (!place) {
+      store.apply(
+        job.id,
+        {
+          type: "cancel_refused",
+          reason: `target ${job.targetName} in ${job.region} is no longer configured, so ami-bot cannot reach the image.`,
+        },
+        clock.now(),
+      );
+      return;
+    }
+    // The session carries who cancelled, for CloudTrail.
+    const canceller: Requester = { userId: job.cancelledBy ?? job.requestedBy, channelId: job.channelId };
+    try {
+      let imageId = job.imageId;
+      if (imageId === undefined) {
+        imageId = await images.findImageByJob(place, canceller, job.id);
+        if (imageId) store.apply(job.id, { type: "image_created", imageId }, clock.now());
+        // Tag filters lag behind CreateImage: a recent call's image may not be findable yet.
+        else if (
+          job.createAttemptedAt !== undefined &&
+          clock.now() - job.createAttemptedAt < VANISHED_AFTER_MS
+        ) {
+          store.scheduleNext(job.id, clock.now() + settings.pollIntervalMs, clock.now());
+          return;
+        }
+      }
+      if (imageId === undefined) {
+        store.apply(job.id, { type: "cancel_done", imageExisted: false }, clock.now());
+        return;
+      }
+      if (job.deregisterAttemptedAt !== undefined) {
+        // An earlier call (before a crash, or unanswered) may have gone through: look before calling again.
+        const status = (await images.describeImages(place, [imageId])).get(imageId);
+        if (!status || status.state === "deregistered") {
+          store.apply(job.id, { type: "cancel_done", imageExisted: true }, clock.now());
+          return;
+        }
+      }
+      if (!store.markDeregisterAttempted(job.id, clock.now())) return;
+      step("deregister_attempted");
+      const { leftBehind } = await images.deregisterImage(place, canceller, { jobId: job.id, imageId });
+      step("deregister_returned");
+      store.apply(job.id, { type: "cancel_done", imageExisted: true, leftBehind }, clock.now());
+      logger.info({ jobId: job.id, imageId, by: job.cancelledBy }, "cancelled image deregistered");
+    } catch (error) {
+      const at = clock.now();
+      if (error instanceof AwsRefusedError && !error.retryable) {
+        logger.warn({ jobId: job.id, code: error.code }, "AWS refused to deregister a cancelled image");
+        store.apply(job.id, { type: "cancel_refused", reason: error.userMessage }, at);
+        return;
+      }
+      if (!giveUpIfOverdue(job, at)) recordFailure(job, error, at);
+    }
+  }
+
+  /** A job nobody decided on: it ends as expired when its wait is over. */
+  function expireIfDue(job: Job, now: number): void {
+    const until = job.approvalExpiresAt ?? now;
+    if (now >= until) store.apply(job.id, { type: "approval_expired" }, now);
+    else store.scheduleNext(job.id, until, now);
   }
 
   /** One job's bookkeeping failing (a database error) must not stop the others in the group. */
@@ -364,7 +440,10 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
     if (stopping) return;
     const due = store.due(clock.now(), batchSize).filter((j) => !inFlight.has(j.id));
     if (due.length === 0) return;
+    for (const job of due.filter((j) => j.state === "awaiting_approval"))
+      guarded(job, () => expireIfDue(job, clock.now()));
     const queued = due.filter((j) => j.state === "queued");
+    const cancelling = due.filter((j) => j.state === "cancelling");
     const groups = new Map<string, { place: Place; jobs: Job[] }>();
     for (const job of due.filter((j) => j.state === "pending")) {
       const place = placeOf(job);
@@ -402,6 +481,13 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       ),
       ...[...groups.values()].map((g) =>
         launch(g.jobs, () => check(g.place, g.jobs).finally(() => deps.onNotices?.())),
+      ),
+      ...cancelling.map((job) =>
+        launch([job], () =>
+          (stopping ? Promise.resolve() : cancel(job))
+            .catch((e: unknown) => guarded(job, () => recordFailure(job, e, clock.now())))
+            .finally(() => deps.onNotices?.()),
+        ),
       ),
     ];
     deps.onNotices?.();

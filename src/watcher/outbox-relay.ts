@@ -19,6 +19,11 @@ export interface OutboxRelayDeps {
   readonly idleMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly onStep?: StepHook;
+  /**
+   * Called after a message was delivered and recorded, with the job as it was delivered (the Home tabs
+   * refresh from it). Whatever it throws is logged, never allowed into the relay.
+   */
+  readonly onDelivered?: (job: Job) => void;
 }
 
 export interface OutboxRelay {
@@ -77,11 +82,22 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     return { ...job, rootChannelId: root.channel, rootTs: root.ts };
   }
 
-  async function deliver(message: OutboxMessage): Promise<void> {
+  /** Tells the hook a message of this job went out; the hook's own failure stays its own. */
+  function announce(job: Job | undefined): void {
+    if (!job || !deps.onDelivered) return;
+    try {
+      deps.onDelivered(job);
+    } catch (error) {
+      logger.warn({ err: error, jobId: job.id }, "after-delivery hook failed");
+    }
+  }
+
+  /** Delivers one message; returns its job once the message is recorded as delivered. */
+  async function deliver(message: OutboxMessage): Promise<Job | undefined> {
     const job = store.get(message.jobId);
     if (!job) {
       store.markDropped(message.id, "job not found", clock.now());
-      return;
+      return undefined;
     }
     const since = job.createdAt - 60_000;
     const wasSending = message.sending;
@@ -89,20 +105,26 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     if (message.kind === "requester_note") {
       await notifier.noteRequester(job, message.key);
       store.markDelivered(message.id, undefined, clock.now());
-      return;
+      return job;
+    }
+    if (message.kind === "approver_dm") {
+      // Queued after the root and the thread's approval request, so the DM can link the thread.
+      await notifier.notifyApprover(job, message.key.slice("approver_dm:".length));
+      store.markDelivered(message.id, undefined, clock.now());
+      return job;
     }
     const rooted = await ensureRoot(job, since, wasSending);
     const rootTs = rooted.rootTs as string;
     if (message.kind === "root") {
       store.markDelivered(message.id, rootTs, clock.now());
-      return;
+      return rooted;
     }
     if (message.kind === "root_update") {
       // Idempotent: rewriting the root twice shows the same thing.
       await notifier.updateRoot(rooted, rootTs);
       step("slack_posted:root_update");
       store.markDelivered(message.id, rootTs, clock.now());
-      return;
+      return rooted;
     }
     const already = wasSending ? await notifier.findPosted(rooted, message.key, rootTs, since) : undefined;
     const ts = already ?? (await notifier.postReply(rooted, rootTs, message));
@@ -110,6 +132,7 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     lastPostAt.set(channelOf(rooted, message), clock.now());
     store.markDelivered(message.id, ts, clock.now());
     step(`slack_recorded:${message.key}`);
+    return rooted;
   }
 
   /** Records a failed delivery; true when the job has something due right away (thread moved, message dropped). */
@@ -117,7 +140,8 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     const now = clock.now();
     const job = store.get(message.jobId);
     if (error instanceof SlackDeliveryError && !error.retryable && job) {
-      if (error.channelUnusable && job.channelId !== job.requestedBy && message.kind !== "requester_note") {
+      const toThread = message.kind !== "requester_note" && message.kind !== "approver_dm";
+      if (error.channelUnusable && job.channelId !== job.requestedBy && toThread) {
         // The bot cannot post in the chosen channel: carry on in a DM with the requester and tell them why.
         logger.warn(
           { jobId: job.id, channel: job.channelId, code: error.code },
@@ -174,15 +198,19 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
         const job = store.get(message.jobId);
         const channel = job ? channelOf(job, message) : "";
         const last = lastPostAt.get(channel) ?? Number.NEGATIVE_INFINITY;
-        const paced = message.kind !== "root_update" && message.kind !== "requester_note";
+        const paced =
+          message.kind !== "root_update" &&
+          message.kind !== "requester_note" &&
+          message.kind !== "approver_dm";
         const free = Math.max(paced ? last + gap : 0, heldUntil.get(channel) ?? 0) - clock.now();
         if (free > 0) {
           waitMs = Math.min(waitMs, free);
           continue;
         }
         try {
-          await deliver(message);
+          const job = await deliver(message);
           delivered++;
+          announce(job);
         } catch (error) {
           // A moved thread or a dropped message leaves the job's next message due now: keep draining.
           if (handleFailure(message, error)) delivered++;

@@ -24,6 +24,11 @@
  *     `aws:TagKeys` and `aws:RequestTag/<key>` from the TagSpecification for that resource type), plus,
  *     when TagSpecifications are sent, ec2:CreateTags on the tagged resources with the same tag context
  *     and `ec2:CreateAction=CreateImage`.
+ *   - DeregisterImage needs ec2:DeregisterImage on the image ARN (context `aws:ResourceTag/<key>` and
+ *     `ec2:ResourceTag/<key>` from the image's tags); with DeleteAssociatedSnapshots, each snapshot is
+ *     deleted only if ec2:DeleteSnapshot on its ARN is allowed (context from the snapshot's tags). As in
+ *     EC2, a snapshot that may not be deleted does not fail the call: the image is still deregistered,
+ *     the snapshot stays (see `snapshots`) and is reported as `missing-permissions`.
  *   - Describe* calls (DescribeVolumes too) need their action on resource `*`.
  *   A session without a Policy, and any non-session key (the bot's own `test` key), may do anything: the
  *   fake does not model the role's or the base identity's IAM.
@@ -44,8 +49,12 @@
  *   and still have a NextToken. A token the fake did not issue is InvalidParameterValue.
  * - Session expiry only on demand: after `expireSessions()`, EC2 calls signed with a session issued before
  *   answer RequestExpired (as EC2 does for expired temporary credentials); new AssumeRole sessions work.
+ * - DeregisterImage checks, in order: a well-formed id (else InvalidAMIID.Malformed), the image exists in
+ *   the region (else InvalidAMIID.NotFound, also for one already deregistered), permission, DryRun. The
+ *   image is removed (DescribeImages no longer returns it) and, with DeleteAssociatedSnapshots=true, so
+ *   are the snapshots the session may delete; the answer lists each with its return code.
  * - Not modelled: signatures, timed session expiry, pagination of other Describe calls, IAM of
- *   roles/base identity, deregistration.
+ *   roles/base identity, deregistration protection, the Recycle Bin, snapshots shared by several images.
  * - Partition is always `aws`. An instance added without `region` exists in whichever region is asked.
  */
 import { randomBytes, randomUUID } from "node:crypto";
@@ -167,8 +176,10 @@ export interface FakeAws {
   readonly requests: FakeRequest[];
   /** The requests of one action. */
   calls(action: string): FakeRequest[];
-  /** Stored images by id, in creation order. */
+  /** Stored images by id, in creation order (a deregistered image is removed). */
   readonly images: ReadonlyMap<string, FakeImage>;
+  /** Every snapshot that exists by id: the images' and those a deregistration left behind. */
+  readonly snapshots: ReadonlyMap<string, FakeSnapshot>;
   readonly instances: ReadonlyMap<string, FakeInstance>;
   /** AssumeRole sessions by AccessKeyId, with their parsed session policy. */
   readonly sessions: ReadonlyMap<string, FakeSession>;
@@ -433,6 +444,11 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
   const requests: FakeRequest[] = [];
   const instances = new Map<string, FakeInstance>();
   const images = new Map<string, FakeImage>();
+  // Snapshots whose image was deregistered without deleting them, with what DescribeSnapshots shows.
+  const leftSnapshots = new Map<
+    string,
+    { snapshot: FakeSnapshot; region: string; ownerId: string; startTime: string }
+  >();
   const sessions = new Map<string, FakeSession>();
   const faults = new Map<string, (FakeFault & { left: number })[]>();
   const expired = new Set<string>();
@@ -455,7 +471,26 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
     if (state === "available") for (const s of image.snapshots) s.progress = 100;
   };
 
-  /** Enforces a session's policy; keys that are not sessions are not checked (see the file comment). */
+  /** Whether a session's policy allows this; keys that are not sessions may do anything (see the file comment). */
+  function allowed(
+    key: string | undefined,
+    region: string,
+    action: string,
+    resources: string[],
+    extra: PolicyContext = {},
+    perResource: Readonly<Record<string, PolicyContext>> = {},
+  ): boolean {
+    const session = key === undefined ? undefined : sessions.get(key);
+    const policy = session?.policy;
+    const context: PolicyContext = {
+      "aws:RequestedRegion": region,
+      ...(session?.sourceIdentity !== undefined && { "aws:SourceIdentity": session.sourceIdentity }),
+      ...extra,
+    };
+    return !policy || permits(policy, action, resources, context, perResource);
+  }
+
+  /** Enforces a session's policy: UnauthorizedOperation unless `allowed`. */
   function authorize(
     key: string | undefined,
     region: string,
@@ -464,14 +499,7 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
     extra: PolicyContext = {},
     perResource: Readonly<Record<string, PolicyContext>> = {},
   ) {
-    const session = key === undefined ? undefined : sessions.get(key);
-    const policy = session?.policy;
-    const context: PolicyContext = {
-      "aws:RequestedRegion": region,
-      ...(session?.sourceIdentity !== undefined && { "aws:SourceIdentity": session.sourceIdentity }),
-      ...extra,
-    };
-    if (!policy || permits(policy, action, resources, context, perResource)) return;
+    if (allowed(key, region, action, resources, extra, perResource)) return;
     throw new AwsFault(
       "UnauthorizedOperation",
       403,
@@ -482,6 +510,13 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
   const visibleInstances = (region: string) =>
     [...instances.values()].filter((i) => i.region === undefined || i.region === region);
   const imagesIn = (region: string) => [...images.values()].filter((i) => i.region === region);
+  /** What an existing resource's tags put in the request context. */
+  const resourceTags = (tags: Record<string, string>): PolicyContext =>
+    Object.fromEntries(
+      ["aws:ResourceTag", "ec2:ResourceTag"].flatMap((prefix) =>
+        Object.entries(tags).map(([k, v]) => [`${prefix}/${k}`, v]),
+      ),
+    );
 
   function ec2(action: string, p: Record<string, string>, key: string | undefined, region: string): string {
     switch (action) {
@@ -580,6 +615,43 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
         }
         return xml({ imageId });
       }
+      case "DeregisterImage": {
+        const imageId = p.ImageId ?? "";
+        if (!/^ami-([0-9a-f]{8}|[0-9a-f]{17})$/.test(imageId))
+          throw new AwsFault("InvalidAMIID.Malformed", 400, `Invalid id: "${imageId}"`);
+        const image = images.get(imageId);
+        if (image?.region !== region)
+          throw new AwsFault("InvalidAMIID.NotFound", 400, `The image id '[${imageId}]' does not exist`);
+        const imageArn = `arn:aws:ec2:${region}::image/${imageId}`;
+        authorize(
+          key,
+          region,
+          "ec2:DeregisterImage",
+          [imageArn],
+          {},
+          { [imageArn]: resourceTags(image.tags) },
+        );
+        if (p.DryRun === "true")
+          throw new AwsFault("DryRunOperation", 412, "Request would have succeeded, but DryRun flag is set.");
+        images.delete(imageId);
+        const deleting = p.DeleteAssociatedSnapshots === "true";
+        const results = image.snapshots.map((snapshot) => {
+          const arn = `arn:aws:ec2:${region}::snapshot/${snapshot.snapshotId}`;
+          // Each snapshot under the caller's own ec2:DeleteSnapshot; a refusal keeps it, and the call goes on.
+          const deleted =
+            deleting &&
+            allowed(key, region, "ec2:DeleteSnapshot", [arn], {}, { [arn]: resourceTags(snapshot.tags) });
+          if (!deleted)
+            leftSnapshots.set(snapshot.snapshotId, {
+              snapshot,
+              region,
+              ownerId: image.ownerId,
+              startTime: image.creationDate,
+            });
+          return { snapshotId: snapshot.snapshotId, returnCode: deleted ? "success" : "missing-permissions" };
+        });
+        return xml({ return: true, deleteSnapshotResultSet: deleting ? results : undefined });
+      }
       case "DescribeImages": {
         authorize(key, region, "ec2:DescribeImages", ["*"]);
         const ids = list(p, "ImageId");
@@ -613,9 +685,14 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
       }
       case "DescribeSnapshots": {
         authorize(key, region, "ec2:DescribeSnapshots", ["*"]);
-        const all = imagesIn(region).flatMap((image) =>
-          image.snapshots.map((s) => ({ image, s, tags: s.tags })),
-        );
+        const all = [
+          ...imagesIn(region).flatMap((image) =>
+            image.snapshots.map((s) => ({ startTime: image.creationDate, ownerId: image.ownerId, s })),
+          ),
+          ...[...leftSnapshots.values()]
+            .filter((left) => left.region === region)
+            .map(({ snapshot, ownerId, startTime }) => ({ startTime, ownerId, s: snapshot })),
+        ].map((x) => ({ ...x, tags: x.s.tags }));
         const ids = list(p, "SnapshotId");
         for (const id of ids)
           if (!all.some((x) => x.s.snapshotId === id))
@@ -627,12 +704,12 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
           status: (x) => status(x.s.progress),
         });
         return xml({
-          snapshotSet: found.map(({ image, s }) => ({
+          snapshotSet: found.map(({ startTime, ownerId, s }) => ({
             snapshotId: s.snapshotId,
             status: status(s.progress),
-            startTime: image.creationDate,
+            startTime,
             progress: `${s.progress}%`,
-            ownerId: image.ownerId,
+            ownerId,
             tagSet: tagSet(s.tags),
           })),
         });
@@ -880,6 +957,12 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
     requests,
     calls: (action) => requests.filter((r) => r.action === action),
     images,
+    get snapshots() {
+      return new Map([
+        ...[...images.values()].flatMap((i) => i.snapshots.map((s) => [s.snapshotId, s] as const)),
+        ...[...leftSnapshots.values()].map((left) => [left.snapshot.snapshotId, left.snapshot] as const),
+      ]);
+    },
     instances,
     sessions,
     addImage({ name, region, instanceId }) {

@@ -90,9 +90,36 @@ export interface FakeSlack {
   /** Resolves when a call matching the predicate has arrived (checks past calls first). */
   waitFor(method: string, predicate?: (call: SlackCall) => boolean, timeoutMs?: number): Promise<SlackCall>;
   repliesTo(rootTs: string): StoredMessage[];
+  /** The Home views views.publish was given, the latest per user id. */
+  readonly homeViews: Map<string, HomeViewRecord>;
+  /** The latest Home view published for a user, or undefined when none was. */
+  homeViewOf(userId: string): HomeViewRecord | undefined;
   /** While down, every connection is dropped as soon as it is made (Slack out of reach); nothing is recorded. */
   setDown(down: boolean): void;
   close(): Promise<void>;
+}
+
+/** A Home view as views.publish received it (the fields ami-bot sets). */
+export interface HomeViewRecord {
+  readonly type: string;
+  readonly blocks: unknown[];
+  readonly private_metadata?: string;
+  /** How many times a view was published for this user. */
+  readonly publishes: number;
+}
+
+/** Slack's own limits on a view's blocks: 100 at most, block ids unique, 3,000 characters a section text. */
+function homeBlocksValid(blocks: unknown[]): boolean {
+  if (blocks.length > 100) return false;
+  const ids = blocks.flatMap((b) => {
+    const id = (b as { block_id?: unknown }).block_id;
+    return typeof id === "string" ? [id] : [];
+  });
+  if (new Set(ids).size !== ids.length) return false;
+  return blocks.every((b) => {
+    const text = (b as { type?: unknown; text?: { text?: unknown } }).text?.text;
+    return typeof text !== "string" || text.length <= 3000;
+  });
 }
 
 /** Slack posts complex arguments as JSON strings inside a form; turn them back into values. */
@@ -121,6 +148,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const unusable = new Set(options.unusableChannels ?? []);
   const users = new Map(Object.entries(options.users ?? {}));
   const channelPrivacy = new Map(Object.entries(options.channels ?? {}));
+  const homeViews = new Map<string, HomeViewRecord>();
   const waiters: { method: string; predicate: (c: SlackCall) => boolean; resolve: (c: SlackCall) => void }[] =
     [];
   const random = seededRandom(options.faultSeed ?? 42);
@@ -194,6 +222,24 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       case "views.open":
       case "views.update":
         return { ok: true, view: { id: String(args.view_id ?? `V${calls.length}`), hash: "h" } };
+      case "views.publish": {
+        // As Slack: to a user id only, with a Home view.
+        const user = String(args.user_id ?? "");
+        const view = args.view as
+          | { type?: unknown; blocks?: unknown; private_metadata?: unknown }
+          | undefined;
+        if (!/^[UW][A-Z0-9]+$/.test(user)) return { ok: false, error: "invalid_arguments" };
+        if (view?.type !== "home" || !Array.isArray(view.blocks))
+          return { ok: false, error: "invalid_arguments" };
+        if (!homeBlocksValid(view.blocks)) return { ok: false, error: "invalid_blocks" };
+        homeViews.set(user, {
+          type: "home",
+          blocks: view.blocks,
+          ...(typeof view.private_metadata === "string" ? { private_metadata: view.private_metadata } : {}),
+          publishes: (homeViews.get(user)?.publishes ?? 0) + 1,
+        });
+        return { ok: true, view: { id: `VHOME${user}`, type: "home", hash: "h" } };
+      }
       case "chat.postMessage": {
         if (unusable.has(channel)) return { ok: false, error: "not_in_channel" };
         const threadTs = args.thread_ts ? String(args.thread_ts) : undefined;
@@ -389,6 +435,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       });
     },
     repliesTo: (rootTs) => messages.filter((m) => m.threadTs === rootTs),
+    homeViews,
+    homeViewOf: (userId) => homeViews.get(userId),
     setDown(value) {
       down = value;
       if (value) server.closeAllConnections();

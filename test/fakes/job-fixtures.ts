@@ -30,6 +30,7 @@ export function testTarget(overrides: Partial<Target> = {}): Target {
     jobsPerHour: 10,
     allowGuests: false,
     allowPublicChannels: false,
+    approval: undefined,
     ...overrides,
   };
 }
@@ -88,6 +89,13 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
     createdAt: CLOCK_START,
     updatedAt: CLOCK_START,
     finishedAt: undefined,
+    approvalExpiresAt: undefined,
+    decision: undefined,
+    decidedBy: undefined,
+    decidedAt: undefined,
+    cancelledBy: undefined,
+    cancelledAt: undefined,
+    deregisterAttemptedAt: undefined,
     ...overrides,
   };
 }

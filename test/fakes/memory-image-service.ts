@@ -7,6 +7,8 @@ import type { Tag } from "../../src/domain/image-request.js";
 import type { ImageState } from "../../src/domain/job.js";
 import type {
   CreateImageParams,
+  DeregisterOutcome,
+  DeregisterParams,
   ImageService,
   ImageStatus,
   InstanceDetails,
@@ -298,6 +300,33 @@ export class MemoryImageService implements ImageService {
     return result;
   }
 
+  /**
+   * As DeregisterImage with DeleteAssociatedSnapshots under the job's cancel session: the image turns
+   * "deregistered" and its snapshots go; an image the place does not have resolves (already gone); an image
+   * without this job's id tag is refused, as the session policy would.
+   */
+  async deregisterImage(
+    place: Place,
+    requester: Requester,
+    params: DeregisterParams,
+  ): Promise<DeregisterOutcome> {
+    this.record("deregisterImage", place, requester, [params]);
+    await this.held("deregisterImage", place);
+    const image = this.placeImages(keyOf(place)).get(params.imageId);
+    if (!image || image.state === "deregistered") return { leftBehind: undefined };
+    if (!image.tags.some((t) => t.key === JOB_ID_TAG && t.value === params.jobId))
+      throw new AwsRefusedError(
+        "access_denied",
+        `AWS denied the request: image ${params.imageId} is not job ${params.jobId}'s.`,
+        false,
+      );
+    image.state = "deregistered";
+    image.reason = undefined;
+    for (const s of image.snapshotIds) this.progress.delete(s);
+    image.snapshotIds.length = 0;
+    return { leftBehind: undefined };
+  }
+
   async snapshotProgress(place: Place, snapshotIds: readonly string[]): Promise<Map<string, number>> {
     this.record("snapshotProgress", place, undefined, [[...snapshotIds]]);
     return new Map(snapshotIds.map((s) => [s, this.progress.get(s) ?? 0]));
@@ -325,7 +354,7 @@ export class MemoryImageService implements ImageService {
         `Instance ${params.instanceId} has no volume ${foreign}.`,
         false,
       );
-    if (this.imagesIn(place).some((i) => i.name === params.imageName))
+    if (this.imagesIn(place).some((i) => i.name === params.imageName && i.state !== "deregistered"))
       throw new AwsRefusedError(
         "name_taken",
         `An image named ${params.imageName} already exists in this account and region.`,

@@ -5,11 +5,17 @@
 import type { Job, JobState } from "../../src/domain/job.js";
 import type { Clock, Notifier, OutboxMessage } from "../../src/domain/ports.js";
 
-export type NotifierMethod = "postRoot" | "postReply" | "updateRoot" | "noteRequester" | "findPosted";
+export type NotifierMethod =
+  | "postRoot"
+  | "postReply"
+  | "updateRoot"
+  | "noteRequester"
+  | "notifyApprover"
+  | "findPosted";
 
 /** One thing a person would see in Slack. */
 export interface Delivery {
-  readonly op: "root" | "reply" | "update" | "note";
+  readonly op: "root" | "reply" | "update" | "note" | "dm";
   readonly jobId: string;
   /** Where it appeared: the thread's channel, or the requester for a note. */
   readonly channel: string;
@@ -94,6 +100,11 @@ export class RecordingNotifier implements Notifier {
     this.push({ op: "note", job, channel: job.requestedBy, threadTs: undefined, key });
   }
 
+  async notifyApprover(job: Job, userId: string): Promise<void> {
+    this.maybeFail("notifyApprover", job, `approver_dm:${userId}`);
+    this.push({ op: "dm", job, channel: userId, threadTs: undefined, key: `approver_dm:${userId}` });
+  }
+
   async findPosted(
     job: Job,
     key: string,
@@ -123,7 +134,7 @@ export class RecordingNotifier implements Notifier {
       jobId: d.job.id,
       channel: d.channel,
       threadTs: d.threadTs,
-      ts: d.op === "update" || d.op === "note" ? undefined : ts,
+      ts: d.op === "update" || d.op === "note" || d.op === "dm" ? undefined : ts,
       key: d.key,
       state: d.job.state,
       at: this.clock.now(),

@@ -94,3 +94,34 @@ export function instanceSearchPayload(options: {
     },
   };
 }
+
+/** An Events API delivery of app_home_opened, as Slack sends it (JSON, signed like every request). */
+export function appHomeOpenedPayload(fields: {
+  user: string;
+  channel: string;
+  tab?: "home" | "messages";
+}): Record<string, unknown> {
+  const now = Date.now() / 1000;
+  return {
+    token: "verification_token",
+    team_id: "T111",
+    api_app_id: "A111",
+    event: {
+      type: "app_home_opened",
+      user: fields.user,
+      channel: fields.channel,
+      tab: fields.tab ?? "home",
+      event_ts: now.toFixed(6),
+    },
+    type: "event_callback",
+    event_id: `Ev${Math.random().toString(36).slice(2, 12).toUpperCase()}`,
+    event_time: Math.floor(now),
+  };
+}
+
+/** Posts an Events API payload (JSON) to the bot's endpoint, signed. */
+export function postSignedEvent(url: string, payload: unknown, secret: string): Promise<SignedResponse> {
+  return postSigned(url, JSON.stringify(payload), secret, {
+    headers: { "content-type": "application/json" },
+  });
+}

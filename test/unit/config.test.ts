@@ -74,6 +74,7 @@ describe("loadConfig from the environment only", () => {
         jobsPerHour: 10,
         allowGuests: false,
         allowPublicChannels: false,
+        approval: undefined,
       },
     ]);
   });
@@ -471,7 +472,7 @@ describe("loadConfig with a file", () => {
       }),
     );
     expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
-      "config targets.0.owner: unknown key; the keys here are name, roleArn, externalId, regions, allow, instanceTags, reboot, tagKeys, jobsPerHour, allowGuests, allowPublicChannels",
+      "config targets.0.owner: unknown key; the keys here are name, roleArn, externalId, regions, allow, instanceTags, reboot, tagKeys, jobsPerHour, allowGuests, allowPublicChannels, approval",
     ]);
   });
 
@@ -945,5 +946,193 @@ describe("loadConfig: AMI_BOT_CRASH_AT", () => {
       AMI_BOT_CRASH_AT: "after-create",
     });
     expect(config.crashAt).toBeUndefined();
+  });
+});
+
+describe("loadConfig: a target's approval rule in a file", () => {
+  const HOURS = 3_600_000;
+  const approvalOf = (approval: unknown) => writeTargets([{ ...FILE_TARGET, approval }]);
+
+  it("reads approvers and expiresAfter, and leaves approval undefined for a target without it", () => {
+    const path = writeConfig(
+      "approval.yaml",
+      [
+        "targets:",
+        "  - name: prod",
+        "    roleArn: arn:aws:iam::111122223333:role/ami-bot",
+        "    externalId: ext-1",
+        "    regions: [eu-west-1]",
+        "    approval:",
+        "      approvers:",
+        "        users: [U0ALICE, W0BOB]",
+        "        usergroups: [S0LEADS]",
+        "      expiresAfter: 30m",
+        "  - name: staging",
+        "    roleArn: arn:aws:iam::111122223333:role/ami-bot",
+        "    externalId: ext-2",
+        "    regions: [eu-west-1]",
+      ].join("\n"),
+    );
+    const config = loadConfig({ ...BASE, AMI_BOT_CONFIG: path });
+    expect(config.targets.map((t) => t.approval)).toEqual([
+      {
+        approvers: { users: ["U0ALICE", "W0BOB"], usergroups: ["S0LEADS"] },
+        expiresAfterMs: 30 * 60_000,
+      },
+      undefined,
+    ]);
+  });
+
+  it("waits 4h for a decision when expiresAfter is left out", () => {
+    const path = approvalOf({ approvers: { usergroups: ["S0LEADS"] } });
+    expect(loadConfig({ ...BASE, AMI_BOT_CONFIG: path }).targets[0]?.approval).toEqual({
+      approvers: { users: [], usergroups: ["S0LEADS"] },
+      expiresAfterMs: 4 * HOURS,
+    });
+  });
+
+  it.each([
+    ["5m", 5 * 60_000],
+    ["168h", 168 * HOURS],
+    [300, 5 * 60_000],
+  ])("accepts expiresAfter %j at the edge of the range", (expiresAfter, ms) => {
+    const path = approvalOf({ approvers: { users: ["U0ALICE"] }, expiresAfter });
+    expect(loadConfig({ ...BASE, AMI_BOT_CONFIG: path }).targets[0]?.approval?.expiresAfterMs).toBe(ms);
+  });
+
+  it.each(["4.9m", "299s", "168.5h", 299])("refuses expiresAfter %j, naming the limits", (expiresAfter) => {
+    const path = approvalOf({ approvers: { users: ["U0ALICE"] }, expiresAfter });
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      "config targets.0.approval.expiresAfter: must be at least 5m and at most 168h (7 days)",
+    ]);
+  });
+
+  it.each([{}, { approvers: {} }, { approvers: { users: [], usergroups: [] } }])(
+    "refuses %j because nobody could approve",
+    (approval) => {
+      expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: approvalOf(approval) })).toEqual([
+        "config targets.0.approval.approvers: list at least one approver in users (U…/W…) or usergroups (S…); without one, every job would wait until it expires",
+      ]);
+    },
+  );
+
+  it("refuses * among the approving users because everyone approving defeats the rule", () => {
+    const path = approvalOf({ approvers: { users: ["U0ALICE", "*"] } });
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      "config targets.0.approval.approvers.users.1: * is not allowed among approvers: if everyone may approve, the two-person rule guards nothing; list user ids (U…/W…)",
+    ]);
+  });
+
+  it("names each approver entry when it is not a Slack id of its kind", () => {
+    const path = approvalOf({ approvers: { users: ["S0LEADS"], usergroups: ["U0ALICE", "C0OPS"] } });
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      "config targets.0.approval.approvers.users.0: must be a Slack user id (U…/W…)",
+      "config targets.0.approval.approvers.usergroups.0: must be a Slack user group id (S…)",
+      "config targets.0.approval.approvers.usergroups.1: must be a Slack user group id (S…)",
+    ]);
+  });
+
+  it("refuses unknown keys inside approval and approvers and names the key meant", () => {
+    const path = writeTargets([
+      { ...FILE_TARGET, approval: { approver: { users: ["U0ALICE"] }, expires: "1h" } },
+      { ...FILE_TARGET, name: "staging", approval: { approvers: { user: ["U0ALICE"] } } },
+    ]);
+    // The typo is the whole story: no second message about a missing approver.
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      'config targets.0.approval.approver: unknown key; did you mean "approvers"?',
+      'config targets.0.approval.expires: unknown key; did you mean "expiresAfter"?',
+      'config targets.1.approval.approvers.user: unknown key; did you mean "users"?',
+    ]);
+  });
+
+  it("reports a wrong expiresAfter and a missing approver in the same round", () => {
+    const path = approvalOf({ approvers: { users: [] }, expiresAfter: "8d" });
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      "config targets.0.approval.expiresAfter: use a number with ms, s, m or h",
+      expect.stringMatching(/^config targets\.0\.approval\.approvers: list at least one approver/),
+    ]);
+  });
+
+  it.each([true, "U0ALICE", null])("refuses approval %j when it is not an object", (approval) => {
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: approvalOf(approval) })).toEqual([
+      "config targets.0.approval: must hold approvers and, optionally, expiresAfter",
+    ]);
+  });
+});
+
+describe("loadConfig: a target's approval rule from the environment", () => {
+  it("splits AMI_TARGET_APPROVERS into users and user groups by prefix and reads the expiry", () => {
+    const config = loadConfig({
+      ...BASE,
+      ...ENV_TARGET,
+      AMI_TARGET_APPROVERS: "U0ALICE, S0LEADS,W0BOB",
+      AMI_TARGET_APPROVAL_EXPIRES: "90m",
+    });
+    expect(config.targets[0]?.approval).toEqual({
+      approvers: { users: ["U0ALICE", "W0BOB"], usergroups: ["S0LEADS"] },
+      expiresAfterMs: 90 * 60_000,
+    });
+  });
+
+  it("waits 4h for a decision when AMI_TARGET_APPROVAL_EXPIRES is unset or empty", () => {
+    for (const expires of [undefined, " "]) {
+      const config = loadConfig({
+        ...BASE,
+        ...ENV_TARGET,
+        AMI_TARGET_APPROVERS: "S0LEADS",
+        AMI_TARGET_APPROVAL_EXPIRES: expires,
+      });
+      expect(config.targets[0]?.approval?.expiresAfterMs).toBe(4 * 3_600_000);
+    }
+  });
+
+  it("has no approval rule when AMI_TARGET_APPROVERS is unset or empty", () => {
+    expect(loadConfig({ ...BASE, ...ENV_TARGET }).targets[0]?.approval).toBeUndefined();
+    expect(
+      loadConfig({ ...BASE, ...ENV_TARGET, AMI_TARGET_APPROVERS: " " }).targets[0]?.approval,
+    ).toBeUndefined();
+  });
+
+  it("refuses an entry that is neither a user nor a user group id, naming the value and the variable", () => {
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_APPROVERS: "U0ALICE, C0OPS, u0bob, Sx" })).toEqual(
+      [
+        'AMI_TARGET_APPROVERS: "C0OPS" is neither a Slack user id (U…/W…) nor a user group id (S…)',
+        'AMI_TARGET_APPROVERS: "u0bob" is neither a Slack user id (U…/W…) nor a user group id (S…)',
+        'AMI_TARGET_APPROVERS: "Sx" is neither a Slack user id (U…/W…) nor a user group id (S…)',
+      ],
+    );
+  });
+
+  it("refuses * in AMI_TARGET_APPROVERS because everyone approving defeats the rule", () => {
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_APPROVERS: "*" })).toEqual([
+      "AMI_TARGET_APPROVERS: * is not allowed among approvers: if everyone may approve, the two-person rule guards nothing; list user ids (U…/W…)",
+    ]);
+  });
+
+  it("refuses AMI_TARGET_APPROVERS when it holds only commas", () => {
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_APPROVERS: " , " })).toEqual([
+      "AMI_TARGET_APPROVERS: list at least one approver, a user id (U…/W…) or user group id (S…); without one, every job would wait until it expires",
+    ]);
+  });
+
+  it("refuses AMI_TARGET_APPROVAL_EXPIRES when AMI_TARGET_APPROVERS is not set", () => {
+    expect(problemsOf({ ...BASE, ...ENV_TARGET, AMI_TARGET_APPROVAL_EXPIRES: "1h" })).toEqual([
+      "AMI_TARGET_APPROVAL_EXPIRES is set but AMI_TARGET_APPROVERS is not: list the approvers (U…/W…/S…), or remove AMI_TARGET_APPROVAL_EXPIRES",
+    ]);
+  });
+
+  it.each([
+    ["4m", "must be at least 5m and at most 168h (7 days)"],
+    ["169h", "must be at least 5m and at most 168h (7 days)"],
+    ["4", "use a number with ms, s, m or h"],
+  ])("refuses AMI_TARGET_APPROVAL_EXPIRES=%s, naming the variable", (expires, message) => {
+    expect(
+      problemsOf({
+        ...BASE,
+        ...ENV_TARGET,
+        AMI_TARGET_APPROVERS: "U0ALICE",
+        AMI_TARGET_APPROVAL_EXPIRES: expires,
+      }),
+    ).toEqual([`AMI_TARGET_APPROVAL_EXPIRES: ${message}`]);
   });
 });

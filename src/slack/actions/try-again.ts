@@ -100,9 +100,16 @@ export function createTryAgain(deps: SlackDeps) {
 /** What a click on an old button is told when the job is not one to try again. */
 function stateRefusal(job: Job): string | undefined {
   switch (job.state) {
+    case "awaiting_approval":
     case "queued":
     case "pending":
+    case "cancelling":
       return STILL_RUNNING;
+    case "cancelled":
+      return "That image request was cancelled. Type `/ami` to start a new one.";
+    case "denied":
+      return "That image request was denied. Type `/ami` to ask again, with the approver's reason in mind.";
+    case "expired":
     case "available":
       return `That image was made: \`${job.imageId ?? ""}\` is available. Type \`/ami\` to make another.`;
     case "failed":

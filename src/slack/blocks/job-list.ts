@@ -18,13 +18,18 @@ export interface JobListEntry {
   readonly permalink: string | undefined;
 }
 
-const STATE_WORDS: Readonly<Record<JobState, { readonly emoji: string; readonly word: string }>> = {
+export const STATE_WORDS: Readonly<Record<JobState, { readonly emoji: string; readonly word: string }>> = {
+  awaiting_approval: { emoji: ":raised_hand:", word: "awaiting approval" },
   queued: { emoji: ":hourglass_flowing_sand:", word: "queued" },
   pending: { emoji: ":hourglass_flowing_sand:", word: "pending" },
   available: { emoji: ":white_check_mark:", word: "available" },
   failed: { emoji: ":x:", word: "failed" },
   refused: { emoji: ":no_entry:", word: "refused" },
   timed_out: { emoji: ":warning:", word: "timed out" },
+  cancelling: { emoji: ":octagonal_sign:", word: "cancelling" },
+  cancelled: { emoji: ":octagonal_sign:", word: "cancelled" },
+  denied: { emoji: ":no_entry_sign:", word: "denied" },
+  expired: { emoji: ":hourglass:", word: "expired" },
 };
 
 /** "just now", "12 min ago", "3 h ago", "1 day ago", "5 days ago". */

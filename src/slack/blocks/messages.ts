@@ -71,11 +71,37 @@ function deviceList(devices: readonly string[]): string {
   return devices.map(literal).join(", ");
 }
 
+/** "14:32 UTC", the time of a decision as everyone in the channel reads it. */
+export function clockTime(ms: number): string {
+  return `${new Date(ms).toISOString().slice(11, 16)} UTC`;
+}
+
+/** Who may approve a target's jobs, as mentions: user groups first, then the listed people. */
+export function approverMentions(target: Target | undefined): string {
+  const approvers = target?.approval?.approvers;
+  if (!approvers) return "an approver (this target no longer asks for approval)";
+  const mentions = [
+    ...approvers.usergroups.map((g) => `<!subteam^${g}>`),
+    ...approvers.users.map((u) => `<@${u}>`),
+  ];
+  return mentions.length > 1 ? `one of ${mentions.join(", ")}` : (mentions[0] ?? "an approver");
+}
+
 function statusLine(job: Job, ctx: MessageContext): string {
   const took = job.finishedAt ? formatDuration(job.finishedAt - job.createdAt) : "";
   switch (job.state) {
+    case "awaiting_approval":
+      return `:raised_hand: Waiting for approval by ${approverMentions(ctx.target)}, until ${clockTime(job.approvalExpiresAt ?? ctx.now)}. Nothing is created before.`;
     case "queued":
       return ":hourglass_flowing_sand: Creating the image…";
+    case "cancelling":
+      return `:octagonal_sign: Cancelling${job.imageId ? `: removing image \`${job.imageId}\` and its snapshots…` : "…"}`;
+    case "cancelled":
+      return `:octagonal_sign: Cancelled${job.imageId ? `: image \`${job.imageId}\` and its snapshots were deleted` : ": nothing was created"}`;
+    case "denied":
+      return `:no_entry_sign: Denied${job.finalReason ? `: ${prose(job.finalReason, 500)}` : ""}. Nothing was created.`;
+    case "expired":
+      return ":hourglass: Expired: nobody approved it in time. Nothing was created.";
     case "pending":
       return `:hourglass_flowing_sand: Image \`${job.imageId}\` is pending${job.progress ? ` (snapshots ${job.progress}%+)` : ""}`;
     case "available":
@@ -118,9 +144,59 @@ export function rootMessage(job: Job, ctx: MessageContext): SlackMessage {
         ],
       },
       { type: "section", text: mrkdwn(status) },
-      { type: "context", elements: [mrkdwn(`Job \`${job.id}\` · updates in this thread`)] },
+      ...jobButtons(job),
+      {
+        type: "context",
+        elements: [mrkdwn([...whoDecided(job), `Job \`${job.id}\` · updates in this thread`].join(" · "))],
+      },
     ],
   };
+}
+
+/** Who approved, denied or cancelled, and when: on the root for as long as the job is shown. */
+function whoDecided(job: Job): string[] {
+  const lines: string[] = [];
+  if (job.decision && job.decidedBy && job.decidedAt)
+    lines.push(
+      `${job.decision === "approved" ? "Approved" : "Denied"} by <@${job.decidedBy}> at ${clockTime(job.decidedAt)}`,
+    );
+  if (job.cancelledBy && job.cancelledAt)
+    lines.push(`Cancelled by <@${job.cancelledBy}> at ${clockTime(job.cancelledAt)}`);
+  return lines;
+}
+
+/**
+ * The buttons a job's state allows: Approve and Deny while it waits for approval, Cancel while unfinished.
+ * None once it is cancelling or finished (removing a finished image is not ami-bot's to do).
+ */
+export function jobButtons(job: Job): KnownBlock[] {
+  const elements: types.Button[] = [];
+  if (job.state === "awaiting_approval")
+    elements.push(
+      { type: "button", action_id: ACTION.approve, text: plain("Approve"), style: "primary", value: job.id },
+      { type: "button", action_id: ACTION.deny, text: plain("Deny"), style: "danger", value: job.id },
+    );
+  if (job.state === "awaiting_approval" || job.state === "queued" || job.state === "pending")
+    elements.push({
+      type: "button",
+      action_id: ACTION.cancel,
+      text: plain("Cancel"),
+      value: job.id,
+      confirm: {
+        title: plain("Cancel this image?"),
+        text: mrkdwn(
+          "If AWS has started the image, it is deregistered and its snapshots are deleted. This cannot be undone.",
+        ),
+        confirm: plain("Cancel the image"),
+        deny: plain("Keep it"),
+        style: "danger",
+      },
+    });
+  return elements.length ? [{ type: "actions", block_id: BLOCK.jobActions, elements }] : [];
+}
+
+function plain(text: string): types.PlainTextElement {
+  return { type: "plain_text", text, emoji: true };
 }
 
 /** A reply in the thread, for one notice. `key` picks the milestone for progress notices. */
@@ -152,6 +228,26 @@ export function replyMessage(job: Job, key: string, ctx: MessageContext): SlackM
         return `:no_entry: The image was not created. ${prose(job.finalReason ?? "")}`;
       case "timed_out":
         return `:warning: ${prose(job.finalReason ?? "Gave up.")} Check the image in the EC2 console${job.imageId ? ` (${imageLink(job, ctx)})` : ""}.`;
+      case "approval_request":
+        return `:raised_hand: ${approverMentions(ctx.target)}: this image needs an approval before anything is created. Anyone listed except <@${job.requestedBy}> can *Approve* or *Deny* it on the message above, or from ami-bot's Home tab. Without a decision by ${clockTime(job.approvalExpiresAt ?? ctx.now)} it expires.`;
+      case "approved":
+        return `:white_check_mark: Approved by <@${job.decidedBy ?? "?"}> at ${clockTime(job.decidedAt ?? ctx.now)}. Creating the image now.`;
+      case "denied":
+        return `:no_entry_sign: <@${job.requestedBy}>, <@${job.decidedBy ?? "?"}> denied this at ${clockTime(job.decidedAt ?? ctx.now)}${job.finalReason ? `: “${prose(job.finalReason, 500)}”` : " (no reason given)"}. Nothing was created.`;
+      case "expired":
+        return `:hourglass: <@${job.requestedBy}>, nobody approved or denied this by ${clockTime(job.approvalExpiresAt ?? ctx.now)}, so it expired and nothing was created. Try again to ask once more.`;
+      case "cancelling":
+        return `:octagonal_sign: <@${job.cancelledBy ?? "?"}> cancelled this. ${job.imageId ? `Removing image \`${job.imageId}\` and its snapshots…` : "Stopping the request; if AWS had started an image, it is removed."}`;
+      case "cancelled":
+        return `:octagonal_sign: Cancelled by <@${job.cancelledBy ?? "?"}> at ${clockTime(job.cancelledAt ?? ctx.now)}. ${
+          !job.imageId
+            ? "Nothing was created."
+            : job.finalReason
+              ? `Image \`${job.imageId}\` was deregistered, but ${prose(job.finalReason, 800)}`
+              : `Image \`${job.imageId}\` was deregistered and its snapshots deleted.`
+        }`;
+      case "cancel_failed":
+        return `:warning: The image could not be cancelled: ${prose(job.finalReason ?? "AWS refused.")} It goes on being made; I'll keep posting here.`;
       default:
         return `Update: ${kind}`;
     }
@@ -162,7 +258,7 @@ export function replyMessage(job: Job, key: string, ctx: MessageContext): SlackM
 }
 
 /** The final replies after which the same request may be asked again. */
-const RETRYABLE_KINDS: ReadonlySet<string> = new Set(["failed", "refused", "timed_out"]);
+const RETRYABLE_KINDS: ReadonlySet<string> = new Set(["failed", "refused", "timed_out", "expired"]);
 
 /** The "Try again" button: opens the form filled in with this job's values (checked again on click). */
 function tryAgainBlock(job: Job): KnownBlock {
@@ -178,6 +274,15 @@ function tryAgainBlock(job: Job): KnownBlock {
       },
     ],
   };
+}
+
+/** The direct message to a listed approver: who asks for what, where, until when, with the same buttons. */
+export function approverMessage(job: Job, ctx: MessageContext, permalink: string | undefined): SlackMessage {
+  const where = `${escapeText(job.targetName)}${ctx.target?.accountId ? ` (${ctx.target.accountId})` : ""} · ${job.region}`;
+  const thread =
+    permalink && /^https:\/\/[^\s<>|]+$/.test(permalink) ? ` <${permalink}|See the thread>.` : "";
+  const text = `<@${job.requestedBy}> asks for an AMI of ${instanceLabel(job)} (${literal(job.imageName)}) in ${where}, and it needs your approval by ${clockTime(job.approvalExpiresAt ?? ctx.now)}.${thread}`;
+  return { text, blocks: [{ type: "section", text: mrkdwn(text) }, ...jobButtons(job)] };
 }
 
 /** What the requester alone is told: a refusal, or that the chosen channel cannot take the thread. */

@@ -6,11 +6,11 @@ import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from "@slack/bolt"
 import { deniedMessage } from "../../domain/access.js";
 import { checkImageAccess } from "../../domain/access-check.js";
 import { editDistance } from "../../domain/edit-distance.js";
-import { defaultImageName, isInstanceId } from "../../domain/image-request.js";
+import { isInstanceId } from "../../domain/image-request.js";
 import { escapeText } from "../blocks/format.js";
-import { createImageModal, helpText } from "../blocks/modal.js";
+import { helpText } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
-import { showPreselectedVolumes } from "../views/instance-volumes.js";
+import { openCreateForm } from "../views/open-create-form.js";
 import { listJobs, listScope } from "./ami-list.js";
 
 export type Args = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
@@ -103,31 +103,13 @@ export function createAmiCommand(deps: SlackDeps) {
       return;
     }
     await ack();
-    const instance = text ? { id: text, label: text } : undefined;
-    const autoName = instance
-      ? defaultImageName(undefined, instance.id, new Date(deps.clock.now()))
-      : undefined;
-    const view = createImageModal(
-      {
-        places,
-        selectedPlace: undefined,
-        instance,
-        imageName: autoName,
-        nameVersion: 0,
-        channelId: command.channel_id,
-      },
-      deps.metadata.encode({ origin: command.channel_id, nameVersion: 0, autoName }),
-    );
-    const opened = await client.views.open({ trigger_id: command.trigger_id, view });
-    // The form is open: now AWS may be asked, for the preselected instance's volumes.
-    if (instance)
-      await showPreselectedVolumes(deps, client, opened.view, {
-        places,
-        userId: command.user_id,
-        channelId: command.channel_id,
-        instance,
-        autoName,
-      });
+    await openCreateForm(deps, client, {
+      triggerId: command.trigger_id,
+      userId: command.user_id,
+      channelId: command.channel_id,
+      places,
+      instance: text ? { id: text, label: text } : undefined,
+    });
   };
 }
 

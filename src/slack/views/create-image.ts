@@ -172,6 +172,12 @@ export function createImageSubmission(deps: SlackDeps) {
           tags: request.tags,
           excludedDevices,
           channelId: request.channelId,
+          // The two-person rule: the job waits, and nothing is asked of AWS, until an approver decides.
+          ...(target.approval && {
+            approvalExpiresAt: deps.clock.now() + target.approval.expiresAfterMs,
+            // The requester may be an approver too, but never of their own job: they are not asked.
+            approverDms: target.approval.approvers.users.filter((u) => u !== userId),
+          }),
         },
         { jobsPerHour: target.jobsPerHour },
         deps.clock.now(),
@@ -207,7 +213,11 @@ export function createImageSubmission(deps: SlackDeps) {
       user: userId,
       action: "submit",
       allowed: true,
-      reason: inserted ? "job stored" : "duplicate submission of the same form (no new job)",
+      reason: inserted
+        ? target.approval
+          ? "job stored, awaiting approval"
+          : "job stored"
+        : "duplicate submission of the same form (no new job)",
       target: target.name,
       region: request.region,
       ...(inserted ? { jobId } : {}),

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { translateEc2Error } from "../../../src/aws/aws-errors.js";
 import { createSessionFactory, type SessionFactory } from "../../../src/aws/scoped-credentials.js";
 import {
+  cancelImagePolicy,
   createImagePolicy,
   MAX_REQUIRED_INSTANCE_TAGS,
   MAX_SESSION_POLICY_CHARS,
@@ -36,6 +37,9 @@ const EXTERNAL_ID = "external-id-0123456789";
 const INSTANCE = "i-0123456789abcdef0";
 const OTHER_INSTANCE = "i-0fedcba9876543210";
 const OPT_IN = { "ami-bot:allowed": "true" };
+const IMAGE = "ami-0123456789abcdef0";
+const OTHER_IMAGE = "ami-0fedcba9876543210";
+const JOB = "0b6f7c1e-5d2a-4c39-9a57-2f1e8d4b6a10";
 const scope = { partition: "aws", accountId: ACCOUNT, region: REGION };
 
 function target(account = ACCOUNT, overrides: Partial<Target> = {}): Target {
@@ -53,6 +57,7 @@ function target(account = ACCOUNT, overrides: Partial<Target> = {}): Target {
     jobsPerHour: 10,
     allowGuests: false,
     allowPublicChannels: false,
+    approval: undefined,
     ...overrides,
   };
 }
@@ -61,11 +66,12 @@ const policies = {
   create: JSON.stringify(createImagePolicy(target(), REGION, INSTANCE)),
   picker: JSON.stringify(pickerPolicy(scope)),
   watcher: JSON.stringify(watcherPolicy(scope)),
+  cancel: JSON.stringify(cancelImagePolicy(scope, IMAGE, JOB)),
 };
 const arn = {
   instance: (id = INSTANCE, account = ACCOUNT, region = REGION) =>
     `arn:aws:ec2:${region}:${account}:instance/${id}`,
-  image: (region = REGION) => `arn:aws:ec2:${region}::image/ami-0123456789abcdef0`,
+  image: (region = REGION, id = IMAGE) => `arn:aws:ec2:${region}::image/${id}`,
   snapshot: (region = REGION) => `arn:aws:ec2:${region}::snapshot/snap-0123456789abcdef0`,
 };
 // What a good request carries: an opted-in instance and only allowed tag keys (ami-bot's own included).
@@ -78,6 +84,12 @@ const inRegion = (region = REGION, extra: PolicyContext = {}): PolicyContext => 
 });
 const whileCreating = { "ec2:CreateAction": "CreateImage" };
 const withKey = (key: string) => ({ "aws:TagKeys": ["Name", "ami-bot:job-id", key] });
+/** A cancel's request context: the image's or snapshot's own tags, as AWS reads them at call time. */
+const taggedFor = (job: string | undefined, region = REGION, extra: PolicyContext = {}): PolicyContext => ({
+  "aws:RequestedRegion": region,
+  ...(job !== undefined && { "aws:ResourceTag/ami-bot:job-id": job, "ec2:ResourceTag/ami-bot:job-id": job }),
+  ...extra,
+});
 
 describe("the session policies, evaluated", () => {
   it("allows CreateImage of the chosen, opted-in instance into a new image and snapshots, in its region", () => {
@@ -133,6 +145,19 @@ describe("the session policies, evaluated", () => {
     ["DescribeInstances under the watcher's session", "watcher", "ec2:DescribeInstances", ["*"], inRegion()],
     ["DescribeVolumes under the watcher's session", "watcher", "ec2:DescribeVolumes", ["*"], inRegion()],
     ["the watcher describing another region", "watcher", "ec2:DescribeImages", ["*"], inRegion(OTHER_REGION)],
+    ["DeregisterImage of another image, though it carries the job's tag", "cancel", "ec2:DeregisterImage", [arn.image(REGION, OTHER_IMAGE)], taggedFor(JOB)],
+    ["DeregisterImage of the job's image id once it carries another job's tag", "cancel", "ec2:DeregisterImage", [arn.image()], taggedFor("another-job")],
+    ["DeregisterImage of the image id without a job-id tag", "cancel", "ec2:DeregisterImage", [arn.image()], taggedFor(undefined)],
+    ["DeregisterImage of the same image id in another region", "cancel", "ec2:DeregisterImage", [arn.image(OTHER_REGION)], taggedFor(JOB, OTHER_REGION)],
+    ["DeleteSnapshot of another job's snapshot", "cancel", "ec2:DeleteSnapshot", [arn.snapshot()], taggedFor("another-job")],
+    ["DeleteSnapshot of a snapshot ami-bot did not make (no job-id tag)", "cancel", "ec2:DeleteSnapshot", [arn.snapshot()], taggedFor(undefined)],
+    ["DeleteSnapshot of the job's snapshot in another region", "cancel", "ec2:DeleteSnapshot", [arn.snapshot(OTHER_REGION)], taggedFor(JOB, OTHER_REGION)],
+    ["CreateImage under the cancel session", "cancel", "ec2:CreateImage", [arn.instance(), arn.image(), arn.snapshot()], { ...inRegion(), ...taggedFor(JOB) }],
+    ["re-tagging the job's image under the cancel session", "cancel", "ec2:CreateTags", [arn.image()], taggedFor(JOB)],
+    ["removing the job tag under the cancel session", "cancel", "ec2:DeleteTags", [arn.image(), arn.snapshot()], taggedFor(JOB)],
+    ["sharing the job's image under the cancel session", "cancel", "ec2:ModifyImageAttribute", [arn.image()], taggedFor(JOB)],
+    ["deleting a volume under the cancel session", "cancel", "ec2:DeleteVolume", [`arn:aws:ec2:${REGION}:${ACCOUNT}:volume/vol-0123456789abcdef0`], taggedFor(JOB)],
+    ["DescribeImages under the cancel session", "cancel", "ec2:DescribeImages", ["*"], taggedFor(JOB)],
   ];
   for (const [what, policy, action, resources, context] of denied) {
     it(`denies ${what}`, () => {
@@ -173,6 +198,48 @@ describe("the session policies, evaluated", () => {
     expect(sessionPolicyPermits(open, "ec2:CreateImage", [arn.instance(OTHER_INSTANCE)], inRegion())).toBe(
       false,
     );
+  });
+
+  it("allows DeregisterImage of the job's image and DeleteSnapshot of its snapshots, in its region", () => {
+    expect(sessionPolicyPermits(policies.cancel, "ec2:DeregisterImage", [arn.image()], taggedFor(JOB))).toBe(
+      true,
+    );
+    const snapshots = [arn.snapshot(), `arn:aws:ec2:${REGION}::snapshot/snap-0fedcba9876543210`];
+    expect(sessionPolicyPermits(policies.cancel, "ec2:DeleteSnapshot", snapshots, taggedFor(JOB))).toBe(true);
+  });
+
+  it("builds the cancel policy from exactly the image, the job and the region", () => {
+    const jobOnly = { StringEquals: { "aws:ResourceTag/ami-bot:job-id": JOB } };
+    expect(cancelImagePolicy({ ...scope, partition: "aws-us-gov" }, IMAGE, JOB)).toEqual({
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Sid: "DeregisterThisJobsImageOnly",
+          Effect: "Allow",
+          Action: "ec2:DeregisterImage",
+          Resource: `arn:aws-us-gov:ec2:${REGION}::image/${IMAGE}`,
+          Condition: jobOnly,
+        },
+        {
+          Sid: "DeleteThisJobsSnapshotsOnly",
+          Effect: "Allow",
+          Action: "ec2:DeleteSnapshot",
+          Resource: `arn:aws-us-gov:ec2:${REGION}::snapshot/*`,
+          Condition: jobOnly,
+        },
+      ],
+    });
+    // The short (8-hex) image ids of older images are ids too.
+    expect(() => cancelImagePolicy(scope, "ami-0123abcd", JOB)).not.toThrow();
+  });
+
+  it("refuses to build a cancel policy for a malformed image id, job id or region", () => {
+    // biome-ignore format: a list
+    const images = ["*", "ami-*", "ami-?", "", "ami-0123456789abcdef", "ami-0123456789ABCDEF0", "ami-0123456789abcdef0*", "snap-0123456789abcdef0", " ami-0123456789abcdef0", "ami-0123456789abcdef0/*"];
+    for (const id of images) expect(() => cancelImagePolicy(scope, id, JOB), id).toThrow(/image id/);
+    const jobs = ["*", "job-?", "", "job 1", "job/1", `j${"x".repeat(64)}`, 'job"1'];
+    for (const id of jobs) expect(() => cancelImagePolicy(scope, IMAGE, id), id).toThrow(/job id/);
+    expect(() => cancelImagePolicy({ ...scope, region: "*" }, IMAGE, JOB)).toThrow(/region/);
   });
 
   it("refuses to build a policy for a wildcard instance id", () => {

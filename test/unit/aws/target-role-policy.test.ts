@@ -4,7 +4,7 @@
  * template's structure is checked in manifest.test.ts; this proves what its conditions mean.
  */
 import { readFileSync } from "node:fs";
-import { CreateImageCommand, EC2Client, type Tag } from "@aws-sdk/client-ec2";
+import { CreateImageCommand, DeregisterImageCommand, EC2Client, type Tag } from "@aws-sdk/client-ec2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { translateEc2Error } from "../../../src/aws/aws-errors.js";
@@ -128,6 +128,33 @@ describe("the target role's permissions, evaluated", () => {
     }
   });
 
+  it("let a cancel deregister images and delete snapshots only while they carry a job-id tag", () => {
+    const policy = rolePolicy();
+    const tagged = (job: string | undefined): PolicyContext => ({
+      "aws:RequestedRegion": REGION,
+      "aws:SourceIdentity": "U0REQUEST1",
+      ...(job !== undefined && { "aws:ResourceTag/ami-bot:job-id": job }),
+    });
+    expect(sessionPolicyPermits(policy, "ec2:DeregisterImage", [arn.image], tagged("job-1"))).toBe(true);
+    expect(sessionPolicyPermits(policy, "ec2:DeleteSnapshot", [arn.snapshot], tagged("job-1"))).toBe(true);
+    // Images and snapshots ami-bot did not make.
+    expect(sessionPolicyPermits(policy, "ec2:DeregisterImage", [arn.image], tagged(undefined))).toBe(false);
+    expect(sessionPolicyPermits(policy, "ec2:DeleteSnapshot", [arn.snapshot], tagged(undefined))).toBe(false);
+    // Each action on its own resource type only, and nothing else is deleted.
+    expect(sessionPolicyPermits(policy, "ec2:DeregisterImage", [arn.snapshot], tagged("job-1"))).toBe(false);
+    expect(sessionPolicyPermits(policy, "ec2:DeleteSnapshot", [arn.image], tagged("job-1"))).toBe(false);
+    const volume = `arn:aws:ec2:${REGION}:${ACCOUNT}:volume/vol-0123456789abcdef0`;
+    for (const action of ["ec2:DeleteVolume", "ec2:TerminateInstances", "ec2:DeleteTags"])
+      expect(
+        sessionPolicyPermits(
+          policy,
+          action,
+          [arn.instance, arn.image, arn.snapshot, volume],
+          tagged("job-1"),
+        ),
+      ).toBe(false);
+  });
+
   it("keep requiring the job-id tag and the opt-in tag", () => {
     const policy = rolePolicy();
     const { "aws:RequestTag/ami-bot:job-id": _, ...untraced } = request("U0REQUEST1");
@@ -197,5 +224,70 @@ describe("the watcher's Deny over the SDK wire", () => {
       "U0REQUEST1",
       "ami-bot-doctor",
     ]);
+  });
+});
+
+describe("a cancel under the role's permissions, over the SDK wire", () => {
+  // As above: the role's permissions stand in as the session policy, so fake-aws enforces them.
+  const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/ami-bot-target`;
+  const target: Target = testTarget({
+    name: "role-as-session",
+    roleArn: ROLE_ARN,
+    accountId: ACCOUNT,
+    externalId: undefined,
+    regions: [REGION],
+    allow: { users: ["*"], usergroups: [], channels: [] },
+    instanceScope: { requiredTags: {} },
+  });
+  let fake: FakeAws;
+  let client: EC2Client;
+
+  beforeAll(async () => {
+    fake = await startFakeAws({ accountId: ACCOUNT, roles: { [ROLE_ARN]: {} } });
+    fake.addInstance({ instanceId: INSTANCE, tags: { "ami-bot:allowed": "true" }, volumes: 2 });
+    const credentials = createSessionFactory({
+      endpoint: fake.url,
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+    })({
+      target,
+      region: REGION,
+      policy: JSON.parse(rolePolicy()) as PolicyDocument,
+      userId: "U0REQUEST1",
+      channelId: "none",
+    });
+    client = new EC2Client({ region: REGION, credentials, endpoint: fake.url, maxAttempts: 1 });
+  });
+  afterAll(async () => {
+    await fake.close();
+  });
+
+  const deregister = (imageId: string) =>
+    client.send(new DeregisterImageCommand({ ImageId: imageId, DeleteAssociatedSnapshots: true })).then(
+      (out) => out.DeleteSnapshotResults?.map((r) => r.ReturnCode) ?? [],
+      (e: unknown) => translateEc2Error(e).code,
+    );
+
+  it("deregisters an image ami-bot made and deletes its snapshots, and not an image made by hand", async () => {
+    const tags: Tag[] = [{ Key: "ami-bot:job-id", Value: "job-1" }];
+    const out = await client.send(
+      new CreateImageCommand({
+        InstanceId: INSTANCE,
+        Name: "to-cancel",
+        TagSpecifications: [
+          { ResourceType: "image", Tags: tags },
+          { ResourceType: "snapshot", Tags: tags },
+        ],
+      }),
+    );
+    const made = out.ImageId ?? "";
+    const snapshots = fake.images.get(made)?.snapshots.map((s) => s.snapshotId) ?? [];
+    expect(snapshots).toHaveLength(2);
+    expect(await deregister(made)).toEqual(["success", "success"]);
+    expect(fake.images.has(made)).toBe(false);
+    for (const id of snapshots) expect(fake.snapshots.has(id)).toBe(false);
+
+    const byHand = fake.addImage({ name: "golden", region: REGION });
+    expect(await deregister(byHand.imageId)).toBe("access_denied");
+    expect(fake.images.has(byHand.imageId)).toBe(true);
   });
 });

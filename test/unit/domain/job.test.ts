@@ -11,7 +11,9 @@ import {
   type Transition,
   transition,
 } from "../../../src/domain/job.js";
-import { makeJob } from "../../fakes/job-fixtures.js";
+import { makeJob, REQUESTER } from "../../fakes/job-fixtures.js";
+
+const APPROVER = "U0APPROVER";
 
 const NOW = Date.UTC(2026, 10, 28, 3, 0, 0);
 const IMAGE_STATES: ImageState[] = [
@@ -38,6 +40,21 @@ const EVENTS: Record<string, JobEvent> = {
   progress: { type: "progress", percent: 60 },
   slow: { type: "slow" },
   gave_up: { type: "gave_up" },
+  approved: { type: "approved", by: APPROVER },
+  denied: { type: "denied", by: APPROVER, reason: " Not during the freeze. " },
+  approval_expired: { type: "approval_expired" },
+  cancel_requested: { type: "cancel_requested", by: APPROVER },
+  cancel_done: { type: "cancel_done", imageExisted: true },
+  cancel_refused: { type: "cancel_refused", reason: "AWS refused." },
+};
+
+const cancelledBy = { cancelledBy: APPROVER, cancelledAt: NOW };
+const cancelling: Transition = {
+  changes: { ...cancelledBy, state: "cancelling" },
+  notices: [
+    { kind: "cancelling", key: "cancelling" },
+    { kind: "root_update", key: "root_update:cancelling" },
+  ],
 };
 
 const finished = (state: JobState, finalReason: string | undefined, kinds: string[]): Transition => ({
@@ -49,8 +66,67 @@ const failedBy = (s: ImageState) =>
   finished("failed", describeImageFailure(s, "Boom"), ["failed", "requester_note"]);
 
 /** What every event does to an unfinished job; anything not listed changes nothing. */
-const EXPECTED: Record<"queued" | "pending", Record<string, Transition>> = {
+const EXPECTED: Partial<Record<JobState, Record<string, Transition>>> = {
+  awaiting_approval: {
+    approved: {
+      changes: { state: "queued", decision: "approved", decidedBy: APPROVER, decidedAt: NOW },
+      notices: [
+        { kind: "approved", key: "approved" },
+        { kind: "root_update", key: "root_update:approved" },
+      ],
+    },
+    denied: {
+      changes: {
+        decision: "denied",
+        decidedBy: APPROVER,
+        decidedAt: NOW,
+        state: "denied",
+        finishedAt: NOW,
+        finalReason: "Not during the freeze.",
+      },
+      notices: [
+        { kind: "denied", key: "denied" },
+        { kind: "root_update", key: "root_update" },
+      ],
+    },
+    approval_expired: finished("expired", "Nobody approved or denied it in time.", ["expired"]),
+    cancel_requested: {
+      changes: { ...cancelledBy, state: "cancelled", finishedAt: NOW, finalReason: undefined },
+      notices: [
+        { kind: "cancelled", key: "cancelled" },
+        { kind: "root_update", key: "root_update" },
+      ],
+    },
+  },
+  cancelling: {
+    cancel_done: finished("cancelled", undefined, ["cancelled"]),
+    cancel_refused: {
+      changes: {
+        state: "pending",
+        cancelledBy: undefined,
+        cancelledAt: undefined,
+        finalReason: "AWS refused.",
+      },
+      notices: [
+        { kind: "cancel_failed", key: `cancel_failed:${NOW}` },
+        { kind: "root_update", key: `root_update:cancel_failed:${NOW}` },
+      ],
+    },
+    gave_up: finished(
+      "timed_out",
+      "ami-bot could not remove the cancelled image in time; deregister it in the EC2 console.",
+      ["timed_out", "requester_note"],
+    ),
+  },
   queued: {
+    // A queued job in the table has not called CreateImage yet: a cancel simply ends it.
+    cancel_requested: {
+      changes: { ...cancelledBy, state: "cancelled", finishedAt: NOW, finalReason: undefined },
+      notices: [
+        { kind: "cancelled", key: "cancelled" },
+        { kind: "root_update", key: "root_update" },
+      ],
+    },
     image_created: {
       changes: { state: "pending", imageId: "ami-0abc" },
       notices: [{ kind: "pending", key: "pending" }],
@@ -63,6 +139,7 @@ const EXPECTED: Record<"queued" | "pending", Record<string, Transition>> = {
     ]),
   },
   pending: {
+    cancel_requested: cancelling,
     "image_state:available": finished("available", undefined, ["available"]),
     "image_state:failed": failedBy("failed"),
     "image_state:invalid": failedBy("invalid"),
@@ -83,13 +160,12 @@ const PAIRS = JOB_STATES.flatMap((state) => Object.keys(EVENTS).map((event) => [
 describe("transition", () => {
   it.each(PAIRS)("does what the table says when a %s job gets %s", (state, eventName) => {
     const job = makeJob({ state, imageId: state === "queued" ? undefined : "ami-0abc" });
-    const expected =
-      state === "queued" || state === "pending" ? (EXPECTED[state][eventName] ?? NO_CHANGE) : NO_CHANGE;
+    const expected = EXPECTED[state]?.[eventName] ?? NO_CHANGE;
     expect(transition(job, EVENTS[eventName] as JobEvent, NOW)).toEqual(expected);
   });
 
   it("covers every job state and every image state when the table is built", () => {
-    expect(PAIRS).toHaveLength(JOB_STATES.length * (IMAGE_STATES.length + 5));
+    expect(PAIRS).toHaveLength(JOB_STATES.length * (IMAGE_STATES.length + 11));
   });
 
   it.each([...FINAL_STATES])("ignores every event when the job is already %s", (state) => {
@@ -202,5 +278,57 @@ describe("describeImageFailure", () => {
 
   it("leaves AWS's words out when the reason is blank", () => {
     expect(describeImageFailure("failed", "  ")).not.toMatch(/AWS says/);
+  });
+});
+
+describe("approvals and cancel", () => {
+  const awaiting = makeJob({ state: "awaiting_approval", approvalExpiresAt: NOW + 3_600_000 });
+
+  it.each(["approved", "denied"] as const)("never lets the requester's own %s count", (type) => {
+    const event: JobEvent =
+      type === "approved" ? { type, by: REQUESTER } : { type, by: REQUESTER, reason: undefined };
+    expect(transition(awaiting, event, NOW)).toBe(NO_CHANGE);
+  });
+
+  it("decides once: a second approval, or a deny after it, changes nothing", () => {
+    const approved = { ...awaiting, ...transition(awaiting, EVENTS.approved as JobEvent, NOW).changes };
+    expect(approved.state).toBe("queued");
+    expect(transition(approved, EVENTS.approved as JobEvent, NOW)).toBe(NO_CHANGE);
+    expect(transition(approved, EVENTS.denied as JobEvent, NOW)).toBe(NO_CHANGE);
+  });
+
+  it("stores no reason when the denier gave none", () => {
+    const t = transition(awaiting, { type: "denied", by: APPROVER, reason: "   " }, NOW);
+    expect(t.changes.state).toBe("denied");
+    expect(t.changes.finalReason).toBeUndefined();
+  });
+
+  it("cancels a queued job whose CreateImage was called by removing what it may have made", () => {
+    const attempted = makeJob({ state: "queued", createAttemptedAt: NOW - 1000 });
+    expect(transition(attempted, EVENTS.cancel_requested as JobEvent, NOW)).toEqual(cancelling);
+  });
+
+  it("keeps the image id CreateImage returned after a cancel, and ends cancelled on a refused CreateImage", () => {
+    const job = makeJob({ state: "cancelling", createAttemptedAt: NOW - 1000 });
+    expect(transition(job, { type: "image_created", imageId: "ami-0def" }, NOW)).toEqual({
+      changes: { imageId: "ami-0def" },
+      notices: [],
+    });
+    expect(transition(job, { type: "create_refused", reason: "no" }, NOW).changes).toMatchObject({
+      state: "cancelled",
+      finalReason: "No image had been made yet.",
+    });
+  });
+
+  it("goes back to queued when a cancel without an image is refused", () => {
+    const job = makeJob({ state: "cancelling", imageId: undefined, cancelledBy: APPROVER });
+    expect(transition(job, { type: "cancel_refused", reason: "x" }, NOW).changes.state).toBe("queued");
+  });
+
+  it("says nothing was made when a cancel found no image", () => {
+    const job = makeJob({ state: "cancelling", imageId: undefined });
+    expect(transition(job, { type: "cancel_done", imageExisted: false }, NOW).changes.finalReason).toBe(
+      "No image had been made yet.",
+    );
   });
 });
