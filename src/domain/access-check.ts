@@ -52,7 +52,9 @@ export async function checkImageAccess(
     const label = instance.name ? `${instance.name} (${instanceId})` : instanceId;
     return {
       allowed: true,
-      message: `AWS would allow an image of ${label} in ${where}. Nothing was created.`,
+      message: `AWS would allow an image of ${label} in ${where}. Nothing was created.${
+        place.target.approval ? " Here an image also needs an approver's approval before it is made." : ""
+      }`,
     };
   } catch (error) {
     const why = error instanceof AwsRefusedError ? error.userMessage : "AWS did not answer.";

@@ -4,6 +4,7 @@ import type { Job } from "../domain/job.js";
 import type { Clock, ImageService, JobStore, StepHook } from "../domain/ports.js";
 import type { Target } from "../domain/target.js";
 import type { Logger } from "../logger.js";
+import { approverMentions } from "./blocks/messages.js";
 import type { PeopleDirectory } from "./people-directory.js";
 import type { MetadataCodec } from "./private-metadata.js";
 
@@ -123,6 +124,7 @@ export function placesFor(deps: SlackDeps, who: Principal) {
       accountId: t.accountId,
       reboot: t.reboot,
       tagKeys: t.tagKeys,
+      approvers: t.approval ? approverMentions(t) : undefined,
     })),
   );
 }

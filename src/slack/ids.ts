@@ -21,6 +21,8 @@ export const BLOCK = {
   checkResult: "check_result",
   /** The "Try again" button under a failed, refused or timed-out job's final reply. */
   tryAgain: "try_again",
+  /** In the form: this target's jobs wait for an approval. */
+  approvalNote: "approval_note",
   /** Approve / Deny / Cancel under a job's root message (and in an approver's DM and Home tab). */
   jobActions: "job_actions",
   denyReason: "deny_reason",

@@ -371,7 +371,9 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         // An earlier call (before a crash, or unanswered) may have gone through: look before calling again.
         const status = (await images.describeImages(place, [imageId])).get(imageId);
         if (!status || status.state === "deregistered") {
-          store.apply(job.id, { type: "cancel_done", imageExisted: true }, clock.now());
+          // What AWS said about each snapshot was lost with that call: say where to look.
+          const leftBehind = `AWS's answer about its snapshots was lost (ami-bot restarted, or the call went unanswered): look in the EC2 console for snapshots tagged ami-bot:job-id=${job.id} and delete any that are left.`;
+          store.apply(job.id, { type: "cancel_done", imageExisted: true, leftBehind }, clock.now());
           return;
         }
       }
@@ -395,8 +397,15 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   /** A job nobody decided on: it ends as expired when its wait is over. */
   function expireIfDue(job: Job, now: number): void {
     const until = job.approvalExpiresAt ?? now;
-    if (now >= until) store.apply(job.id, { type: "approval_expired" }, now);
-    else store.scheduleNext(job.id, until, now);
+    if (now < until) {
+      store.scheduleNext(job.id, until, now);
+      return;
+    }
+    store.apply(job.id, { type: "approval_expired" }, now);
+    logger.info(
+      { audit: true, action: "expire", jobId: job.id, user: job.requestedBy, target: job.targetName },
+      "job expired: nobody approved or denied it in time",
+    );
   }
 
   /** One job's bookkeeping failing (a database error) must not stop the others in the group. */

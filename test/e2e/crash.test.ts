@@ -7,8 +7,16 @@ import Database from "better-sqlite3";
 import { describe, it } from "vitest";
 import { createSemaphore } from "../../src/watcher/semaphore.js";
 import type { StoredMessage } from "../fakes/fake-slack.js";
-import { eventually } from "../support/bot-harness.js";
-import { type ChildExit, eventuallyAsync, startChildFakes, viewSubmission } from "../support/child-bot.js";
+import { ALLOWED_USER, eventually } from "../support/bot-harness.js";
+import {
+  type ChildBot,
+  type ChildExit,
+  type ChildFakes,
+  eventuallyAsync,
+  startChildFakes,
+  viewSubmission,
+} from "../support/child-bot.js";
+import { buttonIn, messageButtonPayload } from "../support/job-buttons.js";
 
 const INSTANCE = "i-0123456789abcdef0";
 const FORM = { instanceId: INSTANCE, imageName: "web-1 crash test", reboot: "no_reboot" } as const;
@@ -143,4 +151,235 @@ describe.concurrent("a crash at any step of a job", () => {
       }
     },
   );
+});
+
+interface DecisionRow {
+  state: string;
+  image_id: string | null;
+  decision: string | null;
+  cancelled_by: string | null;
+  deregister_attempted_at: number | null;
+}
+
+/** The one job's decision columns and the messages it still owes, read once the bot has stopped. */
+function readDecisions(path: string): { jobs: DecisionRow[]; undelivered: string[] } {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    return {
+      jobs: db
+        .prepare("SELECT state, image_id, decision, cancelled_by, deregister_attempted_at FROM jobs")
+        .all() as DecisionRow[],
+      undelivered: (
+        db.prepare("SELECT key FROM outbox WHERE state <> 'delivered' ORDER BY id").all() as { key: string }[]
+      ).map((m) => m.key),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/** A click on a button of the job's root message, as the button was drawn. */
+function rootClick(root: StoredMessage, actionId: string, userId: string): Record<string, unknown> {
+  const button = buttonIn(root, actionId);
+  if (!button) throw new Error(`the root message has no ${actionId} button`);
+  return messageButtonPayload({ userId, channel: root.channel, messageTs: root.ts, action: { ...button } });
+}
+
+/** Opens the form on `bot`, sends it, and waits for the root message (and, without approvals, the pending reply). */
+async function askForImage(fakes: ChildFakes, bot: ChildBot, imageName: string): Promise<StoredMessage> {
+  const { slack } = fakes;
+  const command = await bot.command();
+  if (command.status !== 200) throw new Error(`/ami answered ${command.status}`);
+  await slack.waitFor("views.open");
+  const sent = await bot.interaction(
+    viewSubmission(slack, { instanceId: INSTANCE, imageName, reboot: "no_reboot" }, { viewId: "V0CRASHCNL" }),
+  );
+  if (sent.status !== 200 || sent.body !== "")
+    throw new Error(`the form was answered ${sent.status} ${sent.body}`);
+  return eventually(() => slack.messages.find((m) => !m.threadTs), 30_000, "the root message");
+}
+
+/**
+ * Cancel is crash-safe too: DeregisterImage is stored as attempted before it is called, and a restarted bot
+ * asks AWS whether the image is still there before calling again. Whatever the step, the image is removed
+ * exactly once, the job ends cancelled, and the thread says so once.
+ */
+describe.concurrent("a crash while a job is cancelled", () => {
+  it.for([
+    // DeregisterImage went through, its answer was never stored.
+    { step: "deregister_returned", deregisteredBeforeCrash: 1 },
+    // The attempt was stored, DeregisterImage never called.
+    { step: "deregister_attempted", deregisteredBeforeCrash: 0 },
+  ])(
+    "deregisters the image exactly once when the bot is killed at $step",
+    { timeout: 180_000 },
+    async ({ step, deregisteredBeforeCrash }, { expect, onTestFinished }) => {
+      await slots.acquire();
+      onTestFinished(() => slots.release());
+      const fakes = await startChildFakes();
+      const { slack, aws, dbPath } = fakes;
+      aws.addInstance({ instanceId: INSTANCE, name: "web-1", volumes: 2 });
+      try {
+        const first = await fakes.start({ crashAt: step });
+        const restarted = first.exit.then(async (exit: ChildExit) => ({ exit, next: await fakes.start() }));
+        restarted.catch(() => undefined);
+
+        const root = await askForImage(fakes, first, "web-1 crash cancel");
+        const cancel = rootClick(root, "job_cancel", ALLOWED_USER);
+        // Cancel once the image is being made, so there is an image to deregister.
+        await eventually(
+          () => slack.repliesTo(root.ts).some((m) => keyOf(m) === "pending"),
+          30_000,
+          "pending",
+        );
+        const image = [...aws.images.values()][0];
+        expect(image?.state).toBe("pending");
+        const snapshots = image?.snapshots.map((s) => s.snapshotId) ?? [];
+        expect(snapshots).toHaveLength(2);
+        // The click is acknowledged before the watcher's work starts; the process may be dead by its answer.
+        await first.interaction(cancel).catch(() => undefined);
+
+        const { exit, next: second } = await withinMs(restarted, 30_000, `the crash at ${step}`);
+        expect(exit.signal).toBe("SIGKILL");
+        expect(aws.calls("DeregisterImage")).toHaveLength(deregisteredBeforeCrash);
+
+        const cancelled = await eventually(
+          () => slack.repliesTo(root.ts).find((m) => keyOf(m) === "cancelled"),
+          30_000,
+          "the cancelled reply",
+        );
+        expect(cancelled.text).toContain(`Cancelled by <@${ALLOWED_USER}>`);
+        expect(cancelled.text).toContain(`Image \`${image?.imageId}\` was deregistered`);
+        await eventuallyAsync(
+          async () => (await second.health()).json.unfinishedJobs === 0,
+          10_000,
+          "no unfinished jobs",
+        );
+        // Time for a second DeregisterImage or a second reply, were either coming.
+        await new Promise((r) => setTimeout(r, 500));
+        const stopped = await second.stop();
+        expect(stopped.code, second.stderr()).toBe(0);
+
+        expect(aws.calls("DeregisterImage")).toHaveLength(1);
+        expect(aws.calls("DeregisterImage")[0]?.params).toMatchObject({
+          ImageId: image?.imageId,
+          DeleteAssociatedSnapshots: "true",
+        });
+        expect(aws.calls("CreateImage")).toHaveLength(1);
+        expect(aws.images.size).toBe(0);
+        for (const s of snapshots) expect(aws.snapshots.has(s)).toBe(false);
+
+        expect(slack.messages.filter((m) => !m.threadTs)).toHaveLength(1);
+        const keys = slack.repliesTo(root.ts).map(keyOf);
+        expect(new Set(keys).size, `duplicate replies: ${keys}`).toBe(keys.length);
+        expect(keys.filter((k) => !k.startsWith("progress:"))).toEqual([
+          "creating",
+          "pending",
+          "cancelling",
+          "cancelled",
+        ]);
+        const rootNow = slack.messages.find((m) => m.ts === root.ts);
+        expect(JSON.stringify(rootNow?.blocks)).toContain(`Cancelled by <@${ALLOWED_USER}>`);
+        expect(buttonIn(rootNow, "job_cancel")).toBeUndefined();
+
+        const { jobs, undelivered } = readDecisions(dbPath);
+        expect(jobs).toEqual([
+          {
+            state: "cancelled",
+            image_id: image?.imageId,
+            decision: null,
+            cancelled_by: ALLOWED_USER,
+            deregister_attempted_at: expect.any(Number),
+          },
+        ]);
+        expect(undelivered).toEqual([]);
+      } finally {
+        await fakes.close();
+      }
+    },
+  );
+
+  it("keeps a job waiting for approval across a crash, and creates it once when approved after", {
+    timeout: 180_000,
+  }, async ({ expect, onTestFinished }) => {
+    await slots.acquire();
+    onTestFinished(() => slots.release());
+    const APPROVER = "U0APPROVER1";
+    const fakes = await startChildFakes();
+    const { slack, aws, dbPath } = fakes;
+    aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
+    const env = { AMI_TARGET_ALLOW_USERS: `${ALLOWED_USER},${APPROVER}`, AMI_TARGET_APPROVERS: APPROVER };
+    try {
+      // Killed just after the approval request reached Slack, before it was recorded as delivered.
+      const first = await fakes.start({ crashAt: "slack_posted:approval_request", env });
+      const restarted = first.exit.then(async (exit: ChildExit) => ({
+        exit,
+        next: await fakes.start({ env }),
+      }));
+      restarted.catch(() => undefined);
+
+      const root = await askForImage(fakes, first, "web-1 crash approval");
+      expect(buttonIn(root, "job_approve")).toBeDefined();
+      const approve = rootClick(root, "job_approve", APPROVER);
+      const { exit, next: second } = await withinMs(
+        restarted,
+        30_000,
+        "the crash after the approval request",
+      );
+      expect(exit.signal).toBe("SIGKILL");
+      // The restarted bot finds its own post and does not ask again; the approver's DM still goes out.
+      await eventually(
+        () => slack.messages.some((m) => m.channel === `D${APPROVER.slice(1)}`),
+        30_000,
+        "the approver's DM",
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      expect(aws.calls("CreateImage")).toEqual([]);
+
+      // Approved on the restarted bot, twice (a double click): one image.
+      const clicks = await Promise.all([second.interaction(approve), second.interaction(approve)]);
+      expect(clicks.map((c) => c.status)).toEqual([200, 200]);
+      const image = await eventually(() => [...aws.images.values()][0], 30_000, "the image");
+      aws.setImageState(image.imageId, "available");
+      await eventually(
+        () => slack.repliesTo(root.ts).some((m) => keyOf(m) === "available"),
+        30_000,
+        "the available reply",
+      );
+      await eventuallyAsync(
+        async () => (await second.health()).json.unfinishedJobs === 0,
+        10_000,
+        "no unfinished jobs",
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      const stopped = await second.stop();
+      expect(stopped.code, second.stderr()).toBe(0);
+
+      expect(aws.calls("CreateImage")).toHaveLength(1);
+      expect(aws.images.size).toBe(1);
+      expect(slack.messages.filter((m) => !m.threadTs && m.channel === root.channel)).toHaveLength(1);
+      const keys = slack.repliesTo(root.ts).map(keyOf);
+      expect(new Set(keys).size, `duplicate replies: ${keys}`).toBe(keys.length);
+      expect(keys.filter((k) => !k.startsWith("progress:"))).toEqual([
+        "approval_request",
+        "approved",
+        "creating",
+        "pending",
+        "available",
+      ]);
+      const { jobs, undelivered } = readDecisions(dbPath);
+      expect(jobs).toEqual([
+        {
+          state: "available",
+          image_id: image.imageId,
+          decision: "approved",
+          cancelled_by: null,
+          deregister_attempted_at: null,
+        },
+      ]);
+      expect(undelivered).toEqual([]);
+    } finally {
+      await fakes.close();
+    }
+  });
 });

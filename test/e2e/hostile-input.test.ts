@@ -3,6 +3,9 @@
  * real HTTP endpoint, the exact outcome the person sees, and proof that nothing reached AWS that should not
  * have — never a CreateImage, and for access cases not even an AssumeRole.
  *
+ * Clicks on a job's buttons (Approve, Deny, Cancel, Try again) and the deny form are refused privately, and
+ * rows marked `changesNothing` prove afterwards that no job, message, post or AWS change came of them.
+ *
  * Rows marked `expectedBug` assert what the issue asks for and run as `it.fails`: the suite stays green and
  * the gap stays visible (see the report in README's Security section). The suite prints its counts.
  */
@@ -10,9 +13,12 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createBotMetadataCodec } from "../../src/bot.js";
 import { loadConfig } from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
+import { OWN_APPROVAL_TEXT, UNKNOWN_JOB_TEXT } from "../../src/slack/actions/job-decisions.js";
 import { UNKNOWN_JOB } from "../../src/slack/actions/try-again.js";
 import { NOT_ALLOWED_OPTION } from "../../src/slack/options/instance-options.js";
 import { sessionPolicyPermits } from "../fakes/fake-aws.js";
@@ -29,6 +35,7 @@ import {
   startHarness,
 } from "../support/bot-harness.js";
 import { startChildBot } from "../support/child-bot.js";
+import { denySubmissionPayload, messageButtonPayload } from "../support/job-buttons.js";
 import {
   instanceSearchPayload,
   postSigned,
@@ -109,6 +116,11 @@ interface Row {
   readonly expectedBug?: string;
   /** Rows that need their own process (a crash). */
   readonly custom?: (h: Harness) => Promise<void>;
+  /**
+   * A refused click or form on a job: afterwards every job, every message it owes, every Slack post and
+   * every AWS call that changes something must be exactly as before the request.
+   */
+  readonly changesNothing?: boolean;
 }
 
 let viewCounter = 0;
@@ -543,7 +555,7 @@ const GUARDRAIL_ROWS: readonly Row[] = [
   } } },
   { category: "rules", name: "a file target without an ExternalId is refused at start", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: async () => { expect(fileConfigProblems({ externalId: undefined })).toEqual([expect.stringMatching(/^config targets\.0\.externalId: required/)]); } },
   { category: "rules", name: "an ExternalId outside AWS's pattern is refused at start", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: async () => { expect(fileConfigProblems({ externalId: "with spaces and \"quotes\"" })).toEqual([expect.stringMatching(/^config targets\.0\.externalId: /)]); } },
-  { category: "rules", name: "/ami in a direct message asks for a channel", ...command(ALLOWED_USER, DM, ""), outcome: { kind: "modal", check: (view) => { const channel = view.blocks.find((b) => b.block_id === "channel") as { element?: Record<string, unknown>; hint?: { text?: string } }; expect(channel?.element).not.toHaveProperty("initial_conversation"); expect(channel?.element).not.toHaveProperty("default_to_current_conversation"); expect(channel?.hint?.text).toBe("You typed /ami in a direct message: choose a channel for the updates."); } } },
+  { category: "rules", name: "/ami in a direct message asks for a channel", ...command(ALLOWED_USER, DM, ""), outcome: { kind: "modal", check: (view) => { const channel = view.blocks.find((b) => b.block_id === "channel") as { element?: Record<string, unknown>; hint?: { text?: string } }; expect(channel?.element).not.toHaveProperty("initial_conversation"); expect(channel?.element).not.toHaveProperty("default_to_current_conversation"); expect(channel?.hint?.text).toBe("Choose a channel for the updates: ami-bot posts them in channels, not in direct messages."); } } },
   { category: "rules", name: "a form opened in a DM cannot send the updates to another DM", ...submitAs(ALLOWED_USER, DM, { channel: OTHER_DM }), outcome: { kind: "form_errors", errors: { channel: "Choose a channel for the updates: ami-bot can post only in channels, or in the direct message you typed /ami in." } } },
   { category: "rules", name: "a form opened in a DM may keep the updates in that DM", ...submitAs(ALLOWED_USER, DM, { channel: DM }), aws: "create", outcome: { kind: "accepted", check: async (h) => { await h.slack.waitFor("chat.postMessage", (c) => c.args.channel === DM && !c.args.thread_ts); } } },
   { category: "rules", name: "the picker pages through AWS until it has a page of matches", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: async (h) => {
@@ -686,9 +698,344 @@ const BASE_ROWS: readonly Row[] = [
   { category: "oversized", name: "/ami text with shell characters", ...command(ALLOWED_USER, CHANNEL, "i-0123;rm"), outcome: { kind: "ephemeral", text: "“i-0123;rm” is not an instance id (i-…). Type `/ami` to open the form, or `/ami help`." } },
 ];
 
-const ROWS: readonly Row[] = [...BASE_ROWS, ...GUARDRAIL_ROWS];
+// — Approvals and cancel: target "gated" (same account as prod) waits for an approver before anything is made.
+// GATE_USER asks (and is listed as an approver too: the two-person rule must still hold); GATE_OTHER may use
+// gated but approves nothing; APPROVER and APPROVER2 may use it and approve; NO_ACCESS_APPROVER is listed
+// as an approver but in no allow rule, so may decide nothing.
+const GATE_USER = "U0GATEUSR1";
+const GATE_OTHER = "U0GATEUSR2";
+const APPROVER = "U0APPROVR1";
+const APPROVER2 = "U0APPROVR2";
+const NO_ACCESS_APPROVER = "U0APPRNOAC";
+const GATE_INSTANCE = "i-00000000000009a71";
+/** Waiting for approval, asked by GATE_USER; every tampered value below is built from its id. */
+const GATE_JOB = "9a7e0000-0000-4000-8000-000000000001";
+/** Waiting for approval in gated too, asked by GATE_OTHER (who is no approver, so may cancel only this one). */
+const OTHER_GATE_JOB = "9a7e0000-0000-4000-8000-000000000002";
+/** Waiting for approval in "secret", whose approvers none of the people here are. */
+const SECRET_AWAITING = "5ec7e700-0000-4000-8000-000000000002";
+/** A prod job whose image is being made (pending), asked by ALLOWED_USER. */
+const RUNNING_JOB = "7a11e000-0000-4000-8000-000000000001";
+/** A gated job that has ended; its old buttons are clicked. */
+const DONE_JOB = "d07e0000-0000-4000-8000-000000000001";
+const DONE_IMAGE = "ami-0d07e0000000000a1";
+/** When DONE_JOB was decided and ended: a fixed time, so the answers' clock times are known. */
+const DONE_AT = Date.UTC(2025, 5, 2, 9, 30);
+const NOT_A_JOB = "00000000-0000-4000-8000-00000000dead";
 
-/** The config file: two targets, one with an opt-in tag scope and user, channel rules. */
+const ONLY_APPROVERS = (target: string, action: string) =>
+  `Only the approvers of target ${target} can ${action} this request, and you are not one of them now. Nothing was changed.`;
+const ONLY_REQUESTER_OR_APPROVER =
+  "Only the person who asked for this image, or one of its approvers, can cancel it. Nothing was changed.";
+const NO_ACCESS_NOW = (action: string) =>
+  `You are an approver of target gated, but you may not use it from here now, so you cannot ${action} this request. ${DENIED}`;
+
+/** The bot's own signer, as for the create form's metadata: what only the bot can write. */
+const botCodec = createBotMetadataCodec({
+  slack: {
+    botToken: "xoxb-test-token",
+    signingSecret: SIGNING_SECRET,
+    appToken: undefined,
+    apiUrl: undefined,
+  },
+});
+
+/** Stores a job as the bot would on a submission: waiting for approval by default, in target gated. */
+function storeJob(
+  h: Harness,
+  job: {
+    id: string;
+    target?: "gated" | "secret" | "prod";
+    requestedBy?: string;
+    instanceId?: string;
+    imageName?: string;
+    awaiting?: boolean;
+    at?: number;
+  },
+): void {
+  const at = job.at ?? Date.now();
+  const target = job.target ?? "gated";
+  h.bot.store.insert(
+    {
+      id: job.id,
+      idempotencyKey: `V0${job.id}`,
+      requestedBy: job.requestedBy ?? GATE_USER,
+      originChannelId: CHANNEL,
+      targetName: target,
+      roleArn: target === "secret" ? "arn:aws:iam::210987654321:role/ami-bot-target" : ROLE_ARN,
+      region: "eu-west-1",
+      instanceId: job.instanceId ?? GATE_INSTANCE,
+      instanceName: "gate-1",
+      imageName: job.imageName ?? "gate nightly",
+      description: undefined,
+      noReboot: true,
+      tags: [],
+      excludedDevices: [],
+      channelId: CHANNEL,
+      requestHash: "x",
+      ...((job.awaiting ?? true) ? { approvalExpiresAt: at + 30 * 60_000 } : {}),
+    },
+    at,
+  );
+}
+
+/** Until every message the jobs owe Slack has gone out, so a row's request is all that happens next. */
+async function settled(h: Harness): Promise<void> {
+  await eventually(
+    () => h.bot.store.pendingOutbox(Number.MAX_SAFE_INTEGER, 1).length === 0,
+    10_000,
+    "the jobs' messages",
+  );
+}
+
+/** GATE_JOB waiting for approval, with its root message and approval request posted. */
+async function awaitingJob(h: Harness): Promise<void> {
+  storeJob(h, { id: GATE_JOB });
+  await settled(h);
+}
+
+/** Jobs of other people and other targets beside GATE_JOB, all waiting for approval. */
+async function awaitingJobs(h: Harness): Promise<void> {
+  storeJob(h, { id: GATE_JOB });
+  storeJob(h, { id: OTHER_GATE_JOB, requestedBy: GATE_OTHER, instanceId: "i-00000000000009a72" });
+  storeJob(h, { id: SECRET_AWAITING, target: "secret", requestedBy: "U0OTHER001", instanceId: GOOD });
+  await settled(h);
+}
+
+/** RUNNING_JOB: its image is being made, so a Cancel would deregister it. */
+async function runningJob(h: Harness): Promise<void> {
+  storeJob(h, {
+    id: RUNNING_JOB,
+    target: "prod",
+    requestedBy: ALLOWED_USER,
+    instanceId: GOOD,
+    imageName: "web-1 running",
+    awaiting: false,
+  });
+  await eventually(() => h.bot.store.get(RUNNING_JOB)?.state === "pending", 10_000, "the image being made");
+  await settled(h);
+}
+
+/** DONE_JOB ended in `state` at DONE_AT, as the bot would have ended it, in the same tick as it is stored. */
+function finishedJob(state: "available" | "denied" | "expired" | "cancelled"): (h: Harness) => Promise<void> {
+  return async (h) => {
+    const store = h.bot.store;
+    storeJob(h, { id: DONE_JOB, imageName: "gate done", at: DONE_AT - 60_000 });
+    if (state === "available") {
+      store.apply(DONE_JOB, { type: "approved", by: APPROVER }, DONE_AT);
+      store.apply(DONE_JOB, { type: "image_created", imageId: DONE_IMAGE }, DONE_AT);
+      store.apply(DONE_JOB, { type: "image_state", state: "available" }, DONE_AT);
+    } else if (state === "denied")
+      store.apply(DONE_JOB, { type: "denied", by: APPROVER, reason: "freeze" }, DONE_AT);
+    else if (state === "expired") store.apply(DONE_JOB, { type: "approval_expired" }, DONE_AT);
+    else store.apply(DONE_JOB, { type: "cancel_requested", by: GATE_USER }, DONE_AT);
+    expect(store.get(DONE_JOB)?.state).toBe(state);
+    await settled(h);
+  };
+}
+
+/** A click on Approve, Deny, Cancel (under a root message in CHANNEL) or Try again, claiming `value`. */
+function jobClick(
+  user: string,
+  action: "job_approve" | "job_deny" | "job_cancel" | "try_again",
+  value: unknown,
+): Pick<Row, "send"> {
+  return {
+    send: (h) =>
+      h.interaction(
+        messageButtonPayload({
+          userId: user,
+          channel: CHANNEL,
+          messageTs: "1700000000.000100",
+          ...(action === "try_again" ? { threadTs: "1700000000.000100", blockId: "try_again" } : {}),
+          action: { action_id: action, value, text: { type: "plain_text", text: "…" } },
+        }),
+      ),
+  };
+}
+
+/** Clicks Deny as `user` and waits for the deny form to open (its signed metadata is then in views.open). */
+async function openDenyForm(h: Harness, user: string, jobId: string): Promise<void> {
+  const before = h.slack.callsTo("views.open").length;
+  await jobClick(user, "job_deny", jobId).send(h);
+  await eventually(() => h.slack.callsTo("views.open").length > before, 5_000, "the deny form");
+}
+
+/** The private_metadata of the deny form the bot opened last. */
+function denyFormMetadata(h: Harness): string {
+  const view = h.slack.callsTo("views.open").at(-1)?.args.view as {
+    callback_id?: string;
+    private_metadata?: string;
+  };
+  expect(view.callback_id).toBe("ami_deny");
+  return String(view.private_metadata);
+}
+
+/** The deny form sent back by `user`, with `metadata` (from the bot's real form, or forged) and a reason. */
+function denyForm(
+  user: string,
+  metadata: (h: Harness) => string,
+  reason: string | null = "no",
+): Pick<Row, "send"> {
+  return {
+    send: (h) => h.interaction(denySubmissionPayload({ userId: user, privateMetadata: metadata(h), reason })),
+  };
+}
+
+/** The deny form's real metadata with its signed payload edited: the signature no longer matches. */
+function altered(edit: (v: [string, string]) => [string, string]): (h: Harness) => string {
+  return (h) => {
+    const outer = JSON.parse(denyFormMetadata(h)) as { p: string; s: string };
+    const payload = JSON.parse(outer.p) as { k: string; v: string };
+    const value = edit(JSON.parse(payload.v) as [string, string]);
+    return JSON.stringify({ ...outer, p: JSON.stringify({ ...payload, v: JSON.stringify(value) }) });
+  };
+}
+
+const denyRefused = (text: unknown): Outcome => ({ kind: "form_errors", errors: { deny_reason: text } });
+const toldPrivately = (user: string, text: string): Outcome => ({ kind: "ephemeral_message", user, text });
+
+/** Values a forged click may carry instead of a job id; all name GATE_JOB somehow, and none may reach it. */
+const TAMPERED: readonly (readonly [string, unknown])[] = [
+  ["empty", ""],
+  ["10 000 characters (the id, then spaces)", GATE_JOB.padEnd(10_000, " ")],
+  ["SQL", "'; DROP TABLE jobs; --"],
+  ["SQL naming the job", `${GATE_JOB}' OR '1'='1`],
+  ["a JSON object naming the job", JSON.stringify({ id: GATE_JOB })],
+  ["unicode look-alike of the id", `${GATE_JOB.replace(/a/g, "\u0430")}\u202e`],
+  ["not a string but an object", { id: GATE_JOB }],
+];
+
+/** Who clicks each button in the tampered rows: someone who may do it to GATE_JOB itself. */
+const TAMPER_CLICKS = [
+  ["Approve", "job_approve", APPROVER, UNKNOWN_JOB_TEXT],
+  ["Deny", "job_deny", APPROVER, UNKNOWN_JOB_TEXT],
+  ["Cancel", "job_cancel", GATE_USER, UNKNOWN_JOB_TEXT],
+  ["Try again", "try_again", GATE_USER, UNKNOWN_JOB],
+] as const;
+
+const TAMPERED_ROWS: readonly Row[] = TAMPER_CLICKS.flatMap(([label, action, user, text]) =>
+  TAMPERED.map(
+    ([what, value]): Row => ({
+      category: "job buttons",
+      name: `${label} with a tampered value: ${what}`,
+      prepare: awaitingJob,
+      ...jobClick(user, action, value),
+      outcome: toldPrivately(user, text),
+      changesNothing: true,
+    }),
+  ),
+);
+
+const approvedAt = (by: string) =>
+  expect.stringMatching(
+    new RegExp(
+      `^\`gate nightly\` was already approved by <@${by}> at \\d\\d:\\d\\d UTC; the image is being made\\.$`,
+    ),
+  );
+
+// biome-ignore format: the table reads best one row per line where it fits
+const DECISION_ROWS: readonly Row[] = [
+  // — Buttons on a job: the value is untrusted, and the person is checked again on every click —
+  { category: "job buttons", name: "Approve a job that does not exist", prepare: awaitingJob, ...jobClick(APPROVER, "job_approve", NOT_A_JOB), outcome: toldPrivately(APPROVER, UNKNOWN_JOB_TEXT), changesNothing: true },
+  { category: "job buttons", name: "Deny a job that does not exist", prepare: awaitingJob, ...jobClick(APPROVER, "job_deny", NOT_A_JOB), outcome: toldPrivately(APPROVER, UNKNOWN_JOB_TEXT), changesNothing: true },
+  { category: "job buttons", name: "Cancel a job that does not exist", prepare: awaitingJob, ...jobClick(GATE_USER, "job_cancel", NOT_A_JOB), outcome: toldPrivately(GATE_USER, UNKNOWN_JOB_TEXT), changesNothing: true },
+  ...TAMPERED_ROWS,
+  // A value that is not a string reaches SQLite as bind parameters: one with a `length` makes the lookup throw,
+  // and the click goes unanswered (the listener fails after its ack).
+  { category: "job buttons", name: "Approve with a value that is an object with a length", prepare: awaitingJob, ...jobClick(APPROVER, "job_approve", { length: 36 }), outcome: toldPrivately(APPROVER, UNKNOWN_JOB_TEXT), changesNothing: true },
+  { category: "job buttons", name: "Try again with a value that is an object with a length", prepare: awaitingJob, ...jobClick(GATE_USER, "try_again", { length: 36 }), outcome: toldPrivately(GATE_USER, UNKNOWN_JOB), changesNothing: true },
+  { category: "job buttons", name: "an approver's Approve swapped to a job of another target", prepare: awaitingJobs, ...jobClick(APPROVER, "job_approve", SECRET_AWAITING), outcome: toldPrivately(APPROVER, ONLY_APPROVERS("secret", "approve")), changesNothing: true },
+  { category: "job buttons", name: "an approver's Deny swapped to a job of another target", prepare: awaitingJobs, ...jobClick(APPROVER, "job_deny", SECRET_AWAITING), outcome: toldPrivately(APPROVER, ONLY_APPROVERS("secret", "deny")), changesNothing: true },
+  { category: "job buttons", name: "a requester's Cancel swapped to someone else's job", prepare: awaitingJobs, ...jobClick(GATE_OTHER, "job_cancel", GATE_JOB), outcome: toldPrivately(GATE_OTHER, ONLY_REQUESTER_OR_APPROVER), changesNothing: true },
+  { category: "job buttons", name: "the requester approves their own job (though listed as an approver)", prepare: awaitingJob, ...jobClick(GATE_USER, "job_approve", GATE_JOB), outcome: toldPrivately(GATE_USER, OWN_APPROVAL_TEXT), changesNothing: true },
+  { category: "job buttons", name: "the requester denies their own job", prepare: awaitingJob, ...jobClick(GATE_USER, "job_deny", GATE_JOB), outcome: toldPrivately(GATE_USER, OWN_APPROVAL_TEXT), changesNothing: true },
+  { category: "job buttons", name: "someone allowed on the target but no approver approves", prepare: awaitingJob, ...jobClick(GATE_OTHER, "job_approve", GATE_JOB), outcome: toldPrivately(GATE_OTHER, ONLY_APPROVERS("gated", "approve")), changesNothing: true },
+  { category: "job buttons", name: "someone allowed on the target but no approver denies", prepare: awaitingJob, ...jobClick(GATE_OTHER, "job_deny", GATE_JOB), outcome: toldPrivately(GATE_OTHER, ONLY_APPROVERS("gated", "deny")), changesNothing: true },
+  { category: "job buttons", name: "a stranger approves", prepare: awaitingJob, ...jobClick(STRANGER, "job_approve", GATE_JOB), outcome: toldPrivately(STRANGER, ONLY_APPROVERS("gated", "approve")), changesNothing: true },
+  { category: "job buttons", name: "an approver without access to the target now approves", prepare: awaitingJob, ...jobClick(NO_ACCESS_APPROVER, "job_approve", GATE_JOB), outcome: toldPrivately(NO_ACCESS_APPROVER, NO_ACCESS_NOW("approve")), changesNothing: true },
+  { category: "job buttons", name: "an approver without access to the target now denies", prepare: awaitingJob, ...jobClick(NO_ACCESS_APPROVER, "job_deny", GATE_JOB), outcome: toldPrivately(NO_ACCESS_APPROVER, NO_ACCESS_NOW("deny")), changesNothing: true },
+  { category: "job buttons", name: "an approver without access to the target now cancels", prepare: awaitingJob, ...jobClick(NO_ACCESS_APPROVER, "job_cancel", GATE_JOB), outcome: toldPrivately(NO_ACCESS_APPROVER, NO_ACCESS_NOW("cancel")), changesNothing: true },
+  { category: "job buttons", name: "a stranger cancels a job waiting for approval", prepare: awaitingJob, ...jobClick(STRANGER, "job_cancel", GATE_JOB), outcome: toldPrivately(STRANGER, ONLY_REQUESTER_OR_APPROVER), changesNothing: true },
+  { category: "job buttons", name: "a stranger cancels an image being made (nothing is deregistered)", prepare: runningJob, ...jobClick(STRANGER, "job_cancel", RUNNING_JOB), aws: "create", outcome: toldPrivately(STRANGER, ONLY_REQUESTER_OR_APPROVER), changesNothing: true },
+  { category: "job buttons", name: "someone allowed on the target cancels another's image being made", prepare: runningJob, ...jobClick(CHANNEL_USER, "job_cancel", RUNNING_JOB), aws: "create", outcome: toldPrivately(CHANNEL_USER, ONLY_REQUESTER_OR_APPROVER), changesNothing: true },
+
+  // — The deny form: its metadata is signed under its own kind, and everything is checked again on submit —
+  { category: "deny form", name: "unsigned metadata naming a real job", prepare: awaitingJob, ...denyForm(APPROVER, () => JSON.stringify({ p: JSON.stringify({ k: "deny", v: JSON.stringify([GATE_JOB, CHANNEL]) }), s: "forged" })), outcome: denyRefused(UNKNOWN_JOB_TEXT), changesNothing: true },
+  { category: "deny form", name: "the real form's metadata with another job id", prepare: async (h) => { await awaitingJobs(h); await openDenyForm(h, APPROVER, GATE_JOB); }, ...denyForm(APPROVER, altered(([, c]) => [OTHER_GATE_JOB, c])), outcome: denyRefused(UNKNOWN_JOB_TEXT), changesNothing: true },
+  { category: "deny form", name: "the real form's metadata with another channel", prepare: async (h) => { await awaitingJob(h); await openDenyForm(h, APPROVER, GATE_JOB); }, ...denyForm(APPROVER, altered(([j]) => [j, OPS_CHANNEL])), outcome: denyRefused(UNKNOWN_JOB_TEXT), changesNothing: true },
+  { category: "deny form", name: "the real form's metadata with its signature cut", prepare: async (h) => { await awaitingJob(h); await openDenyForm(h, APPROVER, GATE_JOB); }, ...denyForm(APPROVER, (h) => { const m = JSON.parse(denyFormMetadata(h)) as { s: string }; return JSON.stringify({ ...m, s: m.s.slice(0, -1) }); }), outcome: denyRefused(UNKNOWN_JOB_TEXT), changesNothing: true },
+  { category: "deny form", name: "metadata the bot signed under another kind", prepare: awaitingJob, ...denyForm(APPROVER, () => botCodec.seal("retry", JSON.stringify([GATE_JOB, CHANNEL]))), outcome: denyRefused(UNKNOWN_JOB_TEXT), changesNothing: true },
+  { category: "deny form", name: "the create form's signed metadata", prepare: awaitingJob, ...denyForm(APPROVER, () => metadataFor(CHANNEL)), outcome: denyRefused(UNKNOWN_JOB_TEXT), changesNothing: true },
+  { category: "deny form", name: "no metadata", prepare: awaitingJob, ...denyForm(APPROVER, () => ""), outcome: denyRefused(UNKNOWN_JOB_TEXT), changesNothing: true },
+  { category: "deny form", name: "signed metadata for a job that does not exist", prepare: awaitingJob, ...denyForm(APPROVER, () => botCodec.seal("deny", JSON.stringify([NOT_A_JOB, CHANNEL]))), outcome: denyRefused(UNKNOWN_JOB_TEXT), changesNothing: true },
+  { category: "deny form", name: "an approver's real form sent by someone who is no approver", prepare: async (h) => { await awaitingJob(h); await openDenyForm(h, APPROVER, GATE_JOB); }, ...denyForm(GATE_OTHER, denyFormMetadata), outcome: denyRefused(ONLY_APPROVERS("gated", "deny")), changesNothing: true },
+  { category: "deny form", name: "an approver's real form sent by the requester", prepare: async (h) => { await awaitingJob(h); await openDenyForm(h, APPROVER, GATE_JOB); }, ...denyForm(GATE_USER, denyFormMetadata), outcome: denyRefused(OWN_APPROVAL_TEXT), changesNothing: true },
+  { category: "deny form", name: "an approver's real form sent by an approver without access now", prepare: async (h) => { await awaitingJob(h); await openDenyForm(h, APPROVER, GATE_JOB); }, ...denyForm(NO_ACCESS_APPROVER, denyFormMetadata), outcome: denyRefused(NO_ACCESS_NOW("deny")), changesNothing: true },
+  { category: "deny form", name: "a reason of 501 characters", prepare: async (h) => { await awaitingJob(h); await openDenyForm(h, APPROVER, GATE_JOB); }, ...denyForm(APPROVER, denyFormMetadata, "r".repeat(501)), outcome: denyRefused("Keep the reason under 500 characters."), changesNothing: true },
+  { category: "deny form", name: "a reason of 100 000 characters", prepare: async (h) => { await awaitingJob(h); await openDenyForm(h, APPROVER, GATE_JOB); }, ...denyForm(APPROVER, denyFormMetadata, "r".repeat(100_000)), outcome: denyRefused("Keep the reason under 500 characters."), changesNothing: true },
+  { category: "deny form", name: "a reason that is not text (a number)", prepare: async (h) => { await awaitingJob(h); await openDenyForm(h, APPROVER, GATE_JOB); }, ...denyForm(APPROVER, denyFormMetadata, 12345 as unknown as string), outcome: denyRefused(expect.any(String)), changesNothing: true },
+  {
+    category: "deny form", name: "sent after another approver approved the job", aws: "create", changesNothing: true,
+    prepare: async (h) => {
+      h.aws.addInstance({ instanceId: GATE_INSTANCE, name: "gate-1" });
+      await awaitingJob(h);
+      await openDenyForm(h, APPROVER, GATE_JOB);
+      await jobClick(APPROVER2, "job_approve", GATE_JOB).send(h);
+      await eventually(() => h.bot.store.get(GATE_JOB)?.state === "pending", 10_000, "the approved image being made");
+      await settled(h);
+    },
+    ...denyForm(APPROVER, denyFormMetadata), outcome: denyRefused(approvedAt(APPROVER2)),
+  },
+  { category: "deny form", name: "sent after another approver denied the job", prepare: async (h) => { await awaitingJob(h); await openDenyForm(h, APPROVER, GATE_JOB); h.bot.store.decide(GATE_JOB, { type: "denied", by: APPROVER2, reason: undefined }, DONE_AT); await settled(h); }, ...denyForm(APPROVER, denyFormMetadata), outcome: denyRefused(`\`gate nightly\` was already denied by <@${APPROVER2}> at 09:30 UTC.`), changesNothing: true },
+  { category: "deny form", name: "sent after the requester cancelled the job", prepare: async (h) => { await awaitingJob(h); await openDenyForm(h, APPROVER, GATE_JOB); await jobClick(GATE_USER, "job_cancel", GATE_JOB).send(h); await eventually(() => h.bot.store.get(GATE_JOB)?.state === "cancelled", 5_000, "the cancel"); await settled(h); }, ...denyForm(APPROVER, denyFormMetadata), outcome: denyRefused(expect.stringMatching(new RegExp(`^\`gate nightly\` was already cancelled by <@${GATE_USER}> at \\d\\d:\\d\\d UTC\\.$`))), changesNothing: true },
+
+  // — Old buttons on a job that has ended: told the real state, nothing changes —
+  { category: "old buttons", name: "Approve on an expired job", prepare: finishedJob("expired"), ...jobClick(APPROVER, "job_approve", DONE_JOB), outcome: toldPrivately(APPROVER, "`gate done` expired: nobody decided in time. Nothing was created."), changesNothing: true },
+  { category: "old buttons", name: "Deny on an expired job", prepare: finishedJob("expired"), ...jobClick(APPROVER2, "job_deny", DONE_JOB), outcome: toldPrivately(APPROVER2, "`gate done` expired: nobody decided in time. Nothing was created."), changesNothing: true },
+  { category: "old buttons", name: "Approve on a denied job", prepare: finishedJob("denied"), ...jobClick(APPROVER2, "job_approve", DONE_JOB), outcome: toldPrivately(APPROVER2, `\`gate done\` was already denied by <@${APPROVER}> at 09:30 UTC.`), changesNothing: true },
+  { category: "old buttons", name: "Deny on a denied job (no second form)", prepare: finishedJob("denied"), ...jobClick(APPROVER2, "job_deny", DONE_JOB), outcome: toldPrivately(APPROVER2, `\`gate done\` was already denied by <@${APPROVER}> at 09:30 UTC.`), changesNothing: true },
+  { category: "old buttons", name: "Cancel on a denied job", prepare: finishedJob("denied"), ...jobClick(GATE_USER, "job_cancel", DONE_JOB), outcome: toldPrivately(GATE_USER, `\`gate done\` was already denied by <@${APPROVER}> at 09:30 UTC.`), changesNothing: true },
+  { category: "old buttons", name: "Approve on a cancelled job", prepare: finishedJob("cancelled"), ...jobClick(APPROVER, "job_approve", DONE_JOB), outcome: toldPrivately(APPROVER, `\`gate done\` was already cancelled by <@${GATE_USER}> at 09:30 UTC.`), changesNothing: true },
+  { category: "old buttons", name: "Cancel on a cancelled job", prepare: finishedJob("cancelled"), ...jobClick(GATE_USER, "job_cancel", DONE_JOB), outcome: toldPrivately(GATE_USER, `\`gate done\` was already cancelled by <@${GATE_USER}> at 09:30 UTC.`), changesNothing: true },
+  { category: "old buttons", name: "Approve on an available image", prepare: finishedJob("available"), ...jobClick(APPROVER2, "job_approve", DONE_JOB), outcome: toldPrivately(APPROVER2, `\`gate done\` is already made: \`${DONE_IMAGE}\` is available. Removing finished images is not something ami-bot does; use the EC2 console.`), changesNothing: true },
+  { category: "old buttons", name: "Cancel on an available image (nothing is deregistered)", prepare: finishedJob("available"), ...jobClick(GATE_USER, "job_cancel", DONE_JOB), outcome: toldPrivately(GATE_USER, `\`gate done\` is already made: \`${DONE_IMAGE}\` is available. Removing finished images is not something ami-bot does; use the EC2 console.`), changesNothing: true },
+  { category: "old buttons", name: "Try again on an available image", prepare: finishedJob("available"), ...jobClick(GATE_USER, "try_again", DONE_JOB), outcome: toldPrivately(GATE_USER, `That image was made: \`${DONE_IMAGE}\` is available. Type \`/ami\` to make another.`), changesNothing: true },
+  { category: "old buttons", name: "Try again on a denied job", prepare: finishedJob("denied"), ...jobClick(GATE_USER, "try_again", DONE_JOB), outcome: toldPrivately(GATE_USER, "That image request was denied. Type `/ami` to ask again, with the approver's reason in mind."), changesNothing: true },
+  { category: "old buttons", name: "Try again on a cancelled job", prepare: finishedJob("cancelled"), ...jobClick(GATE_USER, "try_again", DONE_JOB), outcome: toldPrivately(GATE_USER, "That image request was cancelled. Type `/ami` to start a new one."), changesNothing: true },
+  {
+    // The expired reply says "Try again to ask once more" and carries the button; the click must open the form.
+    category: "old buttons", name: "Try again on an expired job opens the form again", prepare: finishedJob("expired"), ...jobClick(GATE_USER, "try_again", DONE_JOB), aws: "read-only",
+    outcome: { kind: "modal", check: (view) => { expect(JSON.stringify(view.blocks)).toContain("gate done"); } },
+  },
+];
+
+/** What a refused request must leave as it was: the jobs, what they owe Slack, Slack's posts, AWS's changes. */
+function stateOf(h: Harness): unknown {
+  const db = new Database(h.dbPath, { readonly: true, fileMustExist: true });
+  try {
+    return {
+      jobs: db
+        .prepare(
+          `SELECT id, state, image_id, decision, decided_by, decided_at, cancelled_by, cancelled_at, final_reason,
+             finished_at, create_attempted_at, deregister_attempted_at FROM jobs ORDER BY id`,
+        )
+        .all(),
+      notices: db.prepare("SELECT job_id, key FROM outbox ORDER BY id").all(),
+      posts: h.slack.callsTo("chat.postMessage").length,
+      updates: h.slack.callsTo("chat.update").length,
+      awsChanges: h.aws.requests
+        .filter((r) => !/^(AssumeRole|Describe(Instances|Images|Snapshots))$/.test(r.action))
+        .map((r) => r.action),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+const ROWS: readonly Row[] = [...BASE_ROWS, ...GUARDRAIL_ROWS, ...DECISION_ROWS];
+
+/** The config file: prod (opt-in tag scope, user and channel rules), secret, lab (guardrails), gated (approvals). */
 function writeConfig(dir: string): string {
   const path = join(dir, "targets.json");
   writeFileSync(
@@ -722,6 +1069,18 @@ function writeConfig(dir: string): string {
           jobsPerHour: 2,
           allowGuests: true,
           allowPublicChannels: true,
+        },
+        {
+          // Same account again: every job waits for an approver, who may not be its requester.
+          name: "gated",
+          roleArn: ROLE_ARN,
+          externalId: EXTERNAL_ID,
+          regions: ["eu-west-1"],
+          allow: { users: [GATE_USER, GATE_OTHER, APPROVER, APPROVER2] },
+          approval: {
+            approvers: { users: [APPROVER, APPROVER2, GATE_USER, NO_ACCESS_APPROVER] },
+            expiresAfter: "30m",
+          },
         },
       ],
       watcher: { pollInterval: "100ms" },
@@ -1014,9 +1373,11 @@ describe("hostile input", () => {
             unfinished: h.bot.store.unfinishedCount(),
             roots: h.slack.callsTo("chat.postMessage").filter((c) => !c.args.thread_ts).length,
           };
+          const still = row.changesNothing ? stateOf(h) : undefined;
           const res = await row.send(h);
           await assertOutcome(h, res, row.outcome, slackBefore, before);
           assertAws(h, row.aws ?? "none");
+          if (still) expect(stateOf(h), "nothing may change").toEqual(still);
         }
         counts.passed++;
       } catch (error) {

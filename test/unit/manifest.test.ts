@@ -307,7 +307,9 @@ describe("deploy/target-role.yaml", () => {
   });
 
   it("denies CreateImage to sessions whose SourceIdentity is the watcher's, on every resource it touches", () => {
-    const denies = collectStatements(template).filter((s) => s.Effect === "Deny");
+    const denies = collectStatements(template).filter(
+      (s) => s.Effect === "Deny" && asArray(s.Action).includes("ec2:CreateImage"),
+    );
     expect(denies).toHaveLength(1);
     expect(denies[0]).toMatchObject({
       Action: "ec2:CreateImage",
@@ -321,6 +323,17 @@ describe("deploy/target-role.yaml", () => {
       "arn:aws:ec2:*::image/*",
       "arn:aws:ec2:*::snapshot/*",
     ]);
+  });
+
+  it("denies deleting images and snapshots to the bot's own reader sessions (ami-bot-*)", () => {
+    const denies = collectStatements(template).filter(
+      (s) => s.Effect === "Deny" && asArray(s.Action).includes("ec2:DeregisterImage"),
+    );
+    expect(denies).toHaveLength(1);
+    expect(denies[0]).toMatchObject({
+      Action: ["ec2:DeregisterImage", "ec2:DeleteSnapshot"],
+      Condition: { StringLike: { "aws:SourceIdentity": "ami-bot-*" } },
+    });
   });
 
   it("limits CreateImage to opted-in instances when RequireOptInTag is true, and not when false", () => {

@@ -156,6 +156,12 @@ async function permission(
   return { ok: true, job, target };
 }
 
+/** The job id a button carries: a forged payload can send anything, and only a string is looked up. */
+function jobIdOf(button: ButtonAction): string {
+  const value: unknown = button.value;
+  return typeof value === "string" ? value : "";
+}
+
 function clicked(body: BlockAction<ButtonAction>): Clicked {
   return {
     userId: body.user.id,
@@ -173,7 +179,7 @@ export function createJobButton(deps: SlackDeps, hooks: DecisionHooks, action: E
   return async ({ ack, body, action: button, client }: ActionArgs): Promise<void> => {
     await ack();
     const where = clicked(body);
-    const jobId = button.value ?? "";
+    const jobId = jobIdOf(button);
     const allowed = await permission(deps, action, jobId, where);
     audit(deps, {
       user: where.userId,
@@ -206,7 +212,7 @@ export function createDenyButton(deps: SlackDeps) {
   return async ({ ack, body, action: button, client }: ActionArgs): Promise<void> => {
     await ack();
     const where = clicked(body);
-    const allowed = await permission(deps, "deny", button.value ?? "", where);
+    const allowed = await permission(deps, "deny", jobIdOf(button), where);
     if (!allowed.ok) {
       audit(deps, {
         user: where.userId,
@@ -276,7 +282,13 @@ export function createDenySubmission(deps: SlackDeps, hooks: DecisionHooks) {
     const where: Clicked = { userId: body.user.id, channelId: channelId || undefined, threadTs: undefined };
     const reasonError = (text: string) =>
       ack({ response_action: "errors", errors: { [BLOCK.denyReason]: text } });
-    const raw = view.state.values[BLOCK.denyReason]?.[ACTION.denyReason]?.value ?? "";
+    const typed: unknown = view.state.values[BLOCK.denyReason]?.[ACTION.denyReason]?.value;
+    // A forged form can send anything as the reason: only text is taken.
+    if (typed !== undefined && typed !== null && typeof typed !== "string") {
+      await reasonError("The reason must be text.");
+      return;
+    }
+    const raw = typed ?? "";
     if (raw.length > MAX_DENY_REASON) {
       await reasonError(`Keep the reason under ${MAX_DENY_REASON} characters.`);
       return;

@@ -26,7 +26,8 @@ export function createTryAgain(deps: SlackDeps) {
   return async ({ ack, body, action, client }: Args): Promise<void> => {
     await ack();
     const userId = body.user.id;
-    const jobId = action.value ?? "";
+    // A forged payload can carry anything as the value: only a string is looked up.
+    const jobId = typeof action.value === "string" ? action.value : "";
     const job = jobId.length <= MAX_JOB_ID ? deps.store.get(jobId) : undefined;
     const channelId = body.channel?.id ?? job?.rootChannelId ?? job?.channelId;
     const tell = async (text: string): Promise<void> => {
@@ -109,12 +110,12 @@ function stateRefusal(job: Job): string | undefined {
       return "That image request was cancelled. Type `/ami` to start a new one.";
     case "denied":
       return "That image request was denied. Type `/ami` to ask again, with the approver's reason in mind.";
-    case "expired":
     case "available":
       return `That image was made: \`${job.imageId ?? ""}\` is available. Type \`/ami\` to make another.`;
     case "failed":
     case "refused":
     case "timed_out":
+    case "expired":
       return undefined;
   }
 }

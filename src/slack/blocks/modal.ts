@@ -18,6 +18,8 @@ export interface PlaceOption {
   readonly reboot?: RebootPolicy;
   /** The tag keys the target allows, shown in the tags hint. */
   readonly tagKeys?: readonly string[] | undefined;
+  /** Who must approve a job in this target (as mentions), when it needs an approval. */
+  readonly approvers?: string | undefined;
 }
 
 export interface ModalState {
@@ -139,6 +141,7 @@ export function createImageModal(state: ModalState, privateMetadata: string): Mo
       },
     },
     rebootBlock(place?.reboot ?? "never", state.instance, state.reboot === true),
+    ...approvalNote(place?.approvers),
     ...volumeBlocks(
       state.volumes?.instanceId === state.instance?.id ? state.volumes : undefined,
       state.excludedDevices,
@@ -169,7 +172,11 @@ export function createImageModal(state: ModalState, privateMetadata: string): Mo
       block_id: BLOCK.channel,
       label: plain("Post updates to"),
       ...(state.channelId?.startsWith("D")
-        ? { hint: plain("You typed /ami in a direct message: choose a channel for the updates.") }
+        ? {
+            hint: plain(
+              "Choose a channel for the updates: ami-bot posts them in channels, not in direct messages.",
+            ),
+          }
         : {}),
       element: {
         type: "conversations_select",
@@ -277,6 +284,24 @@ function instanceWords(instance: { id: string; label: string }): string {
   return name && name !== instance.id ? `${name} (${instance.id})` : instance.id;
 }
 
+/** Said before anything is sent: in this target, nothing is created until someone else approves. */
+function approvalNote(approvers: string | undefined): KnownBlock[] {
+  if (!approvers) return [];
+  return [
+    {
+      type: "context",
+      block_id: BLOCK.approvalNote,
+      elements: [
+        {
+          type: "mrkdwn",
+          text: `:raised_hand: *Needs an approval.* Nothing is created until ${approvers} approves; the thread says when. You cannot approve your own request.`,
+          verbatim: true,
+        },
+      ],
+    },
+  ];
+}
+
 /** The text of `/ami help`: what the command does and its forms. */
 export function helpText(): string {
   return [
@@ -286,6 +311,8 @@ export function helpText(): string {
     "• `/ami check i-0123456789abcdef0` asks AWS (dry run) whether you could image it, creating nothing.",
     "• `/ami list` shows the latest images in this channel; `/ami list mine` shows yours, wherever you asked.",
     "• `/ami help` shows this.",
+    "On a job's message, *Cancel* stops it (for whoever asked, and the target's approvers); where a target needs an approval, its approvers *Approve* or *Deny* it there, in their DM or on ami-bot's Home tab.",
+    "ami-bot's *Home* tab lists your latest images, and the requests waiting for your approval.",
     "You choose the account and region, the instance, the image name, tags and, where the account's owners allow it, whether to reboot.",
     "Updates go to the channel you pick; the final result is posted there too.",
   ].join("\n");

@@ -7,17 +7,13 @@
  */
 import type { webApi } from "@slack/bolt";
 import type { Config } from "../../config.js";
-import { allowedTargets, decideAccess, type Principal } from "../../domain/access.js";
-import type { Job } from "../../domain/job.js";
 import type { Clock, JobStore } from "../../domain/ports.js";
-import { SlackRetryableError } from "../../errors.js";
+import { SlackDeliveryError, SlackRetryableError } from "../../errors.js";
 import type { Logger } from "../../logger.js";
-import { isApprover } from "../actions/job-decisions.js";
-import { HOME_LIST_LIMIT, homeView } from "../blocks/home-view.js";
 import type { HomeTabsPort } from "../deps.js";
 import type { PeopleDirectory } from "../people-directory.js";
 import { translateSlackError } from "../slack-notifier.js";
-import { threadPermalinks } from "../thread-links.js";
+import { createHomeContent } from "./home-content.js";
 
 export interface HomeTabsDeps {
   /** A client without hidden retries (the background one): this loop decides when to try again. */
@@ -49,7 +45,6 @@ export function isHomeChannel(value: string | undefined): value is string {
 
 const MAX_ATTEMPTS = 5;
 const MAX_BACKOFF_MS = 5 * 60_000;
-const MAX_PERMALINKS = 5_000;
 /** Opening the tab waits this long at most for a free slot; beyond that it is left to the loop. */
 const MAX_OPEN_WAIT_MS = 5_000;
 
@@ -57,7 +52,6 @@ export function createHomeTabs(deps: HomeTabsDeps): HomeTabs {
   const { client, store, config, directory, clock, logger } = deps;
   const minGapMs = deps.minGapMs ?? 700;
   const perUserGapMs = deps.perUserGapMs ?? 2_000;
-  const budgetMs = deps.permalinkBudgetMs ?? 1_000;
   const maxKnown = deps.maxKnownUsers ?? 10_000;
 
   /** People who opened the tab since start, with their App Home DM; the most recent last. */
@@ -69,8 +63,6 @@ export function createHomeTabs(deps: HomeTabsDeps): HomeTabs {
   const lastPublished = new Map<string, number>();
   /** After a failed publish: when the person's next may go, and how many have failed in a row. */
   const backoff = new Map<string, { until: number; attempts: number }>();
-  /** Permalinks by root message (`channel:ts`): a thread's link never changes. */
-  const permalinks = new Map<string, string>();
   /** The publish in flight for a person, so two never race (an older view landing last). */
   const inflight = new Map<string, Promise<void>>();
   let nextSlot = Number.NEGATIVE_INFINITY;
@@ -79,6 +71,10 @@ export function createHomeTabs(deps: HomeTabsDeps): HomeTabs {
   let running = false;
   let again = false;
   let timer: NodeJS.Timeout | undefined;
+  const render = createHomeContent(
+    { client, store, config, directory, clock, logger, permalinkBudgetMs: deps.permalinkBudgetMs ?? 1_000 },
+    () => stopped,
+  );
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -92,85 +88,6 @@ export function createHomeTabs(deps: HomeTabsDeps): HomeTabs {
     const at = Math.max(now, nextSlot, heldUntil);
     nextSlot = at + minGapMs;
     return at - now;
-  }
-
-  function principal(userId: string): Promise<Principal> {
-    const channelId = known.get(userId);
-    return Promise.all([directory.groupsOf(userId), directory.standingOf(userId)]).then(
-      ([usergroupIds, standing]) => ({
-        userId,
-        channelId,
-        usergroupIds,
-        standing,
-        channelPrivate: undefined,
-      }),
-    );
-  }
-
-  /**
-   * The threads' permalinks: those already known, and (when `lookUp`) the others Slack gives within the
-   * budget. Someone who has not opened the tab since start is not looking at it: their refresh asks Slack for
-   * no links, which are looked up once they open it.
-   */
-  async function links(jobs: readonly Job[], lookUp: boolean): Promise<Map<string, string>> {
-    const keyOf = (job: Job) => `${job.rootChannelId}:${job.rootTs}`;
-    const missing = jobs.filter((j) => j.rootChannelId && j.rootTs && !permalinks.has(keyOf(j)));
-    if (lookUp && missing.length > 0) {
-      const found = await threadPermalinks(client, missing, logger, budgetMs);
-      for (const job of missing) {
-        const link = found.get(job.id);
-        if (link) permalinks.set(keyOf(job), link);
-      }
-      for (const key of permalinks.keys()) {
-        if (permalinks.size <= MAX_PERMALINKS) break;
-        permalinks.delete(key);
-      }
-    }
-    const byJob = new Map<string, string>();
-    for (const job of jobs) {
-      const link = permalinks.get(keyOf(job));
-      if (link) byJob.set(job.id, link);
-    }
-    return byJob;
-  }
-
-  /** The person's view now, or undefined once stopped (the store may be closed: it is not read again). */
-  async function render(userId: string) {
-    const who = await principal(userId);
-    if (stopped) return undefined;
-    // The places they may use now, as `/ami list mine` computes them: nothing from an account they cannot use.
-    const places = allowedTargets(config.targets, who).flatMap((t) =>
-      t.regions.map((region) => ({ targetName: t.name, roleArn: t.roleArn, region })),
-    );
-    const recent =
-      places.length > 0 ? store.recentJobs({ requestedBy: userId, places }, HOME_LIST_LIMIT) : [];
-    // They can decide only where they approve and may use the target now (as the buttons check again).
-    const deciding = config.targets.filter((t) => isApprover(t, who) && decideAccess(t, who).allowed);
-    const awaiting =
-      deciding.length > 0
-        ? store
-            .awaitingApproval(
-              deciding.map((t) => t.name),
-              HOME_LIST_LIMIT * 2,
-            )
-            .filter(
-              (j) =>
-                j.requestedBy !== userId &&
-                deciding.some((t) => t.name === j.targetName && t.roleArn === j.roleArn),
-            )
-            .slice(0, HOME_LIST_LIMIT)
-        : [];
-    const found = await links([...recent, ...awaiting], known.has(userId));
-    if (stopped) return undefined;
-    return homeView({
-      userId,
-      channelId: known.get(userId),
-      now: clock.now(),
-      recent: recent.map((job) => ({ job, permalink: found.get(job.id) })),
-      approver: deciding.length > 0,
-      awaiting: awaiting.map((job) => ({ job, permalink: found.get(job.id) })),
-      targets: config.targets,
-    });
   }
 
   /** One publish for one person, after any still in flight for them; failures are handled here, never thrown. */
@@ -188,7 +105,11 @@ export function createHomeTabs(deps: HomeTabsDeps): HomeTabs {
     if (stopped) return;
     lastPublished.set(userId, clock.now());
     try {
-      const view = await render(userId);
+      const view = await render({
+        userId,
+        channelId: known.get(userId),
+        lookUpLinks: known.has(userId),
+      });
       if (!view || stopped) return;
       await client.views.publish({ user_id: userId, view });
       backoff.delete(userId);
@@ -203,7 +124,8 @@ export function createHomeTabs(deps: HomeTabsDeps): HomeTabs {
     if (!(e instanceof SlackRetryableError)) {
       // Slack will not take it (a user it does not know, a view it refuses): trying again will not help.
       backoff.delete(userId);
-      logger.warn({ err: error, user: userId, code: e.message }, "could not publish a Home tab");
+      const code = e instanceof SlackDeliveryError ? e.code : undefined;
+      logger.warn({ err: error, user: userId, code }, "Slack refused a Home tab; not trying again");
       return;
     }
     // Slack's limit is the app's, not the person's: hold every publish until it passes.
@@ -308,10 +230,8 @@ export function createHomeTabs(deps: HomeTabsDeps): HomeTabs {
   let wakeAt = Number.POSITIVE_INFINITY;
   function wake(ms: number): void {
     if (stopped) return;
-    if (running) {
-      // The loop looks again before it ends, unless it is waiting for a time: then that time is kept too.
-      if (ms <= 0) again = true;
-    }
+    // A loop running now looks again before it ends; a later time is kept by the timer below.
+    if (running && ms <= 0) again = true;
     const at = clock.now() + Math.max(0, ms);
     if (timer && wakeAt <= at) return;
     clearTimeout(timer);

@@ -290,4 +290,42 @@ describe("a cancel under the role's permissions, over the SDK wire", () => {
     expect(await deregister(byHand.imageId)).toBe("access_denied");
     expect(fake.images.has(byHand.imageId)).toBe(true);
   });
+
+  it("refuses the bot's own reader sessions (SourceIdentity ami-bot-watcher) any deregistration", async () => {
+    const tags: Tag[] = [{ Key: "ami-bot:job-id", Value: "job-2" }];
+    const out = await client.send(
+      new CreateImageCommand({
+        InstanceId: INSTANCE,
+        Name: "not-for-the-watcher",
+        TagSpecifications: [
+          { ResourceType: "image", Tags: tags },
+          { ResourceType: "snapshot", Tags: tags },
+        ],
+      }),
+    );
+    const watcherCredentials = createSessionFactory({
+      endpoint: fake.url,
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+    })({
+      target,
+      region: REGION,
+      policy: JSON.parse(rolePolicy()) as PolicyDocument,
+      userId: "ami-bot-watcher",
+      channelId: "none",
+    });
+    const watcher = new EC2Client({
+      region: REGION,
+      credentials: watcherCredentials,
+      endpoint: fake.url,
+      maxAttempts: 1,
+    });
+    const refused = await watcher
+      .send(new DeregisterImageCommand({ ImageId: out.ImageId, DeleteAssociatedSnapshots: true }))
+      .then(
+        () => "deregistered",
+        (e: unknown) => translateEc2Error(e).code,
+      );
+    expect(refused).toBe("access_denied");
+    expect(fake.images.has(out.ImageId ?? "")).toBe(true);
+  });
 });

@@ -420,6 +420,17 @@ describe("createImageModal", () => {
   const element = (view: ReturnType<typeof modal>, blockId: string) =>
     block(view, blockId)?.element as Record<string, unknown> | undefined;
 
+  it("says before anything is sent that the chosen target needs an approval, and from whom", () => {
+    const gated: PlaceOption = { ...eu, approvers: "one of <!subteam^S0OPS>, <@U0LEAD>" };
+    const view = modal({ places: [gated, us], selectedPlace: "prod|eu-west-1" });
+    const note = block(view, "approval_note") as { elements: { text: string; verbatim: boolean }[] };
+    expect(note.elements[0]?.text).toContain(
+      "Nothing is created until one of <!subteam^S0OPS>, <@U0LEAD> approves",
+    );
+    expect(note.elements[0]?.verbatim).toBe(true);
+    expect(block(modal({ selectedPlace: "prod|eu-west-1" }), "approval_note")).toBeUndefined();
+  });
+
   it("fills in a retried job's description, tags, reboot tick and unticked volumes", () => {
     const ask: PlaceOption = { ...eu, reboot: "ask" };
     const root = { deviceName: "/dev/xvda", volumeId: "vol-0001", sizeGiB: 8, volumeType: "gp3", root: true };
@@ -584,7 +595,9 @@ describe("createImageModal", () => {
     expect(element(view, BLOCK.channel)).not.toHaveProperty("initial_conversation");
     expect(element(view, BLOCK.channel)).not.toHaveProperty("default_to_current_conversation");
     expect(block(view, BLOCK.channel)).toMatchObject({
-      hint: { text: "You typed /ami in a direct message: choose a channel for the updates." },
+      hint: {
+        text: "Choose a channel for the updates: ami-bot posts them in channels, not in direct messages.",
+      },
     });
   });
 
@@ -690,5 +703,90 @@ describe("format helpers", () => {
     expect(consoleImageUrl("aws-cn", "cn-north-1", "ami-1")).toBe(
       "https://cn-north-1.console.amazonaws.cn/ec2/home?region=cn-north-1#ImageDetails:imageId=ami-1",
     );
+  });
+});
+
+describe("the thread of a job with approvals and cancel", () => {
+  const gated = testTarget({
+    name: "prod",
+    accountId: "123456789012",
+    approval: { approvers: { users: ["U0LEAD"], usergroups: ["S0OPS"] }, expiresAfterMs: 4 * 60 * MIN },
+  });
+  const gatedCtx: MessageContext = { ...ctx, target: gated };
+  const actionIds = (m: SlackMessage) =>
+    (m.blocks ?? [])
+      .flatMap((b) => ("elements" in b && b.type === "actions" ? b.elements : []))
+      .map((e) => (e as { action_id?: string }).action_id);
+
+  it.each([
+    ["awaiting_approval", ["job_approve", "job_deny", "job_cancel"]],
+    ["queued", ["job_cancel"]],
+    ["pending", ["job_cancel"]],
+    ["cancelling", []],
+    ["available", []],
+    ["denied", []],
+    ["expired", []],
+    ["cancelled", []],
+  ] as [JobState, string[]][])("offers on the root of a %s job: %j", (state, ids) => {
+    const message = rootMessage(
+      job({ state, imageId: "ami-0abc", approvalExpiresAt: CLOCK_START }),
+      gatedCtx,
+    );
+    expect(actionIds(message)).toEqual(ids);
+  });
+
+  it("names who must approve and until when on the root, and who decided once decided", () => {
+    const waiting = rootMessage(
+      job({ state: "awaiting_approval", approvalExpiresAt: Date.UTC(2026, 11, 2, 14, 32) }),
+      gatedCtx,
+    );
+    expect(JSON.stringify(waiting.blocks)).toContain(
+      "Waiting for approval by one of <!subteam^S0OPS>, <@U0LEAD>, until 14:32 UTC",
+    );
+    const decided = rootMessage(
+      job({
+        state: "denied",
+        decision: "denied",
+        decidedBy: "U0LEAD",
+        decidedAt: Date.UTC(2026, 11, 2, 9, 5),
+        finalReason: "freeze <!here>",
+      }),
+      gatedCtx,
+    );
+    const text = JSON.stringify(decided.blocks);
+    expect(text).toContain("Denied by <@U0LEAD> at 09:05 UTC");
+    expect(text).toContain("freeze &lt;!here&gt;");
+  });
+
+  it("escapes a deny reason in the thread and mentions the requester", () => {
+    const reply = replyMessage(
+      job({
+        state: "denied",
+        decidedBy: "U0LEAD",
+        decidedAt: CLOCK_START,
+        finalReason: "<https://x|click> *now*",
+      }),
+      "denied",
+      gatedCtx,
+    );
+    expect(reply.text).toContain("<@U0ALICE>, <@U0LEAD> denied this");
+    expect(reply.text).toContain("&lt;https://x|click&gt;");
+  });
+
+  it("tells what a cancel left behind, and offers Try again after an expiry only", () => {
+    const left = replyMessage(
+      job({
+        state: "cancelled",
+        imageId: "ami-0abc",
+        cancelledBy: "U0ALICE",
+        cancelledAt: CLOCK_START,
+        finalReason: "AWS kept the snapshots snap-1; delete them.",
+      }),
+      "cancelled",
+      gatedCtx,
+    );
+    expect(left.text).toContain("was deregistered, but AWS kept the snapshots snap-1");
+    expect(actionIds(replyMessage(job({ state: "expired" }), "expired", gatedCtx))).toEqual(["try_again"]);
+    expect(actionIds(replyMessage(job({ state: "denied" }), "denied", gatedCtx))).toEqual([]);
   });
 });
