@@ -148,6 +148,8 @@ describe("approvals", () => {
       10_000,
       "available",
     );
+    // The root is rewritten after the final reply: once it is, Cancel is gone.
+    await eventually(() => rootNow(root).text.includes("is available"), 10_000, "the final root");
     expect(buttonIn(rootNow(root), "job_cancel")).toBeUndefined();
     expect(
       h.logs.some(

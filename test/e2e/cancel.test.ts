@@ -90,8 +90,13 @@ describe("cancel", () => {
     const cancelled = thread(root).find((m) => keyOf(m) === "cancelled");
     expect(cancelled?.text).toContain(`Cancelled by <@${ALLOWED_USER}>`);
     expect(cancelled?.text).toContain(`Image \`${imageId}\` was deregistered and its snapshots deleted.`);
-    const rootNow = h.slack.messages.find((m) => m.ts === root.ts);
-    expect(JSON.stringify(rootNow?.blocks)).toContain(`Cancelled by <@${ALLOWED_USER}>`);
+    // The root is rewritten after the final reply.
+    const rootNow = await eventually(
+      () => h.slack.messages.find((m) => m.ts === root.ts && m.text.includes("Cancelled:")),
+      10_000,
+      "the final root",
+    );
+    expect(JSON.stringify(rootNow.blocks)).toContain(`Cancelled by <@${ALLOWED_USER}>`);
     expect(buttonIn(rootNow, "job_cancel")).toBeUndefined();
     // Nothing is watched any more: no "available" ever comes for it.
     await new Promise((r) => setTimeout(r, 400));
