@@ -87,10 +87,21 @@ function notAnApprover(id: string): string {
   return `"${id.slice(0, 40)}" is neither a Slack user id (U…/W…) nor a user group id (S…)`;
 }
 
+const MAX_APPROVER_USERS = 20;
+const MAX_APPROVER_GROUPS = 5;
+
 const approversSchema = z.strictObject(
   {
-    users: z.array(approverUserSchema).default([]),
-    usergroups: z.array(approverGroupSchema).default([]),
+    // Every approver is named in the job's root message and thread (a section holds 3,000 characters): a
+    // long list belongs in a user group.
+    users: z
+      .array(approverUserSchema)
+      .max(MAX_APPROVER_USERS, `at most ${MAX_APPROVER_USERS} people; put more in a user group`)
+      .default([]),
+    usergroups: z
+      .array(approverGroupSchema)
+      .max(MAX_APPROVER_GROUPS, `at most ${MAX_APPROVER_GROUPS} user groups`)
+      .default([]),
   },
   { error: (issue) => (issue.code === "invalid_type" ? "must hold users and/or usergroups" : undefined) },
 );

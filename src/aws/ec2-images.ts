@@ -435,7 +435,7 @@ export class Ec2Images implements ImageService {
         this.call(),
       );
     } catch (error) {
-      if (isImageGone(error)) return { leftBehind: undefined };
+      if (isImageGone(error)) return { leftBehind: undefined, notFound: true };
       throw translateEc2Error(error);
     }
     // "skipped" means another image still uses the snapshot: keeping it is right.
@@ -447,7 +447,7 @@ export class Ec2Images implements ImageService {
     const ids = kept.map((r) => r.SnapshotId ?? "?").join(", ");
     const denied = kept.some((r) => r.ReturnCode === "missing-permissions");
     return {
-      leftBehind: `AWS kept the snapshots ${ids}${
+      leftBehind: `It was deregistered, but AWS kept the snapshots ${ids}${
         denied ? " (the target role does not allow ami-bot to delete them)" : ""
       }; delete them in the EC2 console, or they will go on costing storage.`,
     };

@@ -193,6 +193,14 @@ function finish(
   };
 }
 
+function isPastDeadline(job: Job, now: number): boolean {
+  return job.approvalExpiresAt !== undefined && now >= job.approvalExpiresAt;
+}
+
+function expire(now: number): Transition {
+  return finish("expired", now, "Nobody approved or denied it in time.", "expired");
+}
+
 /** The one place that decides what an event does to a job, and what the thread must be told. */
 export function transition(job: Job, event: JobEvent, now: number): Transition {
   if (isFinal(job.state)) return NO_CHANGE;
@@ -207,9 +215,9 @@ export function transition(job: Job, event: JobEvent, now: number): Transition {
         notices: [{ kind: "pending", key: "pending" }],
       };
     case "create_refused":
-      // AWS refused the CreateImage a cancel overtook: there is no image to remove.
-      if (job.state === "cancelling" && job.imageId === undefined)
-        return finish("cancelled", now, "No image had been made yet.", "cancelled");
+      // The CreateImage a cancel overtook was refused. An earlier attempt whose answer was lost may still
+      // have made an image, so the cancel looks for it by tag (the watcher's cancel) rather than end here.
+      if (job.state === "cancelling") return NO_CHANGE;
       if (job.state !== "queued") return NO_CHANGE;
       return finish("refused", now, event.reason, "refused", [
         { kind: "requester_note", key: "requester_note" },
@@ -235,6 +243,8 @@ export function transition(job: Job, event: JobEvent, now: number): Transition {
       return { changes: { slowNotified: true }, notices: [{ kind: "slow", key: "slow" }] };
     case "approved":
       if (job.state !== "awaiting_approval" || event.by === job.requestedBy) return NO_CHANGE;
+      // A click after the deadline, before the watcher got to it, finds the job expired.
+      if (isPastDeadline(job, now)) return expire(now);
       return {
         changes: { state: "queued", decision: "approved", decidedBy: event.by, decidedAt: now },
         notices: [
@@ -244,6 +254,7 @@ export function transition(job: Job, event: JobEvent, now: number): Transition {
       };
     case "denied":
       if (job.state !== "awaiting_approval" || event.by === job.requestedBy) return NO_CHANGE;
+      if (isPastDeadline(job, now)) return expire(now);
       return finish("denied", now, event.reason?.trim() || undefined, "denied", [], {
         decision: "denied",
         decidedBy: event.by,
@@ -251,7 +262,7 @@ export function transition(job: Job, event: JobEvent, now: number): Transition {
       });
     case "approval_expired":
       if (job.state !== "awaiting_approval") return NO_CHANGE;
-      return finish("expired", now, "Nobody approved or denied it in time.", "expired");
+      return expire(now);
     case "cancel_requested": {
       const who = { cancelledBy: event.by, cancelledAt: now };
       // Nothing was asked of AWS yet: the job simply ends.
@@ -261,12 +272,13 @@ export function transition(job: Job, event: JobEvent, now: number): Transition {
       )
         return finish("cancelled", now, undefined, "cancelled", [], who);
       // CreateImage was called (its image may exist) or the image is pending: it must be removed first.
+      // Keyed by time: a cancel may be asked again after AWS refused the first one.
       if (job.state === "queued" || job.state === "pending")
         return {
           changes: { ...who, state: "cancelling" },
           notices: [
-            { kind: "cancelling", key: "cancelling" },
-            { kind: "root_update", key: "root_update:cancelling" },
+            { kind: "cancelling", key: `cancelling:${now}` },
+            { kind: "root_update", key: `root_update:cancelling:${now}` },
           ],
         };
       return NO_CHANGE;

@@ -76,9 +76,14 @@ export interface DeregisterParams {
   readonly imageId: string;
 }
 
-/** The image is gone; `leftBehind` says, in plain words, which snapshots AWS kept (they still cost storage). */
+/**
+ * The image is gone; `leftBehind` says, in plain words, which snapshots AWS kept (they still cost storage).
+ * `notFound`: AWS said it has no such image, which right after CreateImage may only mean it is not visible
+ * yet (EC2 is eventually consistent); the caller decides whether to believe it.
+ */
 export interface DeregisterOutcome {
   readonly leftBehind: string | undefined;
+  readonly notFound?: boolean;
 }
 
 export interface ImageStatus {

@@ -367,15 +367,25 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         store.apply(job.id, { type: "cancel_done", imageExisted: false }, clock.now());
         return;
       }
-      if (job.deregisterAttemptedAt !== undefined) {
-        // An earlier call (before a crash, or unanswered) may have gone through: look before calling again.
-        const status = (await images.describeImages(place, [imageId])).get(imageId);
-        if (!status || status.state === "deregistered") {
-          // What AWS said about each snapshot was lost with that call: say where to look.
-          const leftBehind = `AWS's answer about its snapshots was lost (ami-bot restarted, or the call went unanswered): look in the EC2 console for snapshots tagged ami-bot:job-id=${job.id} and delete any that are left.`;
-          store.apply(job.id, { type: "cancel_done", imageExisted: true, leftBehind }, clock.now());
+      // EC2 is eventually consistent: an image made moments ago can look missing. It counts as gone only
+      // once it has had time to show up.
+      // Only an image AWS already shows is deregistered. EC2 is eventually consistent, and an image made
+      // moments ago can look missing; once it has been seen, its absence after our call can only mean the
+      // call (or someone) removed it, so a restart after an unanswered call never calls a second time.
+      const status = (await images.describeImages(place, [imageId])).get(imageId);
+      const attempted = job.deregisterAttemptedAt !== undefined;
+      if (!status || status.state === "deregistered") {
+        const young = clock.now() - (job.createAttemptedAt ?? job.createdAt) < VANISHED_AFTER_MS;
+        if (!attempted && young) {
+          store.scheduleNext(job.id, clock.now() + settings.pollIntervalMs, clock.now());
           return;
         }
+        // What AWS said about each snapshot was lost with that call: say where to look.
+        const leftBehind = attempted
+          ? `It was deregistered, but AWS's answer about its snapshots was lost (ami-bot restarted, or the call went unanswered): look in the EC2 console for snapshots tagged ami-bot:job-id=${job.id} and delete any that are left.`
+          : "AWS no longer shows it, so there was nothing left to remove.";
+        store.apply(job.id, { type: "cancel_done", imageExisted: true, leftBehind }, clock.now());
+        return;
       }
       if (!store.markDeregisterAttempted(job.id, clock.now())) return;
       step("deregister_attempted");

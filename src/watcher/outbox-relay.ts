@@ -107,6 +107,11 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
       store.markDelivered(message.id, undefined, clock.now());
       return job;
     }
+    if (message.kind === "approver_dm" && job.state !== "awaiting_approval") {
+      // Decided (or ended) before the DM went out: asking for a decision now would only mislead.
+      store.markDropped(message.id, `job already ${job.state}`, clock.now());
+      return;
+    }
     if (message.kind === "approver_dm") {
       // Queued after the root and the thread's approval request, so the DM can link the thread.
       await notifier.notifyApprover(job, message.key.slice("approver_dm:".length));

@@ -85,7 +85,7 @@ describe("cancel", () => {
         Condition: { StringEquals: { "aws:ResourceTag/ami-bot:job-id": [jobId] } },
       }),
     ]);
-    const replies = thread(root).map(keyOf);
+    const replies = thread(root).map((m) => keyOf(m).split(":")[0]);
     expect(replies).toEqual(expect.arrayContaining(["cancelling", "cancelled"]));
     const cancelled = thread(root).find((m) => keyOf(m) === "cancelled");
     expect(cancelled?.text).toContain(`Cancelled by <@${ALLOWED_USER}>`);
@@ -135,7 +135,7 @@ describe("cancel", () => {
     expect(ephemeralsTo(STRANGER)[0]).toContain("Only the person who asked for this image");
     await eventually(() => h.aws.calls("CreateImage").length === 1, 10_000, "CreateImage");
     expect(h.aws.calls("DeregisterImage")).toEqual([]);
-    expect(thread(root).map(keyOf)).not.toContain("cancelling");
+    expect(thread(root).some((m) => keyOf(m).startsWith("cancelling"))).toBe(false);
   });
 
   it("answers a Cancel on an available image's old message with its real state", async () => {

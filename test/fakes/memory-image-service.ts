@@ -313,7 +313,8 @@ export class MemoryImageService implements ImageService {
     this.record("deregisterImage", place, requester, [params]);
     await this.held("deregisterImage", place);
     const image = this.placeImages(keyOf(place)).get(params.imageId);
-    if (!image || image.state === "deregistered") return { leftBehind: undefined };
+    // As EC2 answers InvalidAMIID.NotFound for an image it has not (or no longer) got.
+    if (!image || image.state === "deregistered") return { leftBehind: undefined, notFound: true };
     if (!image.tags.some((t) => t.key === JOB_ID_TAG && t.value === params.jobId))
       throw new AwsRefusedError(
         "access_denied",

@@ -1023,6 +1023,16 @@ describe("loadConfig: a target's approval rule in a file", () => {
     ]);
   });
 
+  it("caps the approvers named in every job's thread, pointing to user groups for more", () => {
+    const users = Array.from({ length: 21 }, (_, i) => `U0APPROVER${String(i).padStart(2, "0")}`);
+    const groups = Array.from({ length: 6 }, (_, i) => `S0GROUP${i}`);
+    const path = approvalOf({ approvers: { users, usergroups: groups } });
+    expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
+      "config targets.0.approval.approvers.users: at most 20 people; put more in a user group",
+      "config targets.0.approval.approvers.usergroups: at most 5 user groups",
+    ]);
+  });
+
   it("names each approver entry when it is not a Slack id of its kind", () => {
     const path = approvalOf({ approvers: { users: ["S0LEADS"], usergroups: ["U0ALICE", "C0OPS"] } });
     expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([

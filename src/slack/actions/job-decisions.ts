@@ -199,11 +199,16 @@ export function createJobButton(deps: SlackDeps, hooks: DecisionHooks, action: E
       await tell(deps, client, where, result ? stateNowText(result.job) : UNKNOWN_JOB_TEXT);
       return;
     }
+    hooks.onJobChanged(result.job);
+    // Clicked after the deadline, before the watcher had ended it: the click ended it as expired instead.
+    if (result.job.state === "expired") {
+      await tell(deps, client, where, stateNowText(result.job));
+      return;
+    }
     deps.logger.info(
       { audit: true, user: where.userId, action, jobId: result.job.id, state: result.job.state },
       action === "approve" ? "job approved" : "job cancelled",
     );
-    hooks.onJobChanged(result.job);
   };
 }
 
@@ -312,7 +317,8 @@ export function createDenySubmission(deps: SlackDeps, hooks: DecisionHooks) {
       { type: "denied", by: where.userId, reason: raw.trim() || undefined },
       deps.clock.now(),
     );
-    if (!result?.applied) {
+    if (!result?.applied || result.job.state === "expired") {
+      if (result?.applied) hooks.onJobChanged(result.job);
       await reasonError(result ? stateNowText(result.job) : UNKNOWN_JOB_TEXT);
       return;
     }

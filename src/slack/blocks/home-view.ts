@@ -11,7 +11,7 @@ import type { Target } from "../../domain/target.js";
 import { ACTION, BLOCK } from "../ids.js";
 import { consoleImageUrl, escapeText, formatDuration, literal } from "./format.js";
 import { type JobListEntry, STATE_WORDS, timeAgo } from "./job-list.js";
-import { clockTime, jobButtons } from "./messages.js";
+import { clockTime, deadlineText, jobButtons } from "./messages.js";
 
 type KnownBlock = types.KnownBlock;
 type HomeView = types.HomeView;
@@ -123,7 +123,7 @@ export function awaitingJobText(entry: JobListEntry, target: Target | undefined,
   const deadline =
     until === undefined
       ? undefined
-      : `decide by ${clockTime(until)} (${until > now ? `in ${formatDuration(until - now)}` : "now"})`;
+      : `decide by ${deadlineText(until, now)} (${until > now ? `in ${formatDuration(until - now)}` : "now"})`;
   const first = `<@${job.requestedBy}> asks for ${literal(short(job.imageName))}`;
   const details = [
     instanceLabel(job),

@@ -76,6 +76,17 @@ export function clockTime(ms: number): string {
   return `${new Date(ms).toISOString().slice(11, 16)} UTC`;
 }
 
+/** A deadline: "14:32 UTC" today (UTC), "Thu 3 Dec 14:32 UTC" on another day (a wait can last a week). */
+export function deadlineText(ms: number, now: number): string {
+  const at = new Date(ms);
+  if (at.toISOString().slice(0, 10) === new Date(now).toISOString().slice(0, 10)) return clockTime(ms);
+  const day = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][at.getUTCDay()];
+  const month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][
+    at.getUTCMonth()
+  ];
+  return `${day} ${at.getUTCDate()} ${month} ${clockTime(ms)}`;
+}
+
 /** Who may approve a target's jobs, as mentions: user groups first, then the listed people. */
 export function approverMentions(target: Target | undefined): string {
   const approvers = target?.approval?.approvers;
@@ -91,7 +102,7 @@ function statusLine(job: Job, ctx: MessageContext): string {
   const took = job.finishedAt ? formatDuration(job.finishedAt - job.createdAt) : "";
   switch (job.state) {
     case "awaiting_approval":
-      return `:raised_hand: Waiting for approval by ${approverMentions(ctx.target)}, until ${clockTime(job.approvalExpiresAt ?? ctx.now)}. Nothing is created before.`;
+      return `:raised_hand: Waiting for approval by ${approverMentions(ctx.target)}, until ${deadlineText(job.approvalExpiresAt ?? ctx.now, ctx.now)}. Nothing is created before.`;
     case "queued":
       return ":hourglass_flowing_sand: Creating the image…";
     case "cancelling":
@@ -229,13 +240,13 @@ export function replyMessage(job: Job, key: string, ctx: MessageContext): SlackM
       case "timed_out":
         return `:warning: ${prose(job.finalReason ?? "Gave up.")} Check the image in the EC2 console${job.imageId ? ` (${imageLink(job, ctx)})` : ""}.`;
       case "approval_request":
-        return `:raised_hand: ${approverMentions(ctx.target)}: this image needs an approval before anything is created. Anyone listed except <@${job.requestedBy}> can *Approve* or *Deny* it on the message above, or from ami-bot's Home tab. Without a decision by ${clockTime(job.approvalExpiresAt ?? ctx.now)} it expires.`;
+        return `:raised_hand: ${approverMentions(ctx.target)}: this image needs an approval before anything is created. Anyone listed except <@${job.requestedBy}> can *Approve* or *Deny* it on the message above, or from ami-bot's Home tab. Without a decision by ${deadlineText(job.approvalExpiresAt ?? ctx.now, ctx.now)} it expires.`;
       case "approved":
         return `:white_check_mark: Approved by <@${job.decidedBy ?? "?"}> at ${clockTime(job.decidedAt ?? ctx.now)}. Creating the image now.`;
       case "denied":
         return `:no_entry_sign: <@${job.requestedBy}>, <@${job.decidedBy ?? "?"}> denied this at ${clockTime(job.decidedAt ?? ctx.now)}${job.finalReason ? `: “${prose(job.finalReason, 500)}”` : " (no reason given)"}. Nothing was created.`;
       case "expired":
-        return `:hourglass: <@${job.requestedBy}>, nobody approved or denied this by ${clockTime(job.approvalExpiresAt ?? ctx.now)}, so it expired and nothing was created. Try again to ask once more.`;
+        return `:hourglass: <@${job.requestedBy}>, nobody approved or denied this by ${deadlineText(job.approvalExpiresAt ?? ctx.now, ctx.now)}, so it expired and nothing was created. Try again to ask once more.`;
       case "cancelling":
         return `:octagonal_sign: <@${job.cancelledBy ?? "?"}> cancelled this. ${job.imageId ? `Removing image \`${job.imageId}\` and its snapshots…` : "Stopping the request; if AWS had started an image, it is removed."}`;
       case "cancelled":
@@ -243,7 +254,7 @@ export function replyMessage(job: Job, key: string, ctx: MessageContext): SlackM
           !job.imageId
             ? "Nothing was created."
             : job.finalReason
-              ? `Image \`${job.imageId}\` was deregistered, but ${prose(job.finalReason, 800)}`
+              ? `Image \`${job.imageId}\`: ${prose(job.finalReason, 800)}`
               : `Image \`${job.imageId}\` was deregistered and its snapshots deleted.`
         }`;
       case "cancel_failed":
@@ -281,7 +292,7 @@ export function approverMessage(job: Job, ctx: MessageContext, permalink: string
   const where = `${escapeText(job.targetName)}${ctx.target?.accountId ? ` (${ctx.target.accountId})` : ""} · ${job.region}`;
   const thread =
     permalink && /^https:\/\/[^\s<>|]+$/.test(permalink) ? ` <${permalink}|See the thread>.` : "";
-  const text = `<@${job.requestedBy}> asks for an AMI of ${instanceLabel(job)} (${literal(job.imageName)}) in ${where}, and it needs your approval by ${clockTime(job.approvalExpiresAt ?? ctx.now)}.${thread}`;
+  const text = `<@${job.requestedBy}> asks for an AMI of ${instanceLabel(job)} (${literal(job.imageName)}) in ${where}, and it needs your approval by ${deadlineText(job.approvalExpiresAt ?? ctx.now, ctx.now)}.${thread}`;
   return { text, blocks: [{ type: "section", text: mrkdwn(text) }, ...jobButtons(job)] };
 }
 

@@ -117,12 +117,12 @@ describe("deregisterImage with a mocked EC2 client", () => {
   });
 
   it.each(["InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"])(
-    "resolves when AWS answers %s (the image is already gone)",
+    "resolves, saying AWS has no such image, when it answers %s",
     async (name) => {
       ec2.on(DeregisterImageCommand).rejects(awsError(name, 400));
       await expect(
         images.deregisterImage(place, requester, { jobId: "job-1", imageId: IMAGE }),
-      ).resolves.toEqual({ leftBehind: undefined });
+      ).resolves.toEqual({ leftBehind: undefined, notFound: true });
     },
   );
 
@@ -228,16 +228,17 @@ describe("deregisterImage over the SDK wire against fake-aws", () => {
     for (const id of snapshots) expect(fake.snapshots.has(id)).toBe(true);
   });
 
-  it("resolves for an image that is already gone", async () => {
+  it("resolves, saying AWS has no such image, for an image that is already gone", async () => {
     const imageId = await images.createImage(place, requester, create("job-3", "cancel-3"));
     await images.deregisterImage(place, requester, { jobId: "job-3", imageId });
     await expect(images.deregisterImage(place, requester, { jobId: "job-3", imageId })).resolves.toEqual({
       leftBehind: undefined,
+      notFound: true,
     });
     // A job whose image was never made, or that someone deregistered by hand.
     await expect(
       images.deregisterImage(place, requester, { jobId: "job-4", imageId: IMAGE }),
-    ).resolves.toEqual({ leftBehind: undefined });
+    ).resolves.toEqual({ leftBehind: undefined, notFound: true });
     expect(fake.calls("DeregisterImage")).toHaveLength(3);
   });
 

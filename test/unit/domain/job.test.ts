@@ -52,8 +52,8 @@ const cancelledBy = { cancelledBy: APPROVER, cancelledAt: NOW };
 const cancelling: Transition = {
   changes: { ...cancelledBy, state: "cancelling" },
   notices: [
-    { kind: "cancelling", key: "cancelling" },
-    { kind: "root_update", key: "root_update:cancelling" },
+    { kind: "cancelling", key: `cancelling:${NOW}` },
+    { kind: "root_update", key: `root_update:cancelling:${NOW}` },
   ],
 };
 
@@ -308,16 +308,38 @@ describe("approvals and cancel", () => {
     expect(transition(attempted, EVENTS.cancel_requested as JobEvent, NOW)).toEqual(cancelling);
   });
 
-  it("keeps the image id CreateImage returned after a cancel, and ends cancelled on a refused CreateImage", () => {
+  it("keeps the image id CreateImage returned after a cancel, and leaves a refused CreateImage to the cancel", () => {
     const job = makeJob({ state: "cancelling", createAttemptedAt: NOW - 1000 });
     expect(transition(job, { type: "image_created", imageId: "ami-0def" }, NOW)).toEqual({
       changes: { imageId: "ami-0def" },
       notices: [],
     });
-    expect(transition(job, { type: "create_refused", reason: "no" }, NOW).changes).toMatchObject({
-      state: "cancelled",
-      finalReason: "No image had been made yet.",
-    });
+    // An earlier attempt's lost answer may have made an image: the cancel looks for it by tag.
+    expect(transition(job, { type: "create_refused", reason: "no" }, NOW)).toBe(NO_CHANGE);
+  });
+
+  it.each(["approved", "denied"] as const)("ends as expired when %s comes after the deadline", (type) => {
+    const late = makeJob({ state: "awaiting_approval", approvalExpiresAt: NOW });
+    const event: JobEvent =
+      type === "approved" ? { type, by: APPROVER } : { type, by: APPROVER, reason: "x" };
+    const t = transition(late, event, NOW);
+    expect(t.changes.state).toBe("expired");
+    expect(t.changes).not.toHaveProperty("decision");
+    expect(transition(late, event, NOW - 1).changes.state).toBe(type === "approved" ? "queued" : "denied");
+  });
+
+  it("posts a second cancel after a refused one as a new reply", () => {
+    const first = transition(
+      makeJob({ state: "pending", imageId: "ami-0abc" }),
+      EVENTS.cancel_requested as JobEvent,
+      NOW,
+    );
+    const again = transition(
+      makeJob({ state: "pending", imageId: "ami-0abc", finalReason: "refused" }),
+      EVENTS.cancel_requested as JobEvent,
+      NOW + 5000,
+    );
+    expect(first.notices.map((n) => n.key)).not.toEqual(again.notices.map((n) => n.key));
   });
 
   it("goes back to queued when a cancel without an image is refused", () => {

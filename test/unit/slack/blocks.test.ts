@@ -741,8 +741,14 @@ describe("the thread of a job with approvals and cancel", () => {
       gatedCtx,
     );
     expect(JSON.stringify(waiting.blocks)).toContain(
-      "Waiting for approval by one of <!subteam^S0OPS>, <@U0LEAD>, until 14:32 UTC",
+      "Waiting for approval by one of <!subteam^S0OPS>, <@U0LEAD>, until Wed 2 Dec 14:32 UTC",
     );
+    // On the day itself, the time alone.
+    const today = rootMessage(
+      job({ state: "awaiting_approval", approvalExpiresAt: CLOCK_START + 60 * MIN }),
+      { ...gatedCtx, now: CLOCK_START },
+    );
+    expect(JSON.stringify(today.blocks)).toContain("until 03:40 UTC.");
     const decided = rootMessage(
       job({
         state: "denied",
@@ -780,12 +786,12 @@ describe("the thread of a job with approvals and cancel", () => {
         imageId: "ami-0abc",
         cancelledBy: "U0ALICE",
         cancelledAt: CLOCK_START,
-        finalReason: "AWS kept the snapshots snap-1; delete them.",
+        finalReason: "It was deregistered, but AWS kept the snapshots snap-1; delete them.",
       }),
       "cancelled",
       gatedCtx,
     );
-    expect(left.text).toContain("was deregistered, but AWS kept the snapshots snap-1");
+    expect(left.text).toContain("Image `ami-0abc`: It was deregistered, but AWS kept the snapshots snap-1");
     expect(actionIds(replyMessage(job({ state: "expired" }), "expired", gatedCtx))).toEqual(["try_again"]);
     expect(actionIds(replyMessage(job({ state: "denied" }), "denied", gatedCtx))).toEqual([]);
   });

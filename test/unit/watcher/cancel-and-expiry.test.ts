@@ -119,7 +119,9 @@ describe("cancel", () => {
     expect(calls[0]?.args).toEqual([{ jobId: job.id, imageId }]);
     expect(calls[0]?.requester?.userId).toBe(APPROVER);
     expect(store.get(job.id)).toMatchObject({ state: "cancelled", imageId, cancelledBy: APPROVER });
-    expect(keys(job.id)).toEqual(expect.arrayContaining(["cancelling", "cancelled"]));
+    expect(keys(job.id).map((k) => k.split(":")[0])).toEqual(
+      expect.arrayContaining(["cancelling", "cancelled"]),
+    );
     await watcher.tick();
     expect(images.callsTo("deregisterImage")).toHaveLength(1);
   });
@@ -173,5 +175,23 @@ describe("cancel", () => {
       finalReason: "The target role does not allow DeregisterImage.",
     });
     expect(keys(job.id).some((k) => k.startsWith("cancel_failed:"))).toBe(true);
+  });
+
+  it("deregisters only an image AWS already shows, waiting for one made moments ago", async () => {
+    const job = submit();
+    store.markCreateAttempted(job.id, clock.now());
+    // CreateImage answered with an id that DescribeImages does not show yet.
+    store.apply(job.id, { type: "image_created", imageId: "ami-0123456789abcdef0" }, clock.now());
+    store.decide(job.id, { type: "cancel_requested", by: REQUESTER }, clock.now());
+    await watcher.tick();
+    clock.advance(SETTINGS.pollIntervalMs);
+    await watcher.tick();
+    expect(images.callsTo("deregisterImage")).toEqual([]);
+    expect(store.get(job.id)?.state).toBe("cancelling");
+    // Ten minutes on, an image AWS has never shown is taken as gone.
+    clock.advance(11 * MINUTE);
+    await watcher.tick();
+    expect(store.get(job.id)?.state).toBe("cancelled");
+    expect(images.callsTo("deregisterImage")).toEqual([]);
   });
 });
