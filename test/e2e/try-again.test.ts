@@ -15,6 +15,7 @@ import {
   ROLE_ARN,
   startHarness,
 } from "../support/bot-harness.js";
+import { messageButtonPayload } from "../support/job-buttons.js";
 
 const INSTANCE = "i-0123456789abcdef0";
 const TAKEN = "web-1 nightly";
@@ -23,34 +24,6 @@ const STRANGER = "U0STRANGER";
 type Block = { block_id?: string; element?: Record<string, unknown>; elements?: Record<string, unknown>[] };
 
 const keyOf = (m: StoredMessage) => String(m.metadata?.event_payload?.key ?? "");
-
-/** A click on a button of a message in a thread, as Slack sends it. */
-function messageButtonPayload(options: {
-  userId: string;
-  channel: string;
-  threadTs: string;
-  messageTs: string;
-  action: Record<string, unknown>;
-}): Record<string, unknown> {
-  return {
-    type: "block_actions",
-    user: { id: options.userId, username: "someone", name: "someone", team_id: "T111" },
-    api_app_id: "A111",
-    token: "verification_token",
-    container: {
-      type: "message",
-      message_ts: options.messageTs,
-      channel_id: options.channel,
-      is_ephemeral: false,
-    },
-    trigger_id: "111.222.valid",
-    team: { id: "T111", domain: "workspace-domain" },
-    channel: { id: options.channel, name: "ops" },
-    message: { type: "message", ts: options.messageTs, thread_ts: options.threadTs, text: "…" },
-    response_url: "https://hooks.slack.com/actions/T111/1/x",
-    actions: [{ block_id: "try_again", action_ts: "1596530385.194939", type: "button", ...options.action }],
-  };
-}
 
 describe("Try again", () => {
   let h: Harness;
@@ -65,6 +38,7 @@ describe("Try again", () => {
         threadTs: refused.threadTs ?? "",
         messageTs: refused.ts,
         action: { ...button, value },
+        blockId: "try_again",
       }),
     );
 
