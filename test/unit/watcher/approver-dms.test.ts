@@ -1,30 +1,11 @@
 /** Approvers' direct messages: sent while the job waits, in order after the thread; dropped once decided. */
 import { describe, expect, it } from "vitest";
-import { createOutboxRelay } from "../../../src/watcher/outbox-relay.js";
-import { FixedClock } from "../../fakes/fixed-clock.js";
-import { memoryStore, newJob, silentLogger } from "../../fakes/job-fixtures.js";
-import { RecordingNotifier } from "../../fakes/recording-notifier.js";
-
-function setUp() {
-  const clock = new FixedClock();
-  const store = memoryStore();
-  const notifier = new RecordingNotifier(clock);
-  const relay = createOutboxRelay({
-    store,
-    notifier,
-    clock,
-    logger: silentLogger(),
-    channelGapMs: 0,
-    sleep: async (ms) => {
-      clock.advance(ms);
-    },
-  });
-  return { clock, store, notifier, relay };
-}
+import { newJob } from "../../fakes/job-fixtures.js";
+import { recordingRelay } from "../../support/recording-relay.js";
 
 describe("approver DMs", () => {
   it("go to each listed approver after the root and the thread's approval request", async () => {
-    const { store, notifier, relay, clock } = setUp();
+    const { store, notifier, relay, clock } = recordingRelay();
     const job = newJob({ approvalExpiresAt: clock.now() + 3_600_000, approverDms: ["U0LEAD", "U0SECOND"] });
     store.insert(job, clock.now());
     await relay.drain();
@@ -43,7 +24,7 @@ describe("approver DMs", () => {
   });
 
   it("are dropped when someone decided before they went out", async () => {
-    const { store, notifier, relay, clock } = setUp();
+    const { store, notifier, relay, clock } = recordingRelay();
     const job = newJob({ approvalExpiresAt: clock.now() + 3_600_000, approverDms: ["U0LEAD"] });
     store.insert(job, clock.now());
     store.decide(job.id, { type: "approved", by: "U0OTHER" }, clock.now());
