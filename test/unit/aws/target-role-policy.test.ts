@@ -164,18 +164,34 @@ describe("the target role's permissions, evaluated", () => {
   });
 });
 
-describe("the watcher's Deny over the SDK wire", () => {
-  // The role's permissions stand in as the session policy, so fake-aws enforces them on real calls.
-  const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/ami-bot-target`;
-  const target: Target = testTarget({
-    name: "role-as-session",
-    roleArn: ROLE_ARN,
-    accountId: ACCOUNT,
-    externalId: undefined,
-    regions: [REGION],
-    allow: { users: ["*"], usergroups: [], channels: [] },
-    instanceScope: { requiredTags: {} },
+// Over the SDK wire, the role's permissions stand in as the session policy, so fake-aws enforces them.
+const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/ami-bot-target`;
+const roleAsSession: Target = testTarget({
+  name: "role-as-session",
+  roleArn: ROLE_ARN,
+  accountId: ACCOUNT,
+  externalId: undefined,
+  regions: [REGION],
+  allow: { users: ["*"], usergroups: [], channels: [] },
+  instanceScope: { requiredTags: {} },
+});
+
+/** An EC2 client on a session with the role's own permissions, as `userId` (the SourceIdentity). */
+function clientAs(fake: FakeAws, userId: string): EC2Client {
+  const credentials = createSessionFactory({
+    endpoint: fake.url,
+    credentials: { accessKeyId: "test", secretAccessKey: "test" },
+  })({
+    target: roleAsSession,
+    region: REGION,
+    policy: JSON.parse(rolePolicy()) as PolicyDocument,
+    userId,
+    channelId: "none",
   });
+  return new EC2Client({ region: REGION, credentials, endpoint: fake.url, maxAttempts: 1 });
+}
+
+describe("the watcher's Deny over the SDK wire", () => {
   let fake: FakeAws;
 
   beforeAll(async () => {
@@ -187,18 +203,8 @@ describe("the watcher's Deny over the SDK wire", () => {
   });
 
   const createAs = (userId: string) => {
-    const credentials = createSessionFactory({
-      endpoint: fake.url,
-      credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    })({
-      target,
-      region: REGION,
-      policy: JSON.parse(rolePolicy()) as PolicyDocument,
-      userId,
-      channelId: "none",
-    });
     const tags: Tag[] = [{ Key: "ami-bot:job-id", Value: `job-${userId}` }];
-    return new EC2Client({ region: REGION, credentials, endpoint: fake.url, maxAttempts: 1 })
+    return clientAs(fake, userId)
       .send(
         new CreateImageCommand({
           InstanceId: INSTANCE,
@@ -228,34 +234,13 @@ describe("the watcher's Deny over the SDK wire", () => {
 });
 
 describe("a cancel under the role's permissions, over the SDK wire", () => {
-  // As above: the role's permissions stand in as the session policy, so fake-aws enforces them.
-  const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/ami-bot-target`;
-  const target: Target = testTarget({
-    name: "role-as-session",
-    roleArn: ROLE_ARN,
-    accountId: ACCOUNT,
-    externalId: undefined,
-    regions: [REGION],
-    allow: { users: ["*"], usergroups: [], channels: [] },
-    instanceScope: { requiredTags: {} },
-  });
   let fake: FakeAws;
   let client: EC2Client;
 
   beforeAll(async () => {
     fake = await startFakeAws({ accountId: ACCOUNT, roles: { [ROLE_ARN]: {} } });
     fake.addInstance({ instanceId: INSTANCE, tags: { "ami-bot:allowed": "true" }, volumes: 2 });
-    const credentials = createSessionFactory({
-      endpoint: fake.url,
-      credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    })({
-      target,
-      region: REGION,
-      policy: JSON.parse(rolePolicy()) as PolicyDocument,
-      userId: "U0REQUEST1",
-      channelId: "none",
-    });
-    client = new EC2Client({ region: REGION, credentials, endpoint: fake.url, maxAttempts: 1 });
+    client = clientAs(fake, "U0REQUEST1");
   });
   afterAll(async () => {
     await fake.close();
@@ -303,23 +288,7 @@ describe("a cancel under the role's permissions, over the SDK wire", () => {
         ],
       }),
     );
-    const watcherCredentials = createSessionFactory({
-      endpoint: fake.url,
-      credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    })({
-      target,
-      region: REGION,
-      policy: JSON.parse(rolePolicy()) as PolicyDocument,
-      userId: "ami-bot-watcher",
-      channelId: "none",
-    });
-    const watcher = new EC2Client({
-      region: REGION,
-      credentials: watcherCredentials,
-      endpoint: fake.url,
-      maxAttempts: 1,
-    });
-    const refused = await watcher
+    const refused = await clientAs(fake, "ami-bot-watcher")
       .send(new DeregisterImageCommand({ ImageId: out.ImageId, DeleteAssociatedSnapshots: true }))
       .then(
         () => "deregistered",
