@@ -8,7 +8,9 @@ import {
   DescribeVolumesCommand,
   EC2Client,
   type Filter,
+  type Image,
   type Instance,
+  type Snapshot,
 } from "@aws-sdk/client-ec2";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import type { ImageState } from "../domain/job.js";
@@ -66,6 +68,12 @@ export interface Ec2ImagesOptions {
 
 // Filter values per call: EC2 caps the number of values in one filter.
 const FILTER_CHUNK = 200;
+/** The tag every image and snapshot the bot makes carries; the watcher lists pending ones by it. */
+const JOB_ID_TAG = "ami-bot:job-id";
+/** EC2's largest page for DescribeImages and DescribeSnapshots. */
+const LIST_PAGE = 1000;
+/** At most this many pages of pending images (or snapshots) per check: 50,000 of them. */
+const LIST_MAX_PAGES = 50;
 const PICKER_PAGE = 50;
 // EC2 may return pages with few or no matches (it pages before filtering); ten pages bound one search.
 const PICKER_MAX_PAGES = 10;
@@ -131,6 +139,50 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+/** One page of a listing, for lookUpWatched. */
+interface ListPage<T> {
+  readonly items: readonly T[];
+  readonly nextToken: string | undefined;
+}
+
+/**
+ * Finds the watched ids in one place in as few calls as it can. Looking them up by id costs one call per
+ * 200 (EC2's limit on a filter's values); listing everything of ours still pending (by the job-id tag, 1,000
+ * a page) costs one call per 1,000 pending in the place, whichever of them are asked. So: up to 200 ids, one
+ * call by id; beyond that, the pending listing, then by id whatever it did not show (those that left
+ * pending since the last check, or that EC2 does not list yet: few per tick). The listing stops once what
+ * is left fits in one by-id call, and never reads more pages than a by-id lookup would have cost, so a place
+ * with far more pending than asked costs at most twice the by-id calls. Returns the items found, by id.
+ */
+async function lookUpWatched<T>(
+  ids: readonly string[],
+  idOf: (item: T) => string | undefined,
+  listPending: (nextToken: string | undefined) => Promise<ListPage<T>>,
+  byIds: (ids: string[]) => Promise<readonly T[]>,
+): Promise<Map<string, T>> {
+  const wanted = new Set(ids);
+  const found = new Map<string, T>();
+  const keep = (items: readonly T[]) => {
+    for (const item of items) {
+      const id = idOf(item);
+      if (id !== undefined && wanted.has(id)) found.set(id, item);
+    }
+  };
+  if (wanted.size > FILTER_CHUNK) {
+    const maxPages = Math.min(LIST_MAX_PAGES, Math.ceil(wanted.size / FILTER_CHUNK));
+    let nextToken: string | undefined;
+    for (let page = 0; page < maxPages; page++) {
+      const out = await listPending(nextToken);
+      keep(out.items);
+      nextToken = out.nextToken;
+      if (!nextToken || wanted.size - found.size <= FILTER_CHUNK) break;
+    }
+  }
+  const rest = [...wanted].filter((id) => !found.has(id));
+  for (const part of chunk(rest, FILTER_CHUNK)) keep(await byIds(part));
+  return found;
 }
 
 /**
@@ -350,7 +402,7 @@ export class Ec2Images implements ImageService {
   private createCommand(params: CreateImageParams, requester: Requester, dryRun: boolean) {
     const tags = [
       { Key: "Name", Value: params.imageName },
-      { Key: "ami-bot:job-id", Value: params.jobId },
+      { Key: JOB_ID_TAG, Value: params.jobId },
       { Key: "ami-bot:requested-by", Value: requester.userId },
       { Key: "ami-bot:channel", Value: requester.channelId },
       ...params.tags.map((t) => ({ Key: t.key, Value: t.value })),
@@ -459,7 +511,7 @@ export class Ec2Images implements ImageService {
       const out = await this.watchClient(place).send(
         new DescribeImagesCommand({
           Owners: ["self"],
-          Filters: [{ Name: "tag:ami-bot:job-id", Values: [jobId] }],
+          Filters: [{ Name: `tag:${JOB_ID_TAG}`, Values: [jobId] }],
         }),
         this.call(),
       );
@@ -482,50 +534,94 @@ export class Ec2Images implements ImageService {
     }
   }
 
+  /**
+   * The watcher's check: see lookUpWatched. Ours only (`self`), by filters, never ImageIds: one missing image
+   * must not fail the whole batch; an id EC2 shows neither way is left out of the map.
+   */
   async describeImages(place: Place, imageIds: readonly string[]): Promise<Map<string, ImageStatus>> {
-    const result = new Map<string, ImageStatus>();
     const client = this.watchClient(place);
+    // Given a page, one page of a listing (EC2 allows MaxResults only without ids).
+    const describe = async (filters: Filter[], page?: { nextToken: string | undefined }) => {
+      const out = await client.send(
+        new DescribeImagesCommand({
+          Owners: ["self"],
+          Filters: filters,
+          ...(page && { MaxResults: LIST_PAGE }),
+          ...(page?.nextToken && { NextToken: page.nextToken }),
+        }),
+        this.call(),
+      );
+      return { items: out.Images ?? [], nextToken: out.NextToken };
+    };
+    let found: Map<string, Image>;
     try {
-      for (const ids of chunk(imageIds, FILTER_CHUNK)) {
-        // A filter, not ImageIds: one missing image must not fail the whole batch.
-        const out = await client.send(
-          new DescribeImagesCommand({ Filters: [{ Name: "image-id", Values: ids }] }),
-          this.call(),
-        );
-        for (const image of out.Images ?? []) {
-          if (!image.ImageId) continue;
-          result.set(image.ImageId, {
-            imageId: image.ImageId,
-            state: (image.State ?? "pending") as ImageState,
-            reason: image.StateReason?.Message,
-            snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) =>
-              m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [],
-            ),
-          });
-        }
-      }
+      found = await lookUpWatched(
+        imageIds,
+        (image) => image.ImageId,
+        (nextToken) =>
+          describe(
+            [
+              { Name: "tag-key", Values: [JOB_ID_TAG] },
+              { Name: "state", Values: ["pending"] },
+            ],
+            { nextToken },
+          ),
+        async (ids) => (await describe([{ Name: "image-id", Values: ids }])).items,
+      );
     } catch (error) {
       throw this.watchError(place, error);
     }
+    const result = new Map<string, ImageStatus>();
+    for (const [imageId, image] of found)
+      result.set(imageId, {
+        imageId,
+        state: (image.State ?? "pending") as ImageState,
+        reason: image.StateReason?.Message,
+        snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) =>
+          m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [],
+        ),
+      });
     return result;
   }
 
+  /**
+   * Progress of snapshots, looked up as describeImages does (pending ones by the job-id tag). A snapshot the
+   * pending listing does not show is looked up by id rather than taken as complete: EC2 may not list one
+   * made moments ago, and counting it as 100% would post a milestone the image has not reached.
+   */
   async snapshotProgress(place: Place, snapshotIds: readonly string[]): Promise<Map<string, number>> {
-    const result = new Map<string, number>();
     const client = this.watchClient(place);
+    // Given a page, one page of a listing (EC2 allows MaxResults only without ids).
+    const describe = async (filters: Filter[], page?: { nextToken: string | undefined }) => {
+      const out = await client.send(
+        new DescribeSnapshotsCommand({
+          OwnerIds: ["self"],
+          Filters: filters,
+          ...(page && { MaxResults: LIST_PAGE }),
+          ...(page?.nextToken && { NextToken: page.nextToken }),
+        }),
+        this.call(),
+      );
+      return { items: out.Snapshots ?? [], nextToken: out.NextToken };
+    };
+    let found: Map<string, Snapshot>;
     try {
-      for (const ids of chunk(snapshotIds, FILTER_CHUNK)) {
-        const out = await client.send(
-          new DescribeSnapshotsCommand({ Filters: [{ Name: "snapshot-id", Values: ids }] }),
-          this.call(),
-        );
-        for (const s of out.Snapshots ?? []) {
-          if (s.SnapshotId) result.set(s.SnapshotId, Number.parseInt(s.Progress ?? "0", 10) || 0);
-        }
-      }
+      found = await lookUpWatched(
+        snapshotIds,
+        (snapshot) => snapshot.SnapshotId,
+        (nextToken) =>
+          describe(
+            [
+              { Name: "tag-key", Values: [JOB_ID_TAG] },
+              { Name: "status", Values: ["pending"] },
+            ],
+            { nextToken },
+          ),
+        async (ids) => (await describe([{ Name: "snapshot-id", Values: ids }])).items,
+      );
     } catch (error) {
       throw this.watchError(place, error);
     }
-    return result;
+    return new Map([...found].map(([id, s]) => [id, Number.parseInt(s.Progress ?? "0", 10) || 0] as const));
   }
 }

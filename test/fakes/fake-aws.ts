@@ -43,17 +43,23 @@
  *   returns rootDeviceName and blockDeviceMapping, DescribeVolumes their size, type and attachment
  *   (VolumeId.N, or filters volume-id, attachment.instance-id, attachment.device; an unknown VolumeId is
  *   InvalidVolume.NotFound), DescribeImages each snapshot under its device name and size.
- * - DescribeInstances pages as EC2 does: MaxResults 5–1000 (InvalidParameterValue otherwise; with
- *   InstanceId it is InvalidParameterCombination), and a NextToken while instances remain. A page is cut
- *   from the region's instances before filtering, so it may hold fewer matches than MaxResults, or none,
- *   and still have a NextToken. A token the fake did not issue is InvalidParameterValue.
+ * - DescribeInstances, DescribeImages and DescribeSnapshots page as EC2 does: MaxResults 5–1000
+ *   (InvalidParameterValue otherwise; beside InstanceId, ImageId or SnapshotId it is
+ *   InvalidParameterCombination), and a NextToken while results remain; without MaxResults, one answer with
+ *   everything. A DescribeInstances page is cut from the region's instances before filtering, so it may hold
+ *   fewer matches than MaxResults, or none, and still have a NextToken; images and snapshots are filtered
+ *   first and then cut (full pages). A token the fake did not issue is InvalidParameterValue.
+ * - Filters: the ones each Describe call names, `tag:<key>` and `tag-key` (any of the resource's tag keys).
+ *   DescribeImages/DescribeSnapshots honour Owner.N (`Owners`, `OwnerIds` in the SDK): `self` or an account
+ *   id. Every image and snapshot the fake makes is owned by its one account, which is `self` to every caller
+ *   (whichever role's session calls); `addImage({ ownerId })` makes one that is another's, shared with it.
  * - Session expiry only on demand: after `expireSessions()`, EC2 calls signed with a session issued before
  *   answer RequestExpired (as EC2 does for expired temporary credentials); new AssumeRole sessions work.
  * - DeregisterImage checks, in order: a well-formed id (else InvalidAMIID.Malformed), the image exists in
  *   the region (else InvalidAMIID.NotFound, also for one already deregistered), permission, DryRun. The
  *   image is removed (DescribeImages no longer returns it) and, with DeleteAssociatedSnapshots=true, so
  *   are the snapshots the session may delete; the answer lists each with its return code.
- * - Not modelled: signatures, timed session expiry, pagination of other Describe calls, IAM of
+ * - Not modelled: signatures, timed session expiry, pagination of DescribeVolumes, IAM of
  *   roles/base identity, deregistration protection, the Recycle Bin, snapshots shared by several images.
  * - Partition is always `aws`. An instance added without `region` exists in whichever region is asked.
  */
@@ -198,8 +204,18 @@ export interface FakeAws {
     rootDeviceName?: string;
     region?: string;
   }): FakeInstance;
-  /** An image this account already has (made earlier, outside the bot), available, without snapshots. */
-  addImage(image: { name: string; region: string; instanceId?: string }): FakeImage;
+  /**
+   * An image made outside the bot, without snapshots: by default this account's, available and untagged;
+   * `ownerId` makes it another account's, shared with this one (listed unless Owner.N leaves it out).
+   */
+  addImage(image: {
+    name: string;
+    region: string;
+    instanceId?: string;
+    ownerId?: string;
+    tags?: Record<string, string>;
+    state?: string;
+  }): FakeImage;
   addRole(roleArn: string, role?: { externalId?: string }): void;
   setImageState(imageId: string, state: string, reason?: string): void;
   setSnapshotProgress(imageId: string, percent: number): void;
@@ -292,6 +308,9 @@ const hex = (n: number) =>
 
 /** IAM-style and EC2-filter-style wildcards: `*` any run, `?` one character. */
 function glob(pattern: string, value: string, ignoreCase = false): boolean {
+  // Most patterns are plain ids: compared as they are, the fake stays quick with thousands of images.
+  if (!/[*?]/.test(pattern))
+    return ignoreCase ? pattern.toLowerCase() === value.toLowerCase() : pattern === value;
   const source = pattern
     .replace(/[.+^${}()|[\]\\]/g, "\\$&")
     .replace(/\*/g, ".*")
@@ -323,10 +342,11 @@ function filterBy<T extends { tags: Record<string, string> }>(
   for (let i = 1; params[`Filter.${i}.Name`] !== undefined; i++)
     filters.push({ name: params[`Filter.${i}.Name`] ?? "", values: list(params, `Filter.${i}.Value`) });
   for (const { name } of filters)
-    if (!name.startsWith("tag:") && !fields[name])
+    if (!name.startsWith("tag:") && name !== "tag-key" && !fields[name])
       throw new AwsFault("InvalidParameterValue", 400, `The filter '${name}' is invalid`);
   return rows.filter((row) =>
     filters.every(({ name, values }) => {
+      if (name === "tag-key") return Object.keys(row.tags).some((key) => values.some((v) => glob(v, key)));
       const have = name.startsWith("tag:") ? row.tags[name.slice(4)] : fields[name]?.(row);
       return have !== undefined && values.some((v) => glob(v, have));
     }),
@@ -452,7 +472,7 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
   const sessions = new Map<string, FakeSession>();
   const faults = new Map<string, (FakeFault & { left: number })[]>();
   const expired = new Set<string>();
-  // DescribeInstances NextToken → where its page starts.
+  // A Describe call's NextToken → where its page starts.
   const pageTokens = new Map<string, number>();
   const delays = new Map<string, number[]>();
   const timers = new Set<NodeJS.Timeout>();
@@ -510,6 +530,12 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
   const visibleInstances = (region: string) =>
     [...instances.values()].filter((i) => i.region === undefined || i.region === region);
   const imagesIn = (region: string) => [...images.values()].filter((i) => i.region === region);
+  /** Without a copy of every image per call: benchmarks make thousands. */
+  const nameInUse = (region: string, name: string) => {
+    for (const i of images.values())
+      if (i.region === region && i.name === name && i.state !== "deregistered") return true;
+    return false;
+  };
   /** What an existing resource's tags put in the request context. */
   const resourceTags = (tags: Record<string, string>): PolicyContext =>
     Object.fromEntries(
@@ -517,6 +543,48 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
         Object.entries(tags).map(([k, v]) => [`${prefix}/${k}`, v]),
       ),
     );
+
+  /**
+   * MaxResults and NextToken as EC2 checks them: MaxResults 5–1000, never beside a list of ids (`idsParam`
+   * names that list in the error), and only tokens the fake issued.
+   */
+  function paging(p: Record<string, string>, idsGiven: boolean, idsParam: string) {
+    const maxResults = p.MaxResults === undefined ? undefined : Number(p.MaxResults);
+    if (maxResults !== undefined && idsGiven)
+      throw new AwsFault(
+        "InvalidParameterCombination",
+        400,
+        `The parameter ${idsParam} cannot be used with the parameter maxResults`,
+      );
+    if (maxResults !== undefined && !(Number.isInteger(maxResults) && maxResults >= 5 && maxResults <= 1000))
+      throw new AwsFault(
+        "InvalidParameterValue",
+        400,
+        `Value ( ${p.MaxResults} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.`,
+      );
+    let start = 0;
+    if (p.NextToken !== undefined) {
+      const at = pageTokens.get(p.NextToken);
+      if (at === undefined) throw new AwsFault("InvalidParameterValue", 400, "Invalid NextToken");
+      start = at;
+    }
+    // Without MaxResults, everything; a NextToken alone continues with pages of 1,000.
+    const size = maxResults ?? (p.NextToken === undefined ? Number.POSITIVE_INFINITY : 1000);
+    return <T>(rows: readonly T[]): { page: T[]; nextToken: string | undefined } => {
+      const page = rows.slice(start, start + size);
+      if (start + size >= rows.length) return { page, nextToken: undefined };
+      const nextToken = hex(32);
+      pageTokens.set(nextToken, start + size);
+      return { page, nextToken };
+    };
+  }
+
+  /** Owner.N: none means every image or snapshot the caller may see; `self` is the fake's one account. */
+  const ownedBy = (p: Record<string, string>) => {
+    const owners = list(p, "Owner");
+    return (ownerId: string) =>
+      owners.length === 0 || owners.some((o) => o === ownerId || (o === "self" && ownerId === accountId));
+  };
 
   function ec2(action: string, p: Record<string, string>, key: string | undefined, region: string): string {
     switch (action) {
@@ -569,7 +637,7 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
           throw new AwsFault("DryRunOperation", 412, "Request would have succeeded, but DryRun flag is set.");
         if (!["running", "stopped"].includes(instance.state))
           throw new AwsFault("IncorrectInstanceState", 400, `The instance is ${instance.state}`);
-        if (imagesIn(region).some((i) => i.name === name && i.state !== "deregistered"))
+        if (nameInUse(region, name))
           throw new AwsFault("InvalidAMIName.Duplicate", 400, `AMI name ${name} is already in use`);
         for (const device of left) {
           if (!instance.volumes.some((v) => v.deviceName === device))
@@ -658,16 +726,22 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
         for (const id of ids)
           if (images.get(id)?.region !== region)
             throw new AwsFault("InvalidAMIID.NotFound", 400, `The image id '[${id}]' does not exist`);
-        const owners = list(p, "Owner");
-        const mine = owners.length === 0 || owners.some((o) => o === "self" || o === accountId);
-        const rows = imagesIn(region).filter((i) => mine && (ids.length === 0 || ids.includes(i.imageId)));
-        const found = filterBy(p, rows, {
-          "image-id": (i) => i.imageId,
-          name: (i) => i.name,
-          state: (i) => i.state,
-        });
+        const cut = paging(p, ids.length > 0, "ImageIds");
+        const owned = ownedBy(p);
+        // By id straight from the map: a per-image waiter's thousands of calls stay quick.
+        const rows = (
+          ids.length > 0 ? [...new Set(ids)].map((id) => images.get(id) as FakeImage) : imagesIn(region)
+        ).filter((i) => owned(i.ownerId));
+        // Filtered first, then cut into pages: with the filters the bot sends, EC2 answers full pages.
+        const { page, nextToken } = cut(
+          filterBy(p, rows, {
+            "image-id": (i) => i.imageId,
+            name: (i) => i.name,
+            state: (i) => i.state,
+          }),
+        );
         return xml({
-          imagesSet: found.map((i) => ({
+          imagesSet: page.map((i) => ({
             imageId: i.imageId,
             imageState: i.state,
             imageOwnerId: i.ownerId,
@@ -681,6 +755,7 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
             stateReason: i.stateReason,
             tagSet: tagSet(i.tags),
           })),
+          nextToken,
         });
       }
       case "DescribeSnapshots": {
@@ -697,14 +772,20 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
         for (const id of ids)
           if (!all.some((x) => x.s.snapshotId === id))
             throw new AwsFault("InvalidSnapshot.NotFound", 400, `The snapshot '${id}' does not exist.`);
+        const cut = paging(p, ids.length > 0, "SnapshotIds");
+        const owned = ownedBy(p);
         const status = (pct: number) => (pct >= 100 ? "completed" : "pending");
-        const rows = all.filter((x) => ids.length === 0 || ids.includes(x.s.snapshotId));
-        const found = filterBy(p, rows, {
-          "snapshot-id": (x) => x.s.snapshotId,
-          status: (x) => status(x.s.progress),
-        });
+        const rows = all.filter(
+          (x) => owned(x.ownerId) && (ids.length === 0 || ids.includes(x.s.snapshotId)),
+        );
+        const { page, nextToken } = cut(
+          filterBy(p, rows, {
+            "snapshot-id": (x) => x.s.snapshotId,
+            status: (x) => status(x.s.progress),
+          }),
+        );
         return xml({
-          snapshotSet: found.map(({ startTime, ownerId, s }) => ({
+          snapshotSet: page.map(({ startTime, ownerId, s }) => ({
             snapshotId: s.snapshotId,
             status: status(s.progress),
             startTime,
@@ -712,46 +793,20 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
             ownerId,
             tagSet: tagSet(s.tags),
           })),
+          nextToken,
         });
       }
       case "DescribeInstances": {
         authorize(key, region, "ec2:DescribeInstances", ["*"]);
         const ids = list(p, "InstanceId");
-        const maxResults = p.MaxResults === undefined ? undefined : Number(p.MaxResults);
-        if (maxResults !== undefined && ids.length > 0)
-          throw new AwsFault(
-            "InvalidParameterCombination",
-            400,
-            "The parameter instancesSet cannot be used with the parameter maxResults",
-          );
-        if (
-          maxResults !== undefined &&
-          !(Number.isInteger(maxResults) && maxResults >= 5 && maxResults <= 1000)
-        )
-          throw new AwsFault(
-            "InvalidParameterValue",
-            400,
-            `Value ( ${p.MaxResults} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.`,
-          );
+        const cut = paging(p, ids.length > 0, "instancesSet");
         const visible = visibleInstances(region);
         for (const id of ids)
           if (!visible.some((i) => i.instanceId === id))
             throw new AwsFault("InvalidInstanceID.NotFound", 400, `The instance ID '${id}' does not exist`);
-        let start = 0;
-        if (p.NextToken !== undefined) {
-          const at = pageTokens.get(p.NextToken);
-          if (at === undefined) throw new AwsFault("InvalidParameterValue", 400, "Invalid NextToken");
-          start = at;
-        }
         const rows = visible.filter((i) => ids.length === 0 || ids.includes(i.instanceId));
         // Cut the page first, then filter, as EC2 does: a page may hold few matches, or none.
-        const size = maxResults ?? (p.NextToken === undefined ? rows.length : 1000);
-        const page = rows.slice(start, start + size);
-        let nextToken: string | undefined;
-        if (start + size < rows.length) {
-          nextToken = hex(32);
-          pageTokens.set(nextToken, start + size);
-        }
+        const { page, nextToken } = cut(rows);
         const found = filterBy(p, page, {
           "instance-id": (i) => i.instanceId,
           "instance-state-name": (i) => i.state,
@@ -965,7 +1020,7 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
     },
     instances,
     sessions,
-    addImage({ name, region, instanceId }) {
+    addImage({ name, region, instanceId, ownerId, tags, state }) {
       const image: FakeImage = {
         imageId: `ami-${hex(17)}`,
         region,
@@ -974,10 +1029,10 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
         description: undefined,
         noReboot: true,
         creationDate: new Date().toISOString(),
-        ownerId: accountId,
-        tags: {},
+        ownerId: ownerId ?? accountId,
+        tags: { ...tags },
         snapshots: [],
-        state: "available",
+        state: state ?? "available",
         stateReason: undefined,
       };
       images.set(image.imageId, image);

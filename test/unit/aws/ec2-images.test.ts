@@ -6,9 +6,11 @@ import {
   CreateImageCommand,
   type CreateImageCommandInput,
   DescribeImagesCommand,
+  type DescribeImagesCommandInput,
   DescribeInstancesCommand,
   type DescribeInstancesCommandInput,
   DescribeSnapshotsCommand,
+  type DescribeSnapshotsCommandInput,
   EC2Client,
   EC2ServiceException,
 } from "@aws-sdk/client-ec2";
@@ -382,7 +384,7 @@ describe("Ec2Images with a mocked EC2 client", () => {
     }
   });
 
-  it("describeImages filters on image-id (never ImageIds) in chunks of 200", async () => {
+  it("describeImages looks up to 200 ids up by an image-id filter (never ImageIds), ours only", async () => {
     ec2.on(DescribeImagesCommand).callsFake((input: { Filters?: { Values?: string[] }[] }) => ({
       Images: (input.Filters?.[0]?.Values ?? []).map((id) => ({
         ImageId: id,
@@ -394,23 +396,96 @@ describe("Ec2Images with a mocked EC2 client", () => {
         ],
       })),
     }));
-    const ids = Array.from({ length: 450 }, (_, i) => `ami-${i}`);
+    const ids = Array.from({ length: 200 }, (_, i) => `ami-${i}`);
     const result = await images.describeImages(place, ids);
 
     const calls = ec2.commandCalls(DescribeImagesCommand).map((c) => c.args[0].input);
-    expect(calls.map((c) => c.Filters?.[0]?.Values?.length)).toEqual([200, 200, 50]);
-    for (const c of calls) {
-      expect(c.ImageIds).toBeUndefined();
-      expect(c.Filters?.[0]?.Name).toBe("image-id");
-    }
-    expect(result.size).toBe(450);
+    expect(calls).toEqual([{ Owners: ["self"], Filters: [{ Name: "image-id", Values: ids }] }]);
+    expect(result.size).toBe(200);
     expect(result.get("ami-0")).toEqual({
       imageId: "ami-0",
       state: "failed",
       reason: "boom",
       snapshotIds: ["snap-ami-0"],
     });
-    expect(result.get("ami-449")?.state).toBe("pending");
+    expect(result.get("ami-199")?.state).toBe("pending");
+  });
+
+  it("describeImages lists pending images by the job-id tag beyond 200 ids, then looks up the rest by id", async () => {
+    const ids = Array.from({ length: 1450 }, (_, i) => `ami-${i}`);
+    // Two pages of pending ones (some not asked), then the ones that left pending, asked by id.
+    ec2.on(DescribeImagesCommand).callsFake((input: DescribeImagesCommandInput) => {
+      const pending = (list: string[]) => list.map((id) => ({ ImageId: id, State: "pending" }));
+      if (input.Filters?.[0]?.Name === "image-id")
+        return {
+          Images: (input.Filters[0].Values ?? [])
+            .filter((id) => id !== "ami-1449")
+            .map((id) => ({ ImageId: id, State: "available" })),
+        };
+      if (input.NextToken === "page-2")
+        return { Images: pending([...ids.slice(1000, 1400), "ami-not-asked"]) };
+      return { Images: pending(ids.slice(0, 1000)), NextToken: "page-2" };
+    });
+    const result = await images.describeImages(place, ids);
+
+    const calls = ec2.commandCalls(DescribeImagesCommand).map((c) => c.args[0].input);
+    const listing = {
+      Owners: ["self"],
+      Filters: [
+        { Name: "tag-key", Values: ["ami-bot:job-id"] },
+        { Name: "state", Values: ["pending"] },
+      ],
+      MaxResults: 1000,
+    };
+    expect(calls).toEqual([
+      listing,
+      { ...listing, NextToken: "page-2" },
+      { Owners: ["self"], Filters: [{ Name: "image-id", Values: ids.slice(1400) }] },
+    ]);
+    expect(result.size).toBe(1449);
+    expect(result.has("ami-not-asked")).toBe(false);
+    expect(result.has("ami-1449")).toBe(false);
+    expect(result.get("ami-1399")?.state).toBe("pending");
+    expect(result.get("ami-1400")?.state).toBe("available");
+  });
+
+  it("describeImages stops listing once the rest fit in one lookup by id", async () => {
+    const ids = Array.from({ length: 1100 }, (_, i) => `ami-${i}`);
+    ec2.on(DescribeImagesCommand).callsFake((input: DescribeImagesCommandInput) => {
+      const listing = input.Filters?.[0]?.Name === "tag-key";
+      const found = listing ? ids.slice(0, 1000) : (input.Filters?.[0]?.Values ?? []);
+      return {
+        Images: found.map((id) => ({ ImageId: id, State: "pending" })),
+        NextToken: listing ? "page-2" : undefined,
+      };
+    });
+    const result = await images.describeImages(place, ids);
+    const calls = ec2.commandCalls(DescribeImagesCommand).map((c) => c.args[0].input);
+    expect(calls.map((c) => c.NextToken ?? c.Filters?.[0]?.Name)).toEqual(["tag-key", "image-id"]);
+    expect(calls[1]?.Filters?.[0]?.Values).toEqual(ids.slice(1000));
+    expect(result.size).toBe(1100);
+  });
+
+  it("describeImages reads no more listing pages than a lookup by id would cost", async () => {
+    // 300 asked, among many more pending that are not: two pages at most, then the rest by id.
+    const ids = Array.from({ length: 300 }, (_, i) => `ami-${i}`);
+    let page = 0;
+    ec2.on(DescribeImagesCommand).callsFake((input: DescribeImagesCommandInput) => {
+      if (input.Filters?.[0]?.Name === "image-id")
+        return { Images: (input.Filters[0].Values ?? []).map((id) => ({ ImageId: id, State: "pending" })) };
+      page++;
+      return {
+        Images: Array.from({ length: 1000 }, (_, i) => ({
+          ImageId: `ami-other-${page}-${i}`,
+          State: "pending",
+        })),
+        NextToken: `page-${page + 1}`,
+      };
+    });
+    const result = await images.describeImages(place, ids);
+    const calls = ec2.commandCalls(DescribeImagesCommand).map((c) => c.args[0].input);
+    expect(calls.map((c) => c.Filters?.[0]?.Name)).toEqual(["tag-key", "tag-key", "image-id", "image-id"]);
+    expect(result.size).toBe(300);
   });
 
   it("reuses one read-only session per place for the watcher", async () => {
@@ -423,7 +498,7 @@ describe("Ec2Images with a mocked EC2 client", () => {
     expect(sessionRequests[0]).toMatchObject({ userId: "ami-bot-watcher", policy: watcherPolicy(scope) });
   });
 
-  it("snapshotProgress reads percentages, filtering on snapshot-id", async () => {
+  it("snapshotProgress reads percentages, filtering on snapshot-id, ours only", async () => {
     ec2.on(DescribeSnapshotsCommand).resolves({
       Snapshots: [
         { SnapshotId: "snap-1", Progress: "37%" },
@@ -435,9 +510,39 @@ describe("Ec2Images with a mocked EC2 client", () => {
       ["snap-1", 37],
       ["snap-2", 0],
     ]);
-    expect(ec2).toHaveReceivedCommandWith(DescribeSnapshotsCommand, {
-      Filters: [{ Name: "snapshot-id", Values: ["snap-1", "snap-2"] }],
+    expect(ec2.commandCalls(DescribeSnapshotsCommand).map((c) => c.args[0].input)).toEqual([
+      { OwnerIds: ["self"], Filters: [{ Name: "snapshot-id", Values: ["snap-1", "snap-2"] }] },
+    ]);
+  });
+
+  it("snapshotProgress lists pending snapshots by the job-id tag beyond 200, then the rest by id", async () => {
+    const ids = Array.from({ length: 500 }, (_, i) => `snap-${i}`);
+    ec2.on(DescribeSnapshotsCommand).callsFake((input: DescribeSnapshotsCommandInput) => {
+      if (input.Filters?.[0]?.Name === "tag-key")
+        return { Snapshots: ids.slice(0, 490).map((id) => ({ SnapshotId: id, Progress: "40%" })) };
+      // A snapshot made moments ago may not show yet: it stays out of the map (not taken as complete).
+      return {
+        Snapshots: (input.Filters?.[0]?.Values ?? [])
+          .filter((id) => id !== "snap-499")
+          .map((id) => ({ SnapshotId: id, Progress: "100%" })),
+      };
     });
+    const progress = await images.snapshotProgress(place, ids);
+    expect(ec2.commandCalls(DescribeSnapshotsCommand).map((c) => c.args[0].input)).toEqual([
+      {
+        OwnerIds: ["self"],
+        Filters: [
+          { Name: "tag-key", Values: ["ami-bot:job-id"] },
+          { Name: "status", Values: ["pending"] },
+        ],
+        MaxResults: 1000,
+      },
+      { OwnerIds: ["self"], Filters: [{ Name: "snapshot-id", Values: ids.slice(490) }] },
+    ]);
+    expect(progress.get("snap-0")).toBe(40);
+    expect(progress.get("snap-490")).toBe(100);
+    expect(progress.has("snap-499")).toBe(false);
+    expect(progress.size).toBe(499);
   });
 
   it("findImageByJob looks for own images by the job-id tag, through the watcher's session", async () => {
