@@ -4,12 +4,7 @@
  * aws-sdk-client-mock, then over the SDK wire against fake-aws, which enforces the session policy on the
  * image and on each snapshot, as EC2 does.
  */
-import {
-  DeregisterImageCommand,
-  DescribeImagesCommand,
-  EC2Client,
-  EC2ServiceException,
-} from "@aws-sdk/client-ec2";
+import { DeregisterImageCommand, DescribeImagesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import "aws-sdk-client-mock-vitest/extend";
@@ -20,51 +15,28 @@ import {
   type SessionRequest,
 } from "../../../src/aws/scoped-credentials.js";
 import { cancelImagePolicy, watcherPolicy } from "../../../src/aws/session-policy.js";
-import type { CreateImageParams, Place, Requester } from "../../../src/domain/ports.js";
+import type { CreateImageParams, Place } from "../../../src/domain/ports.js";
 import type { Target } from "../../../src/domain/target.js";
-import { AwsRefusedError } from "../../../src/errors.js";
 import { type FakeAws, startFakeAws } from "../../fakes/fake-aws.js";
-import { testTarget } from "../../fakes/job-fixtures.js";
+import {
+  ACCOUNT,
+  adapterTarget,
+  awsError,
+  EXTERNAL_ID,
+  INSTANCE,
+  placeOf,
+  REGION,
+  ROLE_ARN,
+  refusal,
+  requester,
+  SCOPE_TAG,
+} from "../../support/ec2-adapter.js";
 
-const ACCOUNT = "123456789012";
-const REGION = "eu-west-1";
-const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/ami-bot-target`;
-const EXTERNAL_ID = "external-id-0123456789";
-const INSTANCE = "i-0123456789abcdef0";
 const IMAGE = "ami-0123456789abcdef0";
-const SCOPE_TAG = { "ami-bot": "allowed" };
 
-const target: Target = testTarget({
-  name: "prod",
-  roleArn: ROLE_ARN,
-  accountId: ACCOUNT,
-  externalId: EXTERNAL_ID,
-  regions: [REGION],
-  allow: { users: ["*"], usergroups: [], channels: [] },
-  instanceScope: { requiredTags: SCOPE_TAG },
-});
-const place: Place = { target, region: REGION };
-const requester: Requester = { userId: "U0REQUEST1", channelId: "C0CHANNEL1" };
+const target: Target = adapterTarget();
+const place: Place = placeOf(target);
 const scope = { partition: "aws", accountId: ACCOUNT, region: REGION };
-
-function awsError(name: string, status: number) {
-  return new EC2ServiceException({
-    name,
-    $fault: "client",
-    $metadata: { httpStatusCode: status },
-    message: name,
-  });
-}
-
-async function refusal(promise: Promise<unknown>): Promise<AwsRefusedError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof AwsRefusedError))
-    throw new Error(`expected an AwsRefusedError, got ${String(error)}`);
-  return error;
-}
 
 describe("deregisterImage with a mocked EC2 client", () => {
   const ec2 = mockClient(EC2Client);

@@ -35,31 +35,26 @@ import {
 import { DEFAULT_AWS_TIMEOUTS } from "../../../src/aws/timeouts.js";
 import type { CreateImageParams, Place, Requester } from "../../../src/domain/ports.js";
 import type { Target } from "../../../src/domain/target.js";
-import { AwsRefusedError } from "../../../src/errors.js";
 import { type FakeAws, startFakeAws } from "../../fakes/fake-aws.js";
 import { FixedClock } from "../../fakes/fixed-clock.js";
-import { testTarget } from "../../fakes/job-fixtures.js";
+import {
+  ACCOUNT,
+  adapterTarget,
+  awsError,
+  EXTERNAL_ID,
+  INSTANCE,
+  placeOf,
+  REGION,
+  ROLE_ARN,
+  refusal,
+  requester,
+  SCOPE_TAG,
+} from "../../support/ec2-adapter.js";
 
-const ACCOUNT = "123456789012";
-const REGION = "eu-west-1";
-const ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/ami-bot-target`;
-const EXTERNAL_ID = "external-id-0123456789";
-const INSTANCE = "i-0123456789abcdef0";
 const OTHER_INSTANCE = "i-0fedcba9876543210";
-const SCOPE_TAG = { "ami-bot": "allowed" };
 
-const target: Target = testTarget({
-  name: "prod",
-  roleArn: ROLE_ARN,
-  accountId: ACCOUNT,
-  externalId: EXTERNAL_ID,
-  regions: [REGION],
-  allow: { users: ["*"], usergroups: [], channels: [] },
-  instanceScope: { requiredTags: SCOPE_TAG },
-  tagKeys: ["team", "ticket"],
-});
-const place: Place = { target, region: REGION };
-const requester: Requester = { userId: "U0REQUEST1", channelId: "C0CHANNEL1" };
+const target: Target = adapterTarget({ tagKeys: ["team", "ticket"] });
+const place: Place = placeOf(target);
 const scope = { partition: "aws", accountId: ACCOUNT, region: REGION };
 const createPolicy = (instanceId = INSTANCE) => createImagePolicy(target, REGION, instanceId);
 
@@ -77,28 +72,6 @@ function params(overrides: Partial<CreateImageParams> = {}): CreateImageParams {
     excludedDevices: [],
     ...overrides,
   };
-}
-
-function awsError(
-  name: string,
-  status: number,
-  fault: "client" | "server" = status >= 500 ? "server" : "client",
-) {
-  return new EC2ServiceException({
-    name,
-    $fault: fault,
-    $metadata: { httpStatusCode: status },
-    message: name,
-  });
-}
-
-async function refusal(promise: Promise<unknown>): Promise<AwsRefusedError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(AwsRefusedError);
-  return error as AwsRefusedError;
 }
 
 describe("session policies", () => {
