@@ -124,14 +124,8 @@ describe.concurrent("a crash at any step of a job", () => {
           30_000,
           "the final message and the updated root",
         );
-        await eventuallyAsync(
-          async () => (await second.health()).json.unfinishedJobs === 0,
-          10_000,
-          "no unfinished jobs",
-        );
-        // Stop cleanly, so the database can be read; nothing may be left to post (checked below).
-        const stopped = await second.stop();
-        expect(stopped.code, second.stderr()).toBe(0);
+        // Nothing may be left to post (checked below).
+        await settleAndStop(second);
 
         expect(slack.messages.filter((m) => !m.threadTs)).toHaveLength(1);
         expect(keyOf(root)).toBe("root");
@@ -162,6 +156,22 @@ interface DecisionRow {
 }
 
 /** The one job's decision columns and the messages it still owes, read once the bot has stopped. */
+/**
+ * Waits until the restarted bot has nothing unfinished, gives a duplicate call or post `pauseMs` to show up,
+ * and stops it cleanly so its database can be read.
+ */
+async function settleAndStop(bot: ChildBot, pauseMs = 0): Promise<void> {
+  await eventuallyAsync(
+    async () => (await bot.health()).json.unfinishedJobs === 0,
+    10_000,
+    "no unfinished jobs",
+  );
+  if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+  const stopped = await bot.stop();
+  // Thrown rather than expect()ed: these tests run concurrently, each with its own expect.
+  if (stopped.code !== 0) throw new Error(`the bot stopped with code ${stopped.code}: ${bot.stderr()}`);
+}
+
 function readDecisions(path: string): { jobs: DecisionRow[]; undelivered: string[] } {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
@@ -253,15 +263,8 @@ describe.concurrent("a crash while a job is cancelled", () => {
         expect(cancelled.text).toMatch(/was deregistered/);
         // Killed after the call, the bot never saw AWS's word on the snapshots, and says where to look.
         if (step === "deregister_returned") expect(cancelled.text).toContain("ami-bot:job-id=");
-        await eventuallyAsync(
-          async () => (await second.health()).json.unfinishedJobs === 0,
-          10_000,
-          "no unfinished jobs",
-        );
         // Time for a second DeregisterImage or a second reply, were either coming.
-        await new Promise((r) => setTimeout(r, 500));
-        const stopped = await second.stop();
-        expect(stopped.code, second.stderr()).toBe(0);
+        await settleAndStop(second, 500);
 
         expect(aws.calls("DeregisterImage")).toHaveLength(1);
         expect(aws.calls("DeregisterImage")[0]?.params).toMatchObject({
@@ -349,14 +352,7 @@ describe.concurrent("a crash while a job is cancelled", () => {
         30_000,
         "the available reply",
       );
-      await eventuallyAsync(
-        async () => (await second.health()).json.unfinishedJobs === 0,
-        10_000,
-        "no unfinished jobs",
-      );
-      await new Promise((r) => setTimeout(r, 500));
-      const stopped = await second.stop();
-      expect(stopped.code, second.stderr()).toBe(0);
+      await settleAndStop(second, 500);
 
       expect(aws.calls("CreateImage")).toHaveLength(1);
       expect(aws.images.size).toBe(1);
