@@ -11,7 +11,6 @@ import type {
   SlackActionMiddlewareArgs,
   SlackViewMiddlewareArgs,
   ViewSubmitAction,
-  webApi,
 } from "@slack/bolt";
 import { decideAccess, deniedMessage, type Principal } from "../../domain/access.js";
 import type { Job, JobEvent } from "../../domain/job.js";
@@ -20,6 +19,7 @@ import { literal } from "../blocks/format.js";
 import { clockTime } from "../blocks/messages.js";
 import { audit, principalOf, type SlackDeps } from "../deps.js";
 import { ACTION, BLOCK, DENY_VIEW } from "../ids.js";
+import { type Clicked, clicked, findJob, jobIdOf, tellClicker } from "./job-click.js";
 
 type ActionArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 type ViewArgs = SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs;
@@ -36,8 +36,6 @@ export const UNKNOWN_JOB_TEXT =
   "That image request does not exist (or no longer does), so nothing was changed. Type `/ami list` to see the latest ones.";
 export const OWN_APPROVAL_TEXT =
   "You asked for this image, so someone else must approve it: the two-person rule. Nothing was changed.";
-// Job ids are UUIDs; a longer value is not worth a lookup.
-const MAX_JOB_ID = 64;
 /** Slack shows at most 3,000 characters of a plain_text_input; a reason needs far fewer. */
 export const MAX_DENY_REASON = 500;
 
@@ -81,29 +79,6 @@ export function stateNowText(job: Job): string {
   }
 }
 
-interface Clicked {
-  readonly userId: string;
-  /** The conversation the button was in; undefined on the Home tab. */
-  readonly channelId: string | undefined;
-  readonly threadTs: string | undefined;
-}
-
-/** Tells the clicker privately: ephemeral where they clicked, or a DM when they clicked on the Home tab. */
-async function tell(deps: SlackDeps, client: webApi.WebClient, where: Clicked, text: string): Promise<void> {
-  try {
-    if (where.channelId)
-      await client.chat.postEphemeral({
-        channel: where.channelId,
-        user: where.userId,
-        text,
-        ...(where.threadTs ? { thread_ts: where.threadTs } : {}),
-      });
-    else await client.chat.postMessage({ channel: where.userId, text });
-  } catch (error) {
-    deps.logger.warn({ err: error, user: where.userId }, "could not answer a button click");
-  }
-}
-
 type Permission =
   | { ok: true; job: Job; target: Target }
   | { ok: false; reason: string; text: string; job?: Job };
@@ -119,7 +94,7 @@ async function permission(
   jobId: string,
   where: Clicked,
 ): Promise<Permission> {
-  const job = jobId.length > 0 && jobId.length <= MAX_JOB_ID ? deps.store.get(jobId) : undefined;
+  const job = findJob(deps, jobId);
   if (!job) return { ok: false, reason: "unknown job", text: UNKNOWN_JOB_TEXT };
   const target = deps.config.targets.find((t) => t.name === job.targetName);
   // A target renamed onto another role is another account: the job's place is gone.
@@ -156,20 +131,6 @@ async function permission(
   return { ok: true, job, target };
 }
 
-/** The job id a button carries: a forged payload can send anything, and only a string is looked up. */
-function jobIdOf(button: ButtonAction): string {
-  const value: unknown = button.value;
-  return typeof value === "string" ? value : "";
-}
-
-function clicked(body: BlockAction<ButtonAction>): Clicked {
-  return {
-    userId: body.user.id,
-    channelId: body.channel?.id,
-    threadTs: (body.message as { thread_ts?: string } | undefined)?.thread_ts,
-  };
-}
-
 function eventFor(action: Exclude<JobAction, "deny">, userId: string): JobEvent {
   return action === "approve" ? { type: "approved", by: userId } : { type: "cancel_requested", by: userId };
 }
@@ -191,18 +152,18 @@ export function createJobButton(deps: SlackDeps, hooks: DecisionHooks, action: E
         : {}),
     });
     if (!allowed.ok) {
-      await tell(deps, client, where, allowed.text);
+      await tellClicker(deps, client, where, allowed.text);
       return;
     }
     const result = deps.store.decide(allowed.job.id, eventFor(action, where.userId), deps.clock.now());
     if (!result?.applied) {
-      await tell(deps, client, where, result ? stateNowText(result.job) : UNKNOWN_JOB_TEXT);
+      await tellClicker(deps, client, where, result ? stateNowText(result.job) : UNKNOWN_JOB_TEXT);
       return;
     }
     hooks.onJobChanged(result.job);
     // Clicked after the deadline, before the watcher had ended it: the click ended it as expired instead.
     if (result.job.state === "expired") {
-      await tell(deps, client, where, stateNowText(result.job));
+      await tellClicker(deps, client, where, stateNowText(result.job));
       return;
     }
     deps.logger.info(
@@ -228,11 +189,11 @@ export function createDenyButton(deps: SlackDeps) {
           ? { target: allowed.job.targetName, region: allowed.job.region, jobId: allowed.job.id }
           : {}),
       });
-      await tell(deps, client, where, allowed.text);
+      await tellClicker(deps, client, where, allowed.text);
       return;
     }
     if (allowed.job.state !== "awaiting_approval") {
-      await tell(deps, client, where, stateNowText(allowed.job));
+      await tellClicker(deps, client, where, stateNowText(allowed.job));
       return;
     }
     await client.views.open({

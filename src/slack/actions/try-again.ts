@@ -10,6 +10,7 @@ import type { Job } from "../../domain/job.js";
 import { createImageModal, type ModalState, placeValue } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
 import { showRetriedJobExtras } from "../views/retry-form.js";
+import { clicked, findJob, jobIdOf, tellClicker } from "./job-click.js";
 
 type Args = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 
@@ -19,31 +20,15 @@ export const STILL_RUNNING = "This image is still being made; see the thread.";
 
 // Slack's own limit on a plain_text_input's initial_value.
 const MAX_INITIAL_VALUE = 3000;
-// Job ids are UUIDs; anything much longer is not worth a database lookup.
-const MAX_JOB_ID = 64;
 
 export function createTryAgain(deps: SlackDeps) {
   return async ({ ack, body, action, client }: Args): Promise<void> => {
     await ack();
     const userId = body.user.id;
-    // A forged payload can carry anything as the value: only a string is looked up.
-    const jobId = typeof action.value === "string" ? action.value : "";
-    const job = jobId.length <= MAX_JOB_ID ? deps.store.get(jobId) : undefined;
+    const job = findJob(deps, jobIdOf(action));
     const channelId = body.channel?.id ?? job?.rootChannelId ?? job?.channelId;
-    const tell = async (text: string): Promise<void> => {
-      if (!channelId) return;
-      const threadTs = (body.message as { thread_ts?: string } | undefined)?.thread_ts;
-      try {
-        await client.chat.postEphemeral({
-          channel: channelId,
-          user: userId,
-          text,
-          ...(threadTs ? { thread_ts: threadTs } : {}),
-        });
-      } catch (error) {
-        deps.logger.warn({ err: error, user: userId }, "could not answer a Try again click");
-      }
-    };
+    const where = { ...clicked(body), channelId };
+    const tell = (text: string) => tellClicker(deps, client, where, text);
     if (!job) {
       audit(deps, { user: userId, action: "try_again", allowed: false, reason: "unknown job" });
       await tell(UNKNOWN_JOB);
