@@ -139,3 +139,13 @@ export function deniedMessage(who?: Pick<Principal, "standing" | "channelPrivate
     "Ask the people who run ami-bot in your workspace to add you to a target's `allow` rule."
   );
 }
+
+/** Whether a person is one of the target's approvers as the rules and their groups stand now. */
+export function isApprover(
+  target: Target | undefined,
+  who: Pick<Principal, "userId" | "usergroupIds">,
+): boolean {
+  const approvers = target?.approval?.approvers;
+  if (!approvers) return false;
+  return approvers.users.includes(who.userId) || approvers.usergroups.some((g) => who.usergroupIds.has(g));
+}

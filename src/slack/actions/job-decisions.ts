@@ -12,7 +12,7 @@ import type {
   SlackViewMiddlewareArgs,
   ViewSubmitAction,
 } from "@slack/bolt";
-import { decideAccess, deniedMessage, type Principal } from "../../domain/access.js";
+import { decideAccess, deniedMessage, isApprover } from "../../domain/access.js";
 import type { Job, JobEvent } from "../../domain/job.js";
 import type { Target } from "../../domain/target.js";
 import { literal } from "../blocks/format.js";
@@ -38,16 +38,6 @@ export const OWN_APPROVAL_TEXT =
   "You asked for this image, so someone else must approve it: the two-person rule. Nothing was changed.";
 /** Slack shows at most 3,000 characters of a plain_text_input; a reason needs far fewer. */
 export const MAX_DENY_REASON = 500;
-
-/** Whether a person is one of the target's approvers as the rules and their groups stand now. */
-export function isApprover(
-  target: Target | undefined,
-  who: Pick<Principal, "userId" | "usergroupIds">,
-): boolean {
-  const approvers = target?.approval?.approvers;
-  if (!approvers) return false;
-  return approvers.users.includes(who.userId) || approvers.usergroups.some((g) => who.usergroupIds.has(g));
-}
 
 /** What a click on a job that is no longer in the state the button was drawn for is told: its real state. */
 export function stateNowText(job: Job): string {

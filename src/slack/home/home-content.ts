@@ -4,11 +4,10 @@
  */
 import type { types, webApi } from "@slack/bolt";
 import type { Config } from "../../config.js";
-import { allowedTargets, decideAccess, type Principal } from "../../domain/access.js";
+import { allowedTargets, decideAccess, isApprover, type Principal } from "../../domain/access.js";
 import type { Job } from "../../domain/job.js";
 import type { Clock, JobStore } from "../../domain/ports.js";
 import type { Logger } from "../../logger.js";
-import { isApprover } from "../actions/job-decisions.js";
 import { HOME_LIST_LIMIT, homeView } from "../blocks/home-view.js";
 import type { PeopleDirectory } from "../people-directory.js";
 import { threadPermalinks } from "../thread-links.js";
