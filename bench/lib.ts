@@ -3,7 +3,7 @@
  * fakes, and jobs seeded straight into the database. Everything listens and connects on 127.0.0.1 only.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -137,6 +137,11 @@ export interface SpawnBotOptions {
   readonly dbPath: string;
   readonly launch?: BotLaunch;
   readonly env?: Record<string, string>;
+  /**
+   * Extra Node flags for the bot's process (such as GC_ON_SIGNAL_FLAGS); none by default. The compiled modes
+   * pass them through NODE_OPTIONS, so under `npm start` npm's own node gets them too.
+   */
+  readonly nodeFlags?: readonly string[];
 }
 
 /** Process groups of `npm start` runs not yet known to be gone: killed outright if the benchmark exits. */
@@ -213,7 +218,8 @@ export async function spawnBot(options: SpawnBotOptions): Promise<BotProcess> {
   };
   // The compiled modes get the loopback preload through NODE_OPTIONS, so `npm start` (whose node process
   // cannot be given flags) and `node dist/src/main.js` see exactly the same environment.
-  if (launch.kind !== "tsx") env.NODE_OPTIONS = `--import=${LOOPBACK_ONLY}`;
+  const nodeFlags = options.nodeFlags ?? [];
+  if (launch.kind !== "tsx") env.NODE_OPTIONS = childNodeOptions(nodeFlags);
   const [command, args, cwd]: [string, string[], string] =
     launch.kind === "npm-start"
       ? ["npm", ["start"], REPO_ROOT] // REPO_ROOT's .env, if any, would apply here (see footprint.ts)
@@ -226,6 +232,7 @@ export async function spawnBot(options: SpawnBotOptions): Promise<BotProcess> {
               import.meta.resolve("tsx"),
               "--import",
               LOOPBACK_ONLY,
+              ...nodeFlags,
               join(REPO_ROOT, "src/main.ts"),
             ],
             home,
@@ -328,10 +335,116 @@ export async function spawnBot(options: SpawnBotOptions): Promise<BotProcess> {
   }
 }
 
-function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
+/** Resident set size now (VmRSS) and its peak so far (VmHWM) of any process, in MiB. */
+export function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
   return { rssMiB: kb("VmRSS") / 1024, peakMiB: kb("VmHWM") / 1024 };
+}
+
+/**
+ * Node flags that let a benchmark force a full garbage collection in a child process: with them, SIGUSR2
+ * makes it run `gc()` (nothing else changes until then). Send SIGUSR2 only to processes started with them.
+ */
+export const GC_ON_SIGNAL_FLAGS: readonly string[] = [
+  "--expose-gc",
+  `--import=data:text/javascript,${encodeURIComponent('process.on("SIGUSR2", () => globalThis.gc?.());')}`,
+];
+
+/**
+ * Resident memory with garbage collected: `samples` times, forces a full GC in `pid` (a process started
+ * with GC_ON_SIGNAL_FLAGS), waits `settleMs` and reads VmRSS. Returns the samples, in MiB.
+ */
+export async function rssAfterGc(pid: number, samples = 5, settleMs = 300): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    process.kill(pid, "SIGUSR2");
+    await sleep(settleMs);
+    out.push(memoryOf(pid).rssMiB);
+  }
+  return out;
+}
+
+/** The same node flags, environment and loopback pinning every benchmark child gets (see spawnBot). */
+export function childNodeOptions(flags: readonly string[] = []): string {
+  return [`--import=${LOOPBACK_ONLY}`, ...flags].join(" ");
+}
+
+export interface BareBoltProcess {
+  readonly pid: number;
+  /** http://127.0.0.1:port/slack/events */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts bench/bare-bolt-app.ts (a Bolt app that only acks /ami and opens `view`) as spawnBot starts the
+ * bot from source: `node --import tsx`, the loopback preload, the same token, signing secret and Slack URL.
+ */
+export async function spawnBareBolt(options: { slack: FakeSlack; view: unknown }): Promise<BareBoltProcess> {
+  const port = await freePort();
+  const home = tempDir("ami-bot-bench-bare-");
+  const viewFile = join(home, "view.json");
+  writeFileSync(viewFile, JSON.stringify(options.view));
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      import.meta.resolve("tsx"),
+      "--import",
+      LOOPBACK_ONLY,
+      join(REPO_ROOT, "bench/bare-bolt-app.ts"),
+    ],
+    {
+      cwd: home,
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOME: home,
+        SLACK_BOT_TOKEN: "xoxb-test-token",
+        SLACK_SIGNING_SECRET: SIGNING_SECRET,
+        SLACK_API_URL: options.slack.url,
+        PORT: String(port),
+        BARE_VIEW_FILE: viewFile,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  const logs: string[] = [];
+  let ready = false;
+  let exited: number | string | null | undefined;
+  const exit = new Promise<void>((resolve) =>
+    child.once("exit", (code, signal) => {
+      exited = code ?? signal;
+      resolve();
+    }),
+  );
+  child.stdout.on("data", (chunk: Buffer) => {
+    const text = chunk.toString("utf8");
+    if (text.includes("bare bolt app ready")) ready = true;
+    if (logs.length < 1000) logs.push(text);
+  });
+  child.stderr.on("data", (chunk: Buffer) => logs.push(chunk.toString("utf8")));
+  const stop = async () => {
+    if (exited !== undefined) return;
+    child.kill("SIGTERM");
+    const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    await exit;
+    clearTimeout(killer);
+  };
+  try {
+    await until(
+      () => {
+        if (exited !== undefined) throw new Error(`bare Bolt app exited (${exited}):\n${logs.join("")}`);
+        return ready;
+      },
+      60_000,
+      "the bare Bolt app to listen",
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { pid: child.pid ?? 0, url: `http://127.0.0.1:${port}/slack/events`, stop };
 }
 
 /** An EC2 client on the bot's own (non-session) test key, for setting up images at the fake. */

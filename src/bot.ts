@@ -3,11 +3,23 @@
  * Side effects are injected here and only here, so tests run the real bot against local stand-ins.
  */
 import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import type { AmiStateEvent } from "./aws/ami-state-events.js";
 import { Ec2Images } from "./aws/ec2-images.js";
+import type { EventsConsumer } from "./aws/events-consumer.js";
 import type { Config } from "./config.js";
-import { type Clock, type ImageService, type Notifier, type StepHook, systemClock } from "./domain/ports.js";
+import type { Job } from "./domain/job.js";
+import {
+  type Clock,
+  type ImageService,
+  type JobStore,
+  type Notifier,
+  type StepHook,
+  systemClock,
+} from "./domain/ports.js";
 import { type SlackTokenRejectedError, StartupError } from "./errors.js";
 import type { Logger } from "./logger.js";
+import { createMetrics, type Metrics } from "./metrics/metrics.js";
 import { createBackgroundClient, createSlackApp } from "./slack/app.js";
 import { createAccessCheck } from "./slack/deps.js";
 import { createHomeTabs } from "./slack/home/home-tabs.js";
@@ -40,7 +52,7 @@ export interface BotOverrides {
 export interface RunningBot {
   /** The HTTP port (HTTP mode, or the health port in Socket Mode). */
   readonly port: number | undefined;
-  readonly store: SqliteJobStore;
+  readonly store: JobStore;
   /**
    * Resolves once Slack has accepted the bot (and, in Socket Mode, the socket is open), retrying while
    * Slack cannot be reached; rejects with SlackTokenRejectedError when Slack refuses a token.
@@ -59,12 +71,22 @@ export async function startBot(
   logger: Logger,
   overrides: BotOverrides = {},
 ): Promise<RunningBot> {
-  const { db, lock } = openStore(config.databasePath);
+  let store: JobStore | undefined;
+  const metrics = createMetrics({
+    snapshot: () => {
+      if (!store) throw new Error("the store is not open yet");
+      return store.stats();
+    },
+    now: () => (overrides.clock ?? systemClock).now(),
+    onSnapshotError: (error) => logger.warn({ err: error }, "metrics could not read the store"),
+  });
+  const opened = await openStore(config, logger, metrics);
+  store = opened.store;
   try {
-    return await assemble(config, logger, overrides, db, lock);
+    return await assemble(config, logger, overrides, opened, metrics);
   } catch (error) {
     // Whatever failed after the database was taken gives it back: a restart in this process must find it free.
-    closeStore(db, lock);
+    await opened.close();
     throw error;
   }
 }
@@ -73,14 +95,14 @@ async function assemble(
   config: Config,
   logger: Logger,
   overrides: BotOverrides,
-  db: Db,
-  lock: DatabaseLock,
+  opened: OpenedStore,
+  metrics: Metrics,
 ): Promise<RunningBot> {
   const clock = overrides.clock ?? systemClock;
   const onStep = overrides.onStep ?? crashHook(config.crashAt, logger);
-  const store = new SqliteJobStore(db);
-  const images = overrides.images ?? new Ec2Images({ timeouts: config.aws });
-  const background = createBackgroundClient(config, logger);
+  const { store } = opened;
+  const images = overrides.images ?? new Ec2Images({ timeouts: config.aws, onAwsCall: metrics.awsCall });
+  const background = createBackgroundClient(config, logger, metrics.slackCall);
   const notifier = overrides.notifier ?? new SlackNotifier({ client: background, config, clock });
   const directory = createPeopleDirectory({
     client: background,
@@ -116,6 +138,7 @@ async function assemble(
     clock,
     logger: logger.child({ component: "watcher" }),
     onNotices: () => relay.wake(),
+    onTick: (ms) => metrics.tickDuration(ms / 1000),
     onStep,
     // Rules may have changed since the person asked: the watcher asks again right before CreateImage.
     accessNow: async (job) => {
@@ -129,12 +152,22 @@ async function assemble(
   const slack = createSlackApp(
     config,
     logger,
-    () => ({ accepting, unfinishedJobs: store.unfinishedCount() }),
+    async () => ({ accepting, unfinishedJobs: await store.unfinishedCount() }),
     {
       ...(overrides.slackRetry ? { retry: overrides.slackRetry } : {}),
       onFatal: overrides.onSlackFatal ?? ((error) => logger.error({ code: error.slackError }, error.message)),
+      metrics,
+      onSlackCall: metrics.slackCall,
     },
   );
+  // Push mode: an AMI state event makes its job due now; polling carries on as the reconciliation.
+  const events = await createPushMode(config, logger, metrics, async (event) => {
+    const job = await store.checkImageSoon(event.imageId, clock.now());
+    if (!job) return false;
+    logger.debug({ jobId: job.id, imageId: event.imageId, state: event.state }, "AMI event: checking now");
+    watcher.wake();
+    return true;
+  });
   const inflight = createInflightTracker();
   slack.app.use(inflight.middleware);
   registerListeners(slack.app, {
@@ -164,11 +197,12 @@ async function assemble(
   logger.info({ port, mode }, "listening; checking the Slack token");
   // Accepted jobs go on while Slack is out of reach: images are made and followed, their messages wait.
   watcher.start();
-  const ready = slack.connect().then(() => {
+  events?.start();
+  const ready = slack.connect().then(async () => {
     if (!accepting) return;
     // Messages go out only once Slack has accepted the token: a refused token must not drop them.
     relay.start();
-    logger.info({ port, mode, unfinishedJobs: store.unfinishedCount() }, "ami-bot ready");
+    logger.info({ port, mode, unfinishedJobs: await store.unfinishedCount() }, "ami-bot ready");
     // A channel rule in a public channel grants nothing (anyone can join): say so where operators look.
     void reportChannelRules(directory, config.targets, logger);
   });
@@ -196,20 +230,83 @@ async function assemble(
       inflight.drain(5_000),
       watcher.stop({ graceMs: 5_000, cutShort: () => images.close?.() }),
       relay.stop(),
+      events?.stop(),
     ]);
     // Publishes still running read nothing more from the store once stopped.
     homes.stop();
     images.close?.();
-    closeStore(db, lock);
+    await opened.close();
     logger.info("ami-bot stopped");
   }
 }
 
 /**
- * Takes the database for this process, then opens it, naming the setting when either fails. One bot per
- * database: a second one would claim the same jobs and call CreateImage twice.
+ * The consumer of AMI state events when AMI_EVENTS_QUEUE_URL is set. Loaded only then (as the Postgres
+ * driver is), so a bot without push mode does not carry the SQS client's memory.
  */
-function openStore(path: string): { db: Db; lock: DatabaseLock } {
+async function createPushMode(
+  config: Config,
+  logger: Logger,
+  metrics: Metrics,
+  onImageEvent: (event: AmiStateEvent) => Promise<boolean>,
+): Promise<EventsConsumer | undefined> {
+  if (!config.eventsQueueUrl) return undefined;
+  const { createEventsConsumer } = await import("./aws/events-consumer.js");
+  return createEventsConsumer({
+    queueUrl: config.eventsQueueUrl,
+    onAwsCall: metrics.awsCall,
+    timeouts: config.aws,
+    logger: logger.child({ component: "events" }),
+    onCounted: metrics.queueEvent,
+    onImageEvent,
+  });
+}
+
+interface OpenedStore {
+  readonly store: JobStore;
+  close(): Promise<void>;
+}
+
+/**
+ * Postgres when DATABASE_URL is set (replicas share it, each claiming work under leases); otherwise the
+ * embedded SQLite file, taken for this process alone.
+ */
+async function openStore(config: Config, logger: Logger, metrics: Metrics): Promise<OpenedStore> {
+  // How long a job took from the request to its end, by how it ended.
+  const onFinished = (job: Job) =>
+    metrics.jobFinished(job.state, ((job.finishedAt ?? job.updatedAt) - job.createdAt) / 1000);
+  if (!config.databaseUrl) {
+    const { db, lock } = openSqlite(config.databasePath);
+    return { store: new SqliteJobStore(db, onFinished), close: async () => closeSqlite(db, lock) };
+  }
+  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  try {
+    const { openPostgresJobStore } = await import("./store/postgres-job-store.js");
+    const store = await openPostgresJobStore(config.databaseUrl, {
+      owner,
+      leaseMs: config.leaseMs,
+      onTakeover: (kind, count) => {
+        for (let i = 0; i < count; i++) metrics.leaseTakeover(kind);
+        logger.warn({ kind, count, owner }, "took over work whose lease another replica let run out");
+      },
+      onFinished,
+    });
+    logger.info({ owner, leaseMs: config.leaseMs }, "using Postgres; claiming work under leases");
+    return { store, close: () => store.close() };
+  } catch (error) {
+    // The message names the setting, never the URL itself (it may carry a password).
+    throw new StartupError(
+      `DATABASE_URL: cannot open the Postgres database (${(error as Error).message}); check the URL, that the server is up and that the user may create tables`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Takes the database for this process, then opens it, naming the setting when either fails. One bot per
+ * SQLite file: a second one would claim the same jobs and call CreateImage twice.
+ */
+function openSqlite(path: string): { db: Db; lock: DatabaseLock } {
   let lock: DatabaseLock | undefined;
   try {
     lock = lockDatabase(path);
@@ -227,7 +324,7 @@ function openStore(path: string): { db: Db; lock: DatabaseLock } {
 }
 
 /** Closes the database, then lets another bot take it (a restart in this process, or the next deployment). */
-function closeStore(db: Db, lock: DatabaseLock): void {
+function closeSqlite(db: Db, lock: DatabaseLock): void {
   try {
     db.close();
   } finally {

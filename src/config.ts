@@ -8,6 +8,7 @@ import {
   MAX_TAG_KEY_PATTERNS,
   worstCaseCreatePolicyLength,
 } from "./aws/session-policy.js";
+import { queueUrlProblem } from "./aws/sqs-queue-url.js";
 import { editDistance } from "./domain/edit-distance.js";
 import type { Target, WatcherSettings } from "./domain/target.js";
 import { ConfigError } from "./errors.js";
@@ -23,6 +24,13 @@ export interface Config {
   };
   readonly port: number;
   readonly databasePath: string;
+  /**
+   * DATABASE_URL: a Postgres database shared by several replicas; unset, the embedded SQLite file at
+   * databasePath (one process).
+   */
+  readonly databaseUrl: string | undefined;
+  /** AMI_LEASE: how long a replica's claim on a job or message lasts (Postgres only). */
+  readonly leaseMs: number;
   readonly logLevel: string;
   readonly usergroupCacheMs: number;
   /** Testing only (NODE_ENV=test): the step at which the process kills itself (see bot.ts). */
@@ -34,6 +42,8 @@ export interface Config {
     readonly connectTimeoutMs: number;
     readonly requestTimeoutMs: number;
   };
+  /** AMI_EVENTS_QUEUE_URL: the SQS queue of EC2 AMI state events (push mode); unset, polling alone. */
+  readonly eventsQueueUrl?: string;
 }
 
 const ROLE_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/[\w+=,.@/-]+$/;
@@ -535,6 +545,18 @@ export function loadConfig(env: Env = process.env): Config {
     requestTimeoutMs: readDuration(env, "AMI_AWS_REQUEST_TIMEOUT", 20_000, problems),
   };
 
+  const databaseUrl = env.DATABASE_URL?.trim() || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\/[^\s]+$/.test(databaseUrl))
+    problems.push(
+      "DATABASE_URL: must be a postgres:// (or postgresql://) URL; leave it unset for the embedded SQLite file (AMI_BOT_DB)",
+    );
+  const leaseMs = readDuration(env, "AMI_LEASE", 30_000, problems);
+  if (leaseMs < 2_000) problems.push("AMI_LEASE: must be at least 2s (a claim must outlast one check)");
+
+  const eventsQueueUrl = env.AMI_EVENTS_QUEUE_URL?.trim() || undefined;
+  const queueProblem = eventsQueueUrl && queueUrlProblem(eventsQueueUrl);
+  if (queueProblem) problems.push(`AMI_EVENTS_QUEUE_URL: ${queueProblem}`);
+
   let raw: unknown;
   const configPath = env.AMI_BOT_CONFIG?.trim();
   if (configPath) raw = readTargetsFile(configPath, problems);
@@ -582,6 +604,8 @@ export function loadConfig(env: Env = process.env): Config {
     slack,
     port,
     databasePath: env.AMI_BOT_DB?.trim() || "./data/ami-bot.db",
+    databaseUrl,
+    leaseMs,
     logLevel: env.LOG_LEVEL?.trim() || "info",
     usergroupCacheMs: cacheSeconds * 1000,
     // A test-only switch: without the test harness's NODE_ENV it does nothing, so it cannot kill production.
@@ -589,6 +613,7 @@ export function loadConfig(env: Env = process.env): Config {
     targets,
     watcher,
     aws,
+    eventsQueueUrl,
   });
 }
 

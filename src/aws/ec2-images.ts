@@ -30,6 +30,7 @@ import type {
 import type { Target } from "../domain/target.js";
 import { sortVolumes } from "../domain/volumes.js";
 import { AwsRefusedError } from "../errors.js";
+import { type AwsCallHook, awsMetricsMiddleware } from "../metrics/aws-metrics-middleware.js";
 import { answeredOnlyRetryStrategy } from "./answered-only-retry.js";
 import { isImageGone, translateEc2Error } from "./aws-errors.js";
 import { createSessionFactory, SessionCache, type SessionFactory } from "./scoped-credentials.js";
@@ -64,6 +65,11 @@ export interface Ec2ImagesOptions {
   readonly timeouts?: AwsTimeouts;
   /** Times how long cached read-only sessions sit unused. */
   readonly clock?: Clock;
+  /**
+   * Told of every EC2 call (by operation, once per call whatever the retries) and, with the default
+   * sessions, every STS AssumeRole: the hook is added to each client built, whichever factory built it.
+   */
+  readonly onAwsCall?: AwsCallHook;
 }
 
 // Filter values per call: EC2 caps the number of values in one filter.
@@ -198,12 +204,16 @@ export class Ec2Images implements ImageService {
   private readonly pickerClients: SessionCache<EC2Client>;
   private readonly watchClients: SessionCache<EC2Client>;
   private readonly timeouts: AwsTimeouts;
+  private readonly onAwsCall: AwsCallHook | undefined;
   /** Aborted by close(): every call still waiting on AWS ends at once, so shutdown never waits on AWS. */
   private readonly closing = new AbortController();
 
   constructor(options: Ec2ImagesOptions = {}) {
     this.timeouts = options.timeouts ?? DEFAULT_AWS_TIMEOUTS;
-    this.sessions = options.sessions ?? createSessionFactory({}, this.timeouts);
+    this.onAwsCall = options.onAwsCall;
+    this.sessions =
+      options.sessions ??
+      createSessionFactory({}, this.timeouts, options.onAwsCall ? { onAwsCall: options.onAwsCall } : {});
     this.clientFactory = options.clientFactory ?? defaultEc2ClientFactory;
     this.watcherIdentity = options.watcherIdentity ?? "ami-bot-watcher";
     const clock = options.clock ?? { now: () => Date.now() };
@@ -237,7 +247,9 @@ export class Ec2Images implements ImageService {
       userId: requester.userId,
       channelId: requester.channelId,
     });
-    return this.clientFactory(place.region, credentials, { ...this.timeouts, ...retry });
+    const client = this.clientFactory(place.region, credentials, { ...this.timeouts, ...retry });
+    if (this.onAwsCall) client.middlewareStack.use(awsMetricsMiddleware(this.onAwsCall));
+    return client;
   }
 
   private placeKey(place: Place): string {

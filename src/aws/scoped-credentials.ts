@@ -2,6 +2,7 @@ import { fromTemporaryCredentials } from "@aws-sdk/credential-providers";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
 import type { Target } from "../domain/target.js";
 import { AwsRefusedError } from "../errors.js";
+import { type AwsCallHook, awsMetricsMiddleware } from "../metrics/aws-metrics-middleware.js";
 import type { PolicyDocument } from "./session-policy.js";
 import { type AwsTimeouts, DEFAULT_AWS_TIMEOUTS, requestHandlerOptions } from "./timeouts.js";
 
@@ -37,6 +38,7 @@ export function assumeRoleParams(request: SessionRequest) {
 /**
  * The default factory: STS AssumeRole through the SDK's own provider, which refreshes before expiry.
  * The bot's own credentials and the STS endpoint come from the SDK's standard chain and variables.
+ * `onAwsCall` is told of each AssumeRole (as "AssumeRole").
  */
 export function createSessionFactory(
   clientConfig: {
@@ -44,10 +46,13 @@ export function createSessionFactory(
     credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
   } = {},
   timeouts: AwsTimeouts = DEFAULT_AWS_TIMEOUTS,
+  options: { onAwsCall?: AwsCallHook } = {},
 ): SessionFactory {
+  const clientPlugins = options.onAwsCall ? [awsMetricsMiddleware(options.onAwsCall)] : undefined;
   return (request) => {
     const provider = fromTemporaryCredentials({
       params: assumeRoleParams(request),
+      ...(clientPlugins ? { clientPlugins } : {}),
       // AssumeRole cannot take an abort signal from the EC2 call that needs it: its own limits bound it.
       clientConfig: {
         region: request.region,

@@ -200,57 +200,90 @@ export type RecentJobsFilter = ({ readonly channelId: string } | { readonly requ
   readonly places: readonly JobPlace[];
 };
 
+/**
+ * A value, or a promise of it: the embedded SQLite store answers synchronously (its transactions are plain
+ * function calls), the Postgres one over the network. Callers always await, so neither leaks past the port.
+ */
+export type Awaitable<T> = T | Promise<T>;
+
+/**
+ * Where jobs and their messages are kept. With several replicas on one database (Postgres), `due` and
+ * `pendingOutbox` also claim what they return for a lease period, so each job and each message is worked on
+ * by one replica at a time; `markCreateAttempted`, `markDeregisterAttempted` and `markSending` succeed only
+ * while that claim holds, so a replica that lost its lease never makes the call those marks guard.
+ */
 export interface JobStore {
   /** Stores a new job with its first notices; returns false when the idempotency key was already used. */
-  insert(job: NewJob, now: number): boolean;
+  insert(job: NewJob, now: number): Awaitable<boolean>;
   /**
    * Stores a job a person asked for, unless a rule refuses it: one unfinished job per instance (a target's
    * role + region + instance) and the hourly limit per person and target. Check and insert are one
    * transaction, so two submissions racing for one instance make exactly one job.
    */
-  admit(job: NewJob, rules: AdmissionRules, now: number): Admission;
+  admit(job: NewJob, rules: AdmissionRules, now: number): Awaitable<Admission>;
   /** Records the instance's Name tag as AWS reports it (the only source shown in the channel). */
-  setInstanceName(jobId: string, name: string | undefined, now: number): void;
-  get(id: string): Job | undefined;
+  setInstanceName(jobId: string, name: string | undefined, now: number): Awaitable<void>;
+  get(id: string): Awaitable<Job | undefined>;
   /** The newest jobs the filter lets through, newest first, at most `limit`. */
-  recentJobs(filter: RecentJobsFilter, limit: number): Job[];
+  recentJobs(filter: RecentJobsFilter, limit: number): Awaitable<Job[]>;
   /** Jobs whose next check is due, oldest first. */
-  due(now: number, limit: number): Job[];
+  due(now: number, limit: number): Awaitable<Job[]>;
   /** Applies an event through the domain's transition and stores changes and notices atomically. */
-  apply(jobId: string, event: JobEvent, now: number): Job | undefined;
+  apply(jobId: string, event: JobEvent, now: number): Awaitable<Job | undefined>;
   /**
    * As apply, for a person's click: `applied` says whether this event changed the job, so of two clicks at
    * once (Approve and Cancel, or a double click) exactly one is told it took effect.
    */
-  decide(jobId: string, event: JobEvent, now: number): { job: Job; applied: boolean } | undefined;
+  decide(jobId: string, event: JobEvent, now: number): Awaitable<{ job: Job; applied: boolean } | undefined>;
   /** Jobs waiting for approval in these targets, oldest first. */
-  awaitingApproval(targetNames: readonly string[], limit: number): Job[];
+  awaitingApproval(targetNames: readonly string[], limit: number): Awaitable<Job[]>;
   /**
    * Records that CreateImage is about to be called, and queues the "creating" reply. False when the job is
    * no longer queued (cancelled meanwhile): CreateImage must then not be called.
    */
-  markCreateAttempted(jobId: string, now: number): boolean;
+  markCreateAttempted(jobId: string, now: number): Awaitable<boolean>;
   /** Records that DeregisterImage is about to be called for a cancelling job; false when it is not cancelling. */
-  markDeregisterAttempted(jobId: string, now: number): boolean;
-  markRootPosted(jobId: string, channelId: string, ts: string, now: number): void;
+  markDeregisterAttempted(jobId: string, now: number): Awaitable<boolean>;
+  markRootPosted(jobId: string, channelId: string, ts: string, now: number): Awaitable<void>;
   /** Records a failed check and when to try again. */
-  recordError(jobId: string, message: string, nextCheckAt: number, now: number): void;
+  recordError(jobId: string, message: string, nextCheckAt: number, now: number): Awaitable<void>;
   /** Records a successful check (ending any run of failures) and when to check next. */
-  scheduleNext(jobId: string, nextCheckAt: number, now: number): void;
+  scheduleNext(jobId: string, nextCheckAt: number, now: number): Awaitable<void>;
   /** Sends the job's thread elsewhere (the requester's DM): a new root is posted there. */
-  moveThread(jobId: string, channelId: string, now: number): void;
-  enqueue(jobId: string, notice: Notice, now: number): void;
+  moveThread(jobId: string, channelId: string, now: number): Awaitable<void>;
+  enqueue(jobId: string, notice: Notice, now: number): Awaitable<void>;
   /** Undelivered notices whose time has come, in the order they were written. */
-  pendingOutbox(now: number, limit: number): OutboxMessage[];
-  outboxForJob(jobId: string): OutboxMessage[];
-  /** Recorded before the Slack call, so a crash mid-call is known afterwards. */
-  markSending(messageId: number): void;
-  markDelivered(messageId: number, ts: string | undefined, now: number): void;
+  pendingOutbox(now: number, limit: number): Awaitable<OutboxMessage[]>;
+  outboxForJob(jobId: string): Awaitable<OutboxMessage[]>;
+  /**
+   * Recorded before the Slack call, so a crash mid-call is known afterwards. False when this process no
+   * longer holds the message (its lease ran out and another replica took it): it must then not be sent.
+   */
+  markSending(messageId: number, now: number): Awaitable<boolean>;
+  markDelivered(messageId: number, ts: string | undefined, now: number): Awaitable<void>;
   /** A failed delivery, to retry at `nextAttemptAt`; `maybeDelivered` keeps it "sending" so the retry looks first. */
-  markDeliveryFailed(messageId: number, error: string, nextAttemptAt: number, maybeDelivered?: boolean): void;
+  markDeliveryFailed(
+    messageId: number,
+    error: string,
+    nextAttemptAt: number,
+    maybeDelivered?: boolean,
+  ): Awaitable<void>;
   /** Marks a message as given up (e.g. an ephemeral note that cannot be delivered). */
-  markDropped(messageId: number, error: string, now: number): void;
-  unfinishedCount(): number;
+  markDropped(messageId: number, error: string, now: number): Awaitable<void>;
+  unfinishedCount(): Awaitable<number>;
+  /**
+   * An event said this image changed (push mode): its unfinished job, if any, is made due now. Returns the
+   * job, or undefined when no unfinished job has this image (a foreign image, or one already finished).
+   */
+  checkImageSoon(imageId: string, now: number): Awaitable<Job | undefined>;
+  /** Counts for metrics: jobs by state, undelivered messages and when the oldest was written. */
+  stats(): Awaitable<StoreStats>;
+}
+
+export interface StoreStats {
+  readonly jobsByState: Readonly<Record<string, number>>;
+  readonly outboxBacklog: number;
+  readonly oldestOutboxCreatedAt: number | undefined;
 }
 
 /** What a notice says in Slack, rendered from the job at delivery time. */

@@ -1,6 +1,7 @@
 /**
  * The Bolt app and its receiver: Socket Mode when an app token is set, otherwise HTTP at /slack/events
- * with signature verification. /healthz answers in both modes, from the moment the process listens.
+ * with signature verification. /healthz answers in both modes, from the moment the process listens, and so
+ * does /metrics when the bot has metrics.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import {
@@ -16,6 +17,7 @@ import {
 import type { Config } from "../config.js";
 import { type SlackTokenRejectedError, StartupError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { createSlackMetricsFetch, type SlackCallHook } from "../metrics/slack-metrics-fetch.js";
 import { createSlackLink, type RetryPolicy, type SlackLink, type SlackLinkState } from "./slack-link.js";
 
 export function slackLogger(logger: Logger): SlackLogger {
@@ -34,10 +36,18 @@ export function slackLogger(logger: Logger): SlackLogger {
   };
 }
 
-/** A Web API client for background work: no hidden retries, so the outbox decides when to try again. */
-export function createBackgroundClient(config: Config, logger: Logger): webApi.WebClient {
+/**
+ * A Web API client for background work: no hidden retries, so the outbox decides when to try again.
+ * `onSlackCall`, when given, is told of every request it makes (see createSlackMetricsFetch).
+ */
+export function createBackgroundClient(
+  config: Config,
+  logger: Logger,
+  onSlackCall?: SlackCallHook,
+): webApi.WebClient {
   return new webApi.WebClient(config.slack.botToken, {
     ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
+    ...countingFetch(config, onSlackCall),
     retryConfig: { retries: 0 },
     rejectRateLimitedCalls: true,
     logger: slackLogger(logger),
@@ -56,6 +66,16 @@ export interface SlackSurface {
   connect(): Promise<void>;
   readonly link: SlackLink;
   stop(): Promise<void>;
+}
+
+/** The WebClient option that counts requests, when there is a hook to tell. */
+function countingFetch(config: Config, onSlackCall: SlackCallHook | undefined) {
+  return onSlackCall ? { fetch: createSlackMetricsFetch(onSlackCall, { apiUrl: config.slack.apiUrl }) } : {};
+}
+
+/** What /metrics serves: the Prometheus text of the bot's own registry (see createMetrics). */
+export interface MetricsEndpoint {
+  render(): Promise<{ contentType: string; body: string }>;
 }
 
 /** What /healthz needs from the rest of the bot. */
@@ -81,14 +101,37 @@ export function healthBody(link: SlackLinkState, status: BotStatus) {
 export function createSlackApp(
   config: Config,
   logger: Logger,
-  status: () => BotStatus,
-  options: { retry?: Partial<RetryPolicy>; onFatal?: (error: SlackTokenRejectedError) => void } = {},
+  /** May read a database over the network (Postgres): a promise is awaited. */
+  status: () => BotStatus | Promise<BotStatus>,
+  options: {
+    retry?: Partial<RetryPolicy>;
+    onFatal?: (error: SlackTokenRejectedError) => void;
+    /** Served at GET /metrics (unauthenticated: counts only, no ids); without it /metrics is a 404. */
+    metrics?: MetricsEndpoint;
+    /** Told of every request Bolt's clients make (listeners', the token check, Socket Mode's, respond()). */
+    onSlackCall?: SlackCallHook;
+  } = {},
 ): SlackSurface {
   let link: SlackLink | undefined;
-  const serveHealth = (_req: IncomingMessage, res: ServerResponse) => {
+  const { metrics } = options;
+  const serveMetrics = (_req: IncomingMessage, res: ServerResponse) => {
+    if (!metrics) return notFound(res);
+    metrics.render().then(
+      ({ contentType, body }) => {
+        res.writeHead(200, { "content-type": contentType, "cache-control": "no-store" });
+        res.end(body);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, "could not render /metrics");
+        res.writeHead(500, { "content-type": "text/plain" });
+        res.end("metrics unavailable\n");
+      },
+    );
+  };
+  const serveHealth = async (_req: IncomingMessage, res: ServerResponse) => {
     let answer: ReturnType<typeof healthBody>;
     try {
-      answer = healthBody(link?.state() ?? "starting", status());
+      answer = healthBody(link?.state() ?? "starting", await status());
     } catch (error) {
       // The store closed under us (shutting down): not healthy, but still an answer.
       logger.debug({ err: error }, "health check could not read the store");
@@ -107,6 +150,8 @@ export function createSlackApp(
     retryConfig: { retries: 1, factor: 1, minTimeout: 200, maxTimeout: 200 },
     // A Slack that accepts the connection and never answers must not hold a listener (or start-up) forever.
     timeout: 10_000,
+    // Bolt hands these options to every client it makes and uses their fetch for respond() too.
+    ...countingFetch(config, options.onSlackCall),
   };
   const receiver = config.slack.appToken
     ? new SocketModeReceiver({
@@ -121,7 +166,10 @@ export function createSlackApp(
     : new HTTPReceiver({
         signingSecret: config.slack.signingSecret ?? "",
         endpoints: "/slack/events",
-        customRoutes: [{ path: "/healthz", method: ["GET"], handler: serveHealth }],
+        customRoutes: [
+          { path: "/healthz", method: ["GET"], handler: serveHealth },
+          ...(metrics ? [{ path: "/metrics", method: ["GET"], handler: serveMetrics }] : []),
+        ],
         logger: boltLogger,
         // Slack's own limit on a request body is far below this; anything larger is not from Slack.
         bodyLimit: 1024 * 1024,
@@ -169,13 +217,12 @@ export function createSlackApp(
           const server = (await receiver.start(config.port)) as Server;
           return { port: portOf(server) };
         }
-        // Socket Mode needs no public endpoint; /healthz still gets a port of its own.
+        // Socket Mode needs no public endpoint; /healthz and /metrics still get a port of their own.
         healthServer = createServer((req, res) => {
-          if (req.method === "GET" && req.url?.split("?")[0] === "/healthz") serveHealth(req, res);
-          else {
-            res.writeHead(404, { "content-type": "application/json" });
-            res.end(JSON.stringify({ ok: false, error: "not_found" }));
-          }
+          const path = req.url?.split("?")[0];
+          if (req.method === "GET" && path === "/healthz") void serveHealth(req, res);
+          else if (req.method === "GET" && path === "/metrics") serveMetrics(req, res);
+          else notFound(res);
         });
         await listenOn(healthServer, config.port);
         return { port: portOf(healthServer) };
@@ -195,6 +242,11 @@ export function createSlackApp(
       }
     },
   };
+}
+
+function notFound(res: ServerResponse): void {
+  res.writeHead(404, { "content-type": "application/json" });
+  res.end(JSON.stringify({ ok: false, error: "not_found" }));
 }
 
 function isAuthorizationError(error: unknown): boolean {

@@ -122,6 +122,8 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX jobs_unfinished_instance ON jobs (role_arn, region, instance_id) WHERE state IN ${UNFINISHED};
    CREATE INDEX jobs_requester_recent ON jobs (requested_by, target_name, created_at);
    CREATE INDEX jobs_awaiting_approval ON jobs (target_name, created_at) WHERE state = 'awaiting_approval';`,
+  // Push mode finds an image's job by its id (an EventBridge event names only the image).
+  `CREATE INDEX jobs_unfinished_image ON jobs (image_id) WHERE state IN ${UNFINISHED};`,
 ];
 
 /** Opens (creating if needed) the database with WAL and a busy timeout, and brings its schema up to date. */

@@ -1,12 +1,4 @@
-import type { Tag } from "../domain/image-request.js";
-import {
-  type Decision,
-  type Job,
-  type JobEvent,
-  type JobState,
-  type Notice,
-  transition,
-} from "../domain/job.js";
+import { type Job, type JobEvent, type Notice, transition } from "../domain/job.js";
 import type {
   Admission,
   AdmissionRules,
@@ -14,8 +6,10 @@ import type {
   NewJob,
   OutboxMessage,
   RecentJobsFilter,
+  StoreStats,
 } from "../domain/ports.js";
 import { type Db, UNFINISHED } from "./database.js";
+import { type JobRow, type OutboxRow, toJob, toMessage } from "./job-rows.js";
 
 /** The hourly limit counts jobs started within this window before now. */
 const RATE_WINDOW_MS = 3_600_000;
@@ -24,105 +18,11 @@ const RATE_WINDOW_MS = 3_600_000;
 const IN_PLACES = `EXISTS (SELECT 1 FROM json_each(@places) p WHERE json_extract(p.value, '$[0]') = target_name
   AND json_extract(p.value, '$[1]') = role_arn AND json_extract(p.value, '$[2]') = region)`;
 
-interface JobRow {
-  id: string;
-  idempotency_key: string;
-  requested_by: string;
-  origin_channel_id: string;
-  target_name: string;
-  role_arn: string;
-  region: string;
-  instance_id: string;
-  instance_name: string | null;
-  image_name: string;
-  description: string | null;
-  no_reboot: number;
-  tags: string;
-  channel_id: string;
-  root_channel_id: string | null;
-  root_ts: string | null;
-  state: JobState;
-  image_id: string | null;
-  create_attempted_at: number | null;
-  attempts: number;
-  last_error: string | null;
-  final_reason: string | null;
-  progress: number;
-  slow_notified: number;
-  next_check_at: number;
-  created_at: number;
-  updated_at: number;
-  finished_at: number | null;
-  request_hash: string | null;
-  excluded_devices: string;
-  approval_expires_at: number | null;
-  decision: Decision | null;
-  decided_by: string | null;
-  decided_at: number | null;
-  cancelled_by: string | null;
-  cancelled_at: number | null;
-  deregister_attempted_at: number | null;
-}
-
-interface OutboxRow {
-  id: number;
-  job_id: string;
-  kind: Notice["kind"];
-  key: string;
-  attempts: number;
-  state: string;
-}
-
-function toJob(r: JobRow): Job {
-  return {
-    id: r.id,
-    idempotencyKey: r.idempotency_key,
-    requestedBy: r.requested_by,
-    originChannelId: r.origin_channel_id,
-    targetName: r.target_name,
-    roleArn: r.role_arn,
-    region: r.region,
-    instanceId: r.instance_id,
-    instanceName: r.instance_name ?? undefined,
-    imageName: r.image_name,
-    description: r.description ?? undefined,
-    noReboot: r.no_reboot === 1,
-    tags: JSON.parse(r.tags) as Tag[],
-    excludedDevices: JSON.parse(r.excluded_devices) as string[],
-    channelId: r.channel_id,
-    rootChannelId: r.root_channel_id ?? undefined,
-    rootTs: r.root_ts ?? undefined,
-    state: r.state,
-    imageId: r.image_id ?? undefined,
-    createAttemptedAt: r.create_attempted_at ?? undefined,
-    attempts: r.attempts,
-    lastError: r.last_error ?? undefined,
-    finalReason: r.final_reason ?? undefined,
-    progress: r.progress,
-    slowNotified: r.slow_notified === 1,
-    nextCheckAt: r.next_check_at,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    finishedAt: r.finished_at ?? undefined,
-    approvalExpiresAt: r.approval_expires_at ?? undefined,
-    decision: r.decision ?? undefined,
-    decidedBy: r.decided_by ?? undefined,
-    decidedAt: r.decided_at ?? undefined,
-    cancelledBy: r.cancelled_by ?? undefined,
-    cancelledAt: r.cancelled_at ?? undefined,
-    deregisterAttemptedAt: r.deregister_attempted_at ?? undefined,
-  };
-}
-
-function toMessage(r: OutboxRow): OutboxMessage {
-  return {
-    id: r.id,
-    jobId: r.job_id,
-    kind: r.kind,
-    key: r.key,
-    attempts: r.attempts,
-    sending: r.state === "sending",
-  };
+/** A change applied to a job; `finished` when it ended the job. */
+interface Applied {
+  readonly job: Job;
+  readonly applied: boolean;
+  readonly finished?: boolean;
 }
 
 /** The job store on SQLite: one prepared statement per intent, multi-step writes in a transaction. */
@@ -133,7 +33,11 @@ export class SqliteJobStore implements JobStore {
   private readonly admitTx;
   private readonly createAttemptTx;
 
-  constructor(db: Db) {
+  constructor(
+    db: Db,
+    /** Told once when a change ends a job (metrics: how long jobs take, by how they ended). */
+    private readonly onFinished?: (job: Job) => void,
+  ) {
     this.s = {
       insertJob: db.prepare(
         `INSERT INTO jobs (id, idempotency_key, requested_by, origin_channel_id, target_name, role_arn, region,
@@ -229,6 +133,17 @@ export class SqliteJobStore implements JobStore {
       markDropped: db.prepare(
         "UPDATE outbox SET state = 'dropped', last_error = ?, delivered_at = ? WHERE id = ?",
       ),
+      // Pending or cancelling jobs only: a queued job has no image yet, and a finished one needs no check.
+      checkImageSoon: db.prepare<[number, string], JobRow>(
+        `UPDATE jobs SET next_check_at = MIN(next_check_at, ?) WHERE image_id = ?
+           AND state IN ${UNFINISHED} RETURNING *`,
+      ),
+      jobsByState: db.prepare<[], { state: string; n: number }>(
+        "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state",
+      ),
+      outboxBacklog: db.prepare<[], { n: number; oldest: number | null }>(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE state IN ('queued','sending')",
+      ),
       unfinished: db.prepare<[], { n: number }>(
         `SELECT COUNT(*) AS n FROM jobs WHERE state IN ${UNFINISHED}`,
       ),
@@ -287,35 +202,44 @@ export class SqliteJobStore implements JobStore {
       return true;
     });
 
-    this.applyTx = db.transaction(
-      (jobId: string, event: JobEvent, now: number): { job: Job; applied: boolean } | undefined => {
-        const row = this.s.get.get(jobId);
-        if (!row) return undefined;
-        const job = toJob(row);
-        const { changes, notices } = transition(job, event, now);
-        if (Object.keys(changes).length === 0 && notices.length === 0) return { job, applied: false };
-        const next = { ...job, ...changes };
-        this.s.update.run({
-          id: jobId,
-          state: next.state,
-          imageId: next.imageId ?? null,
-          finalReason: next.finalReason ?? null,
-          progress: next.progress,
-          slowNotified: next.slowNotified ? 1 : 0,
-          finishedAt: next.finishedAt ?? null,
-          decision: next.decision ?? null,
-          decidedBy: next.decidedBy ?? null,
-          decidedAt: next.decidedAt ?? null,
-          cancelledBy: next.cancelledBy ?? null,
-          cancelledAt: next.cancelledAt ?? null,
-          // A job that has just become the watcher's work (approved, cancelling) is due at once.
-          checkNow: changes.state === "queued" || changes.state === "cancelling" ? 1 : 0,
-          now,
-        });
-        for (const n of notices) this.s.enqueue.run(jobId, n.kind, n.key, now, now);
-        return { job: toJob(this.s.get.get(jobId) as JobRow), applied: true };
-      },
-    );
+    this.applyTx = db.transaction((jobId: string, event: JobEvent, now: number): Applied | undefined => {
+      const row = this.s.get.get(jobId);
+      if (!row) return undefined;
+      const job = toJob(row);
+      const { changes, notices } = transition(job, event, now);
+      if (Object.keys(changes).length === 0 && notices.length === 0) return { job, applied: false };
+      const next = { ...job, ...changes };
+      this.s.update.run({
+        id: jobId,
+        state: next.state,
+        imageId: next.imageId ?? null,
+        finalReason: next.finalReason ?? null,
+        progress: next.progress,
+        slowNotified: next.slowNotified ? 1 : 0,
+        finishedAt: next.finishedAt ?? null,
+        decision: next.decision ?? null,
+        decidedBy: next.decidedBy ?? null,
+        decidedAt: next.decidedAt ?? null,
+        cancelledBy: next.cancelledBy ?? null,
+        cancelledAt: next.cancelledAt ?? null,
+        // A job that has just become the watcher's work (approved, cancelling) is due at once.
+        checkNow: changes.state === "queued" || changes.state === "cancelling" ? 1 : 0,
+        now,
+      });
+      for (const n of notices) this.s.enqueue.run(jobId, n.kind, n.key, now, now);
+      const stored = toJob(this.s.get.get(jobId) as JobRow);
+      return { job: stored, applied: true, finished: changes.finishedAt !== undefined };
+    });
+  }
+
+  /** After the commit: a job that has just ended is told to the hook (whose failure is not the store's). */
+  private announce(result: Applied | undefined): { job: Job; applied: boolean } | undefined {
+    if (result?.finished && this.onFinished) {
+      try {
+        this.onFinished(result.job);
+      } catch {}
+    }
+    return result && { job: result.job, applied: result.applied };
   }
 
   insert(job: NewJob, now: number): boolean {
@@ -350,12 +274,12 @@ export class SqliteJobStore implements JobStore {
   }
 
   apply(jobId: string, event: JobEvent, now: number): Job | undefined {
-    return this.applyTx(jobId, event, now)?.job;
+    return this.announce(this.applyTx(jobId, event, now))?.job;
   }
 
   decide(jobId: string, event: JobEvent, now: number): { job: Job; applied: boolean } | undefined {
     // IMMEDIATE: two clicks at once (Approve and Cancel) are decided one after the other, never both.
-    return this.applyTx.immediate(jobId, event, now);
+    return this.announce(this.applyTx.immediate(jobId, event, now));
   }
 
   awaitingApproval(targetNames: readonly string[], limit: number): Job[] {
@@ -399,8 +323,10 @@ export class SqliteJobStore implements JobStore {
     return this.s.outboxForJob.all(jobId).map(toMessage);
   }
 
-  markSending(messageId: number): void {
+  markSending(messageId: number, _now?: number): boolean {
+    // One process holds the database (database-lock.ts), so no other can have taken the message over.
     this.s.markSending.run(messageId);
+    return true;
   }
 
   markDelivered(messageId: number, ts: string | undefined, now: number): void {
@@ -417,5 +343,21 @@ export class SqliteJobStore implements JobStore {
 
   unfinishedCount(): number {
     return this.s.unfinished.get()?.n ?? 0;
+  }
+
+  checkImageSoon(imageId: string, now: number): Job | undefined {
+    const row = this.s.checkImageSoon.get(now, imageId);
+    return row ? toJob(row) : undefined;
+  }
+
+  stats(): StoreStats {
+    const jobsByState: Record<string, number> = {};
+    for (const { state, n } of this.s.jobsByState.all()) jobsByState[state] = n;
+    const outbox = this.s.outboxBacklog.get();
+    return {
+      jobsByState,
+      outboxBacklog: outbox?.n ?? 0,
+      oldestOutboxCreatedAt: outbox?.oldest ?? undefined,
+    };
   }
 }

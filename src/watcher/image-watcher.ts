@@ -24,6 +24,8 @@ export interface ImageWatcherDeps {
   readonly logger: Logger;
   /** Called after a tick that queued messages, so they go out promptly. */
   readonly onNotices?: () => void;
+  /** Told how long each tick took to claim its jobs and finish their work, in ms (metrics). */
+  readonly onTick?: (ms: number) => void;
   /** Upper bound on jobs handled per tick. */
   readonly batchSize?: number;
   /** CreateImage calls in flight at once. */
@@ -89,7 +91,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
     now - startOf(job) >= settings.slowAfterMs ? settings.slowPollIntervalMs : settings.pollIntervalMs;
   const backoff = (job: Job) => Math.min(settings.pollIntervalMs * 2 ** job.attempts, MAX_BACKOFF_MS);
 
-  function recordFailure(job: Job, error: unknown, now: number, what?: string): void {
+  async function recordFailure(job: Job, error: unknown, now: number, what?: string): Promise<void> {
     // A call cut short by shutdown is no failure of the job's: it is tried again on the next start.
     if (stopping) return;
     const message =
@@ -97,7 +99,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
     // (create() has already looked for an image an earlier, unanswered call may have made.)
     if (job.state === "queued" && job.attempts + 1 >= MAX_CREATE_ATTEMPTS) {
       logger.warn({ jobId: job.id, err: error }, "giving up creating the image");
-      store.apply(
+      await store.apply(
         job.id,
         {
           type: "create_refused",
@@ -108,14 +110,14 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       return;
     }
     logger.warn({ jobId: job.id, err: error }, "job check failed; backing off");
-    store.recordError(job.id, message, now + backoff(job), now);
+    await store.recordError(job.id, message, now + backoff(job), now);
     if (job.attempts + 1 >= CHECKS_FAILING_AFTER && job.state === "pending")
-      store.enqueue(job.id, { kind: "checks_failing", key: "checks_failing" }, now);
+      await store.enqueue(job.id, { kind: "checks_failing", key: "checks_failing" }, now);
   }
 
-  function giveUpIfOverdue(job: Job, now: number): boolean {
+  async function giveUpIfOverdue(job: Job, now: number): Promise<boolean> {
     if (now - startOf(job) < settings.giveUpAfterMs) return false;
-    store.apply(job.id, { type: "gave_up" }, now);
+    await store.apply(job.id, { type: "gave_up" }, now);
     logger.info({ jobId: job.id }, "job timed out");
     return true;
   }
@@ -130,13 +132,13 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
           ? await images.findImageByJob(place, requesterOf(job), job.id).catch(() => undefined)
           : undefined;
       if (found) {
-        store.apply(job.id, { type: "image_created", imageId: found }, clock.now());
-        store.scheduleNext(job.id, clock.now(), clock.now());
-      } else giveUpIfOverdue(job, clock.now());
+        await store.apply(job.id, { type: "image_created", imageId: found }, clock.now());
+        await store.scheduleNext(job.id, clock.now(), clock.now());
+      } else await giveUpIfOverdue(job, clock.now());
       return;
     }
     if (!place) {
-      store.apply(
+      await store.apply(
         job.id,
         {
           type: "create_refused",
@@ -153,8 +155,8 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       if (job.createAttemptedAt !== undefined) {
         const found = await images.findImageByJob(place, requester, job.id);
         if (found) {
-          store.apply(job.id, { type: "image_created", imageId: found }, clock.now());
-          store.scheduleNext(job.id, clock.now() + settings.pollIntervalMs, clock.now());
+          await store.apply(job.id, { type: "image_created", imageId: found }, clock.now());
+          await store.scheduleNext(job.id, clock.now() + settings.pollIntervalMs, clock.now());
           return;
         }
       }
@@ -162,11 +164,11 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       // The channel is shown the name AWS reports, never one a submitted form claimed (or none, when AWS
       // does not know the instance).
       if (instance?.name !== job.instanceName) {
-        store.setInstanceName(job.id, instance?.name, clock.now());
+        await store.setInstanceName(job.id, instance?.name, clock.now());
         // A root already posted shows the name it had: rewrite it (own key, so the final rewrite still comes).
         // One not yet posted is drawn from the job as stored when it goes out.
         if (job.rootTs)
-          store.enqueue(job.id, { kind: "root_update", key: "root_update:instance_name" }, clock.now());
+          await store.enqueue(job.id, { kind: "root_update", key: "root_update:instance_name" }, clock.now());
       }
       // The form checks the volumes to leave out when AWS answers in time; when it did not, this is the check.
       const problem =
@@ -175,12 +177,12 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
           ? excludedDevicesProblem(job.excludedDevices, instance)
           : undefined);
       if (problem) {
-        store.apply(job.id, { type: "create_refused", reason: problem }, clock.now());
+        await store.apply(job.id, { type: "create_refused", reason: problem }, clock.now());
         return;
       }
       if (!(await stillAllowed(job))) return;
       // False when a cancel came first: nothing is created, and the job has already ended.
-      if (!store.markCreateAttempted(job.id, clock.now())) return;
+      if (!(await store.markCreateAttempted(job.id, clock.now()))) return;
       called = true;
       const imageId = await images.createImage(place, requester, {
         jobId: job.id,
@@ -192,10 +194,10 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         excludedDevices: job.excludedDevices,
       });
       step("create_image_returned");
-      const next = store.apply(job.id, { type: "image_created", imageId }, clock.now());
+      const next = await store.apply(job.id, { type: "image_created", imageId }, clock.now());
       // Cancelled while AWS was answering: the image is removed on the next tick, not a poll interval later.
       const wait = next?.state === "cancelling" ? 0 : settings.pollIntervalMs;
-      store.scheduleNext(job.id, clock.now() + wait, clock.now());
+      await store.scheduleNext(job.id, clock.now() + wait, clock.now());
       step("image_id_stored");
       logger.info(
         { jobId: job.id, imageId, target: job.targetName, region: job.region },
@@ -208,32 +210,32 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         // Our own earlier call may have made it: adopt the image only if it carries this job's tag.
         const mine = await images.findImageByJob(place, requester, job.id).catch(() => undefined);
         if (mine) {
-          store.apply(job.id, { type: "image_created", imageId: mine }, at);
-          store.scheduleNext(job.id, at + settings.pollIntervalMs, at);
+          await store.apply(job.id, { type: "image_created", imageId: mine }, at);
+          await store.scheduleNext(job.id, at + settings.pollIntervalMs, at);
           return;
         }
         // After an earlier attempt the name may be taken by our own image, not yet findable by its tag
         // (tag filters lag): look again later rather than tell the person the name is someone else's.
         if (job.createAttemptedAt !== undefined && at - job.createAttemptedAt < VANISHED_AFTER_MS) {
-          recordFailure(job, error, at);
+          await recordFailure(job, error, at);
           return;
         }
       }
       if (error instanceof AwsRefusedError && !error.retryable) {
         logger.info({ jobId: job.id, code: error.code }, "AWS refused the image");
-        store.apply(job.id, { type: "create_refused", reason: error.userMessage }, at);
+        await store.apply(job.id, { type: "create_refused", reason: error.userMessage }, at);
         return;
       }
       // Before the last try is given up, look once more: an earlier call may have made the image after all.
       if (called && job.attempts + 1 >= MAX_CREATE_ATTEMPTS) {
         const mine = await images.findImageByJob(place, requester, job.id).catch(() => undefined);
         if (mine) {
-          store.apply(job.id, { type: "image_created", imageId: mine }, at);
-          store.scheduleNext(job.id, at + settings.pollIntervalMs, at);
+          await store.apply(job.id, { type: "image_created", imageId: mine }, at);
+          await store.scheduleNext(job.id, at + settings.pollIntervalMs, at);
           return;
         }
       }
-      recordFailure(job, error, at);
+      await recordFailure(job, error, at);
     }
   }
 
@@ -247,7 +249,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
     try {
       decision = await deps.accessNow(job);
     } catch (error) {
-      recordFailure(job, error, clock.now(), "ami-bot could not re-check your access with Slack.");
+      await recordFailure(job, error, clock.now(), "ami-bot could not re-check your access with Slack.");
       return false;
     }
     if (decision.allowed) return true;
@@ -255,7 +257,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       { jobId: job.id, user: job.requestedBy, target: job.targetName, reason: decision.reason },
       "access withdrawn before CreateImage; refusing the job",
     );
-    store.apply(
+    await store.apply(
       job.id,
       {
         type: "create_refused",
@@ -277,25 +279,29 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       );
     } catch (error) {
       for (const job of live)
-        guarded(job, () => giveUpIfOverdue(job, clock.now()) || recordFailure(job, error, clock.now()));
+        await guarded(
+          job,
+          async () => (await giveUpIfOverdue(job, clock.now())) || recordFailure(job, error, clock.now()),
+        );
       return;
     }
     const at = clock.now();
     const stillPending: { job: Job; snapshots: readonly string[] }[] = [];
     for (const job of live)
-      guarded(job, () => {
+      await guarded(job, async () => {
         const status = statuses.get(job.imageId as string);
         if (!status) {
           if (at - (job.createAttemptedAt ?? job.createdAt) > VANISHED_AFTER_MS)
-            store.apply(
+            await store.apply(
               job.id,
               { type: "image_state", state: "deregistered", reason: "The image no longer exists." },
               at,
             );
-          else if (!giveUpIfOverdue(job, at)) store.scheduleNext(job.id, at + interval(job, at), at);
+          else if (!(await giveUpIfOverdue(job, at)))
+            await store.scheduleNext(job.id, at + interval(job, at), at);
           return;
         }
-        const next = store.apply(
+        const next = await store.apply(
           job.id,
           { type: "image_state", state: status.state, reason: status.reason },
           at,
@@ -303,10 +309,10 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         if (next && next.state !== job.state) step(`state_stored:${next.state}`);
         if (next?.state === "pending") {
           // The hard limit applies only to an image just seen still unfinished.
-          if (giveUpIfOverdue(job, at)) return;
+          if (await giveUpIfOverdue(job, at)) return;
           stillPending.push({ job: next, snapshots: status.snapshotIds });
-          if (at - startOf(job) >= settings.slowAfterMs) store.apply(job.id, { type: "slow" }, at);
-          store.scheduleNext(job.id, at + interval(job, at), at);
+          if (at - startOf(job) >= settings.slowAfterMs) await store.apply(job.id, { type: "slow" }, at);
+          await store.scheduleNext(job.id, at + interval(job, at), at);
         }
       });
     const snapshotIds = stillPending.flatMap((p) => p.snapshots);
@@ -317,7 +323,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         const values = snapshots.map((s) => progress.get(s) ?? 0);
         if (values.length === 0) continue;
         const percent = values.reduce((a, b) => a + b, 0) / values.length;
-        store.apply(job.id, { type: "progress", percent }, clock.now());
+        await store.apply(job.id, { type: "progress", percent }, clock.now());
       }
     } catch (error) {
       // Progress is a nicety: the image state is what matters, so this failure only gets logged.
@@ -337,7 +343,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   async function cancel(job: Job): Promise<void> {
     const place = placeOf(job);
     if (!place) {
-      store.apply(
+      await store.apply(
         job.id,
         {
           type: "cancel_refused",
@@ -353,18 +359,18 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       let imageId = job.imageId;
       if (imageId === undefined) {
         imageId = await images.findImageByJob(place, canceller, job.id);
-        if (imageId) store.apply(job.id, { type: "image_created", imageId }, clock.now());
+        if (imageId) await store.apply(job.id, { type: "image_created", imageId }, clock.now());
         // Tag filters lag behind CreateImage: a recent call's image may not be findable yet.
         else if (
           job.createAttemptedAt !== undefined &&
           clock.now() - job.createAttemptedAt < VANISHED_AFTER_MS
         ) {
-          store.scheduleNext(job.id, clock.now() + settings.pollIntervalMs, clock.now());
+          await store.scheduleNext(job.id, clock.now() + settings.pollIntervalMs, clock.now());
           return;
         }
       }
       if (imageId === undefined) {
-        store.apply(job.id, { type: "cancel_done", imageExisted: false }, clock.now());
+        await store.apply(job.id, { type: "cancel_done", imageExisted: false }, clock.now());
         return;
       }
       // EC2 is eventually consistent: an image made moments ago can look missing. It counts as gone only
@@ -377,41 +383,41 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       if (!status || status.state === "deregistered") {
         const young = clock.now() - (job.createAttemptedAt ?? job.createdAt) < VANISHED_AFTER_MS;
         if (!attempted && young) {
-          store.scheduleNext(job.id, clock.now() + settings.pollIntervalMs, clock.now());
+          await store.scheduleNext(job.id, clock.now() + settings.pollIntervalMs, clock.now());
           return;
         }
         // What AWS said about each snapshot was lost with that call: say where to look.
         const leftBehind = attempted
           ? `It was deregistered, but AWS's answer about its snapshots was lost (ami-bot restarted, or the call went unanswered): look in the EC2 console for snapshots tagged ami-bot:job-id=${job.id} and delete any that are left.`
           : "AWS no longer shows it, so there was nothing left to remove.";
-        store.apply(job.id, { type: "cancel_done", imageExisted: true, leftBehind }, clock.now());
+        await store.apply(job.id, { type: "cancel_done", imageExisted: true, leftBehind }, clock.now());
         return;
       }
-      if (!store.markDeregisterAttempted(job.id, clock.now())) return;
+      if (!(await store.markDeregisterAttempted(job.id, clock.now()))) return;
       step("deregister_attempted");
       const { leftBehind } = await images.deregisterImage(place, canceller, { jobId: job.id, imageId });
       step("deregister_returned");
-      store.apply(job.id, { type: "cancel_done", imageExisted: true, leftBehind }, clock.now());
+      await store.apply(job.id, { type: "cancel_done", imageExisted: true, leftBehind }, clock.now());
       logger.info({ jobId: job.id, imageId, by: job.cancelledBy }, "cancelled image deregistered");
     } catch (error) {
       const at = clock.now();
       if (error instanceof AwsRefusedError && !error.retryable) {
         logger.warn({ jobId: job.id, code: error.code }, "AWS refused to deregister a cancelled image");
-        store.apply(job.id, { type: "cancel_refused", reason: error.userMessage }, at);
+        await store.apply(job.id, { type: "cancel_refused", reason: error.userMessage }, at);
         return;
       }
-      if (!giveUpIfOverdue(job, at)) recordFailure(job, error, at);
+      if (!(await giveUpIfOverdue(job, at))) await recordFailure(job, error, at);
     }
   }
 
   /** A job nobody decided on: it ends as expired when its wait is over. */
-  function expireIfDue(job: Job, now: number): void {
+  async function expireIfDue(job: Job, now: number): Promise<void> {
     const until = job.approvalExpiresAt ?? now;
     if (now < until) {
-      store.scheduleNext(job.id, until, now);
+      await store.scheduleNext(job.id, until, now);
       return;
     }
-    store.apply(job.id, { type: "approval_expired" }, now);
+    await store.apply(job.id, { type: "approval_expired" }, now);
     logger.info(
       { audit: true, action: "expire", jobId: job.id, user: job.requestedBy, target: job.targetName },
       "job expired: nobody approved or denied it in time",
@@ -419,9 +425,9 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   }
 
   /** One job's bookkeeping failing (a database error) must not stop the others in the group. */
-  function guarded(job: Job, fn: () => unknown): void {
+  async function guarded(job: Job, fn: () => unknown): Promise<void> {
     try {
-      fn();
+      await fn();
     } catch (error) {
       logger.error({ jobId: job.id, err: error }, "could not record a job's check");
     }
@@ -457,24 +463,33 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
    */
   async function tick(): Promise<void> {
     if (stopping) return;
-    const due = store.due(clock.now(), batchSize).filter((j) => !inFlight.has(j.id));
+    const started = performance.now();
+    try {
+      await runTick();
+    } finally {
+      deps.onTick?.(performance.now() - started);
+    }
+  }
+
+  async function runTick(): Promise<void> {
+    const due = (await store.due(clock.now(), batchSize)).filter((j) => !inFlight.has(j.id));
     if (due.length === 0) return;
     for (const job of due.filter((j) => j.state === "awaiting_approval"))
-      guarded(job, () => expireIfDue(job, clock.now()));
+      await guarded(job, () => expireIfDue(job, clock.now()));
     const queued = due.filter((j) => j.state === "queued");
     const cancelling = due.filter((j) => j.state === "cancelling");
     const groups = new Map<string, { place: Place; jobs: Job[] }>();
     for (const job of due.filter((j) => j.state === "pending")) {
       const place = placeOf(job);
       if (!place) {
-        guarded(job, () => {
-          store.recordError(
+        await guarded(job, async () => {
+          await store.recordError(
             job.id,
             `target ${job.targetName}/${job.region} is not configured`,
             clock.now() + MAX_BACKOFF_MS,
             clock.now(),
           );
-          giveUpIfOverdue(job, clock.now());
+          await giveUpIfOverdue(job, clock.now());
         });
         continue;
       }

@@ -77,7 +77,7 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     const foundTs = search ? await notifier.findPosted(job, "root", undefined, since) : undefined;
     const root = foundTs ? { ts: foundTs, channel: job.channelId } : await notifier.postRoot(job);
     step("slack_posted:root");
-    store.markRootPosted(job.id, root.channel, root.ts, clock.now());
+    await store.markRootPosted(job.id, root.channel, root.ts, clock.now());
     lastPostAt.set(job.channelId, clock.now());
     return { ...job, rootChannelId: root.channel, rootTs: root.ts };
   }
@@ -94,56 +94,57 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
 
   /** Delivers one message; returns its job once the message is recorded as delivered. */
   async function deliver(message: OutboxMessage): Promise<Job | undefined> {
-    const job = store.get(message.jobId);
+    const job = await store.get(message.jobId);
     if (!job) {
-      store.markDropped(message.id, "job not found", clock.now());
+      await store.markDropped(message.id, "job not found", clock.now());
       return undefined;
     }
     const since = job.createdAt - 60_000;
     const wasSending = message.sending;
-    store.markSending(message.id);
+    // Another replica took the message over (this one's lease ran out): it is that replica's to send now.
+    if (!(await store.markSending(message.id, clock.now()))) return undefined;
     if (message.kind === "requester_note") {
       await notifier.noteRequester(job, message.key);
-      store.markDelivered(message.id, undefined, clock.now());
+      await store.markDelivered(message.id, undefined, clock.now());
       return job;
     }
     if (message.kind === "approver_dm" && job.state !== "awaiting_approval") {
       // Decided (or ended) before the DM went out: asking for a decision now would only mislead.
-      store.markDropped(message.id, `job already ${job.state}`, clock.now());
+      await store.markDropped(message.id, `job already ${job.state}`, clock.now());
       return;
     }
     if (message.kind === "approver_dm") {
       // Queued after the root and the thread's approval request, so the DM can link the thread.
       await notifier.notifyApprover(job, message.key.slice("approver_dm:".length));
-      store.markDelivered(message.id, undefined, clock.now());
+      await store.markDelivered(message.id, undefined, clock.now());
       return job;
     }
     const rooted = await ensureRoot(job, since, wasSending);
     const rootTs = rooted.rootTs as string;
     if (message.kind === "root") {
-      store.markDelivered(message.id, rootTs, clock.now());
+      await store.markDelivered(message.id, rootTs, clock.now());
       return rooted;
     }
     if (message.kind === "root_update") {
       // Idempotent: rewriting the root twice shows the same thing.
       await notifier.updateRoot(rooted, rootTs);
       step("slack_posted:root_update");
-      store.markDelivered(message.id, rootTs, clock.now());
+      await store.markDelivered(message.id, rootTs, clock.now());
       return rooted;
     }
     const already = wasSending ? await notifier.findPosted(rooted, message.key, rootTs, since) : undefined;
     const ts = already ?? (await notifier.postReply(rooted, rootTs, message));
     step(`slack_posted:${message.key}`);
     lastPostAt.set(channelOf(rooted, message), clock.now());
-    store.markDelivered(message.id, ts, clock.now());
+    await store.markDelivered(message.id, ts, clock.now());
     step(`slack_recorded:${message.key}`);
     return rooted;
   }
 
   /** Records a failed delivery; true when the job has something due right away (thread moved, message dropped). */
-  function handleFailure(message: OutboxMessage, error: unknown): boolean {
+  async function handleFailure(message: OutboxMessage, error: unknown): Promise<boolean> {
     const now = clock.now();
-    const job = store.get(message.jobId);
+    const job = await store.get(message.jobId);
     if (error instanceof SlackDeliveryError && !error.retryable && job) {
       const toThread = message.kind !== "requester_note" && message.kind !== "approver_dm";
       if (error.channelUnusable && job.channelId !== job.requestedBy && toThread) {
@@ -152,12 +153,16 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
           { jobId: job.id, channel: job.channelId, code: error.code },
           "cannot post in channel; moving thread to DM",
         );
-        store.moveThread(job.id, job.requestedBy, now);
-        store.enqueue(job.id, { kind: "requester_note", key: `channel_unusable:${job.channelId}` }, now);
-        store.markDeliveryFailed(message.id, error.code, now);
+        await store.moveThread(job.id, job.requestedBy, now);
+        await store.enqueue(
+          job.id,
+          { kind: "requester_note", key: `channel_unusable:${job.channelId}` },
+          now,
+        );
+        await store.markDeliveryFailed(message.id, error.code, now);
         return true;
       }
-      store.markDropped(message.id, error.code, now);
+      await store.markDropped(message.id, error.code, now);
       logger.error({ jobId: message.jobId, code: error.code }, "message dropped: Slack will not take it");
       return true;
     }
@@ -170,7 +175,7 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     }
     nextRetryAt = Math.min(nextRetryAt, now + delay);
     if (message.attempts + 1 >= MAX_ATTEMPTS) {
-      store.markDropped(message.id, String((error as Error).message ?? error), now);
+      await store.markDropped(message.id, String((error as Error).message ?? error), now);
       logger.error({ jobId: message.jobId, key: message.key }, "message dropped after too many attempts");
       return true;
     }
@@ -182,7 +187,7 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
     // Errors that are not Slack's answers (a socket hang-up) are just as ambiguous.
     const maybeDelivered =
       error instanceof SlackRetryableError ? error.maybeDelivered : !(error instanceof SlackDeliveryError);
-    store.markDeliveryFailed(
+    await store.markDeliveryFailed(
       message.id,
       String((error as Error).message ?? error),
       now + delay,
@@ -194,13 +199,13 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
   async function drain(): Promise<void> {
     while (!stopping) {
       const now = clock.now();
-      const batch = store.pendingOutbox(now, 200);
+      const batch = await store.pendingOutbox(now, 200);
       if (batch.length === 0) return;
       let delivered = 0;
       let waitMs = Number.POSITIVE_INFINITY;
       for (const message of batch) {
         if (stopping) return; // what is left stays in the outbox for the next start
-        const job = store.get(message.jobId);
+        const job = await store.get(message.jobId);
         const channel = job ? channelOf(job, message) : "";
         const last = lastPostAt.get(channel) ?? Number.NEGATIVE_INFINITY;
         const paced =
@@ -218,7 +223,7 @@ export function createOutboxRelay(deps: OutboxRelayDeps): OutboxRelay {
           announce(job);
         } catch (error) {
           // A moved thread or a dropped message leaves the job's next message due now: keep draining.
-          if (handleFailure(message, error)) delivered++;
+          if (await handleFailure(message, error)) delivered++;
         }
       }
       if (delivered === 0) {

@@ -198,7 +198,7 @@ describe("the /ami flow", () => {
     });
     await new Promise((r) => setTimeout(r, 300));
     expect(h.aws.requests).toHaveLength(0);
-    expect(h.bot.store.unfinishedCount()).toBe(0);
+    expect(h.store.unfinishedCount()).toBe(0);
     expect(h.slack.callsTo("chat.postMessage")).toHaveLength(0);
   });
 

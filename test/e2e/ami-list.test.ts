@@ -103,7 +103,7 @@ describe("/ami list", () => {
     channel: string;
   }) {
     const now = Date.now();
-    h.bot.store.insert(
+    h.store.insert(
       newJob({
         id: fields.id,
         requestedBy: fields.requestedBy,
@@ -118,9 +118,9 @@ describe("/ami list", () => {
       now,
     );
     // In the same tick as the insert, so the watcher never checks it (its role is not in the fake AWS).
-    h.bot.store.apply(fields.id, { type: "image_created", imageId: "ami-0secret" }, now);
-    h.bot.store.apply(fields.id, { type: "image_state", state: "available" }, now);
-    return eventually(() => h.bot.store.get(fields.id)?.rootTs, 10_000, `root of ${fields.id}`);
+    h.store.apply(fields.id, { type: "image_created", imageId: "ami-0secret" }, now);
+    h.store.apply(fields.id, { type: "image_state", state: "available" }, now);
+    return eventually(() => h.store.get(fields.id)?.rootTs, 10_000, `root of ${fields.id}`);
   }
 
   beforeEach(async () => {

@@ -131,7 +131,7 @@ describe("the App Home tab", () => {
       10_000,
       `root of ${imageName}`,
     );
-    const job = h.bot.store.recentJobs(
+    const job = h.store.recentJobs(
       { requestedBy: ALLOWED_USER, places: [{ targetName: "prod", roleArn: ROLE_ARN, region: "eu-west-1" }] },
       1,
     )[0];
@@ -205,7 +205,7 @@ describe("the App Home tab", () => {
       10_000,
       "approver's tab without the job",
     );
-    const imageId = await eventually(() => h.bot.store.get(job.id)?.imageId, 10_000, "image id");
+    const imageId = await eventually(() => h.store.get(job.id)?.imageId, 10_000, "image id");
     h.aws.setImageState(imageId, "available");
     const done = await eventually(
       () => {

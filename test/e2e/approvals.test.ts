@@ -291,7 +291,7 @@ describe("approvals", () => {
     expect(keys.filter((k) => k === "approved").length).toBeLessThanOrEqual(1);
     expect(h.aws.calls("DeregisterImage")).toHaveLength(h.aws.calls("CreateImage").length);
     expect([...h.aws.images.values()].filter((i) => i.name === "web-1 approved")).toEqual([]);
-    const job = h.bot.store.recentJobs(
+    const job = h.store.recentJobs(
       { requestedBy: ALLOWED_USER, places: [{ targetName: "prod", roleArn: ROLE_ARN, region: "eu-west-1" }] },
       1,
     )[0];

@@ -130,7 +130,7 @@ describe("AWS faults", () => {
     expect(String(note.args.text)).toContain("did not go through");
     expect(String(note.args.text)).toContain("could not assume the role");
     expect(h.aws.calls("CreateImage")).toHaveLength(0);
-    expect(h.bot.store.unfinishedCount()).toBe(0);
+    expect(h.store.unfinishedCount()).toBe(0);
   });
 
   it("retries when AssumeRole is throttled or STS fails with 5xx, and finishes the job", async () => {
@@ -177,6 +177,6 @@ describe("AWS faults", () => {
     await reply(b, "pending", 20_000);
     await finish(b, "job b");
     expect(h.aws.images.size).toBe(3);
-    expect(h.bot.store.unfinishedCount()).toBe(0);
+    expect(h.store.unfinishedCount()).toBe(0);
   });
 });

@@ -57,6 +57,6 @@ describe("one bot per database", () => {
     await expect(attempt).rejects.toThrow(`another ami-bot process is using ${h.dbPath}`);
     // The running bot still works, and a restart on the same database (stop, then start) is allowed.
     await h.restart();
-    expect(h.bot.store.unfinishedCount()).toBe(0);
+    expect(h.store.unfinishedCount()).toBe(0);
   });
 });

@@ -227,7 +227,7 @@ const SECRET_JOB = "5ec7e700-0000-4000-8000-000000000001";
 /** A refused job of target "secret" (which only U0OTHER001 may use), stored as the bot would have. */
 function storeSecretJob(h: Harness): Promise<void> {
   const now = Date.now();
-  h.bot.store.insert(
+  h.store.insert(
     {
       id: SECRET_JOB,
       idempotencyKey: "V0SECRET01",
@@ -249,7 +249,7 @@ function storeSecretJob(h: Harness): Promise<void> {
     now,
   );
   // In the same tick as the insert, so the watcher never sees it queued (and never calls AWS for it).
-  h.bot.store.apply(
+  h.store.apply(
     SECRET_JOB,
     { type: "create_refused", reason: "An image named vault nightly already exists." },
     now,
@@ -431,13 +431,13 @@ const GUARDRAIL_ROWS: readonly Row[] = [
     await eventually(() => h.aws.calls("CreateImage").length === 1, 10_000, "one CreateImage");
     await settle();
     expect(h.aws.calls("CreateImage")).toHaveLength(1);
-    expect(h.bot.store.unfinishedCount()).toBe(1);
+    expect(h.store.unfinishedCount()).toBe(1);
   } },
   { category: "one job per instance", name: "allowed again once the running job has ended", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: async (h) => {
     await startJob(h, ALLOWED_USER, {});
     const [image] = [...h.aws.images.keys()];
     h.aws.setImageState(image as string, "available");
-    await eventually(() => h.bot.store.unfinishedCount() === 0, 10_000, "the first job to end");
+    await eventually(() => h.store.unfinishedCount() === 0, 10_000, "the first job to end");
     const res = await submitAs(ALLOWED_USER, CHANNEL, { imageName: "web-1 second" }).send(h);
     expect(res.body).toBe("");
     await eventually(() => h.aws.calls("CreateImage").length === 2, 10_000, "the second CreateImage");
@@ -547,7 +547,7 @@ const GUARDRAIL_ROWS: readonly Row[] = [
 
   // — Smaller, sharper rules —
   { category: "rules", name: "the same view sent again with other values is refused", prepare: async (h) => { const res = await submitAs(ALLOWED_USER, CHANNEL, {}, "V0REPLAY01").send(h); expect(res.body).toBe(""); await eventually(() => h.slack.callsTo("chat.postMessage").some((c) => !c.args.thread_ts), 10_000, "the first root"); }, ...submitAs(ALLOWED_USER, CHANNEL, { imageName: "swapped" }, "V0REPLAY01"), aws: "create", outcome: { kind: "form_errors", errors: { instance: "This form was already sent with other values, and that request stands. Close the form and type /ami again to ask for another image." } } },
-  { category: "rules", name: "the same view sent again unchanged makes no second job", prepare: async (h) => { const res = await submitAs(ALLOWED_USER, CHANNEL, {}, "V0REPLAY02").send(h); expect(res.body).toBe(""); await eventually(() => h.aws.calls("CreateImage").length === 1, 10_000, "CreateImage"); }, ...submitAs(ALLOWED_USER, CHANNEL, {}, "V0REPLAY02"), aws: "create", outcome: { kind: "accepted", check: async (h) => { await settle(); expect(h.aws.calls("CreateImage")).toHaveLength(1); expect(h.bot.store.unfinishedCount()).toBe(1); } } },
+  { category: "rules", name: "the same view sent again unchanged makes no second job", prepare: async (h) => { const res = await submitAs(ALLOWED_USER, CHANNEL, {}, "V0REPLAY02").send(h); expect(res.body).toBe(""); await eventually(() => h.aws.calls("CreateImage").length === 1, 10_000, "CreateImage"); }, ...submitAs(ALLOWED_USER, CHANNEL, {}, "V0REPLAY02"), aws: "create", outcome: { kind: "accepted", check: async (h) => { await settle(); expect(h.aws.calls("CreateImage")).toHaveLength(1); expect(h.store.unfinishedCount()).toBe(1); } } },
   { category: "rules", name: "InvalidAMIName.Malformed is refused once, never retried as our own image", prepare: async (h) => { h.aws.failNext("CreateImage", { code: "InvalidAMIName.Malformed", status: 400 }); }, ...submit({}, { open: false, metadata: metadataFor(CHANNEL) }), aws: "create", outcome: { kind: "thread_refusal", text: ":no_entry: The image was not created. AWS rejected the image name: it must be 3–128 characters, using only letters, digits, spaces and ( ) [ ] . / - ' @ _. Run /ami again with another name.", check: (h) => {
     expect(h.aws.calls("CreateImage")).toHaveLength(1);
     // Not "maybe our own image": no search for an image carrying the job's tag.
@@ -755,7 +755,7 @@ function storeJob(
 ): void {
   const at = job.at ?? Date.now();
   const target = job.target ?? "gated";
-  h.bot.store.insert(
+  h.store.insert(
     {
       id: job.id,
       idempotencyKey: `V0${job.id}`,
@@ -782,7 +782,7 @@ function storeJob(
 /** Until every message the jobs owe Slack has gone out, so a row's request is all that happens next. */
 async function settled(h: Harness): Promise<void> {
   await eventually(
-    () => h.bot.store.pendingOutbox(Number.MAX_SAFE_INTEGER, 1).length === 0,
+    () => h.store.pendingOutbox(Number.MAX_SAFE_INTEGER, 1).length === 0,
     10_000,
     "the jobs' messages",
   );
@@ -812,14 +812,14 @@ async function runningJob(h: Harness): Promise<void> {
     imageName: "web-1 running",
     awaiting: false,
   });
-  await eventually(() => h.bot.store.get(RUNNING_JOB)?.state === "pending", 10_000, "the image being made");
+  await eventually(() => h.store.get(RUNNING_JOB)?.state === "pending", 10_000, "the image being made");
   await settled(h);
 }
 
 /** DONE_JOB ended in `state` at DONE_AT, as the bot would have ended it, in the same tick as it is stored. */
 function finishedJob(state: "available" | "denied" | "expired" | "cancelled"): (h: Harness) => Promise<void> {
   return async (h) => {
-    const store = h.bot.store;
+    const store = h.store;
     storeJob(h, { id: DONE_JOB, imageName: "gate done", at: DONE_AT - 60_000 });
     if (state === "available") {
       store.apply(DONE_JOB, { type: "approved", by: APPROVER }, DONE_AT);
@@ -982,13 +982,13 @@ const DECISION_ROWS: readonly Row[] = [
       await awaitingJob(h);
       await openDenyForm(h, APPROVER, GATE_JOB);
       await jobClick(APPROVER2, "job_approve", GATE_JOB).send(h);
-      await eventually(() => h.bot.store.get(GATE_JOB)?.state === "pending", 10_000, "the approved image being made");
+      await eventually(() => h.store.get(GATE_JOB)?.state === "pending", 10_000, "the approved image being made");
       await settled(h);
     },
     ...denyForm(APPROVER, denyFormMetadata), outcome: denyRefused(approvedAt(APPROVER2)),
   },
-  { category: "deny form", name: "sent after another approver denied the job", prepare: async (h) => { await awaitingJob(h); await openDenyForm(h, APPROVER, GATE_JOB); h.bot.store.decide(GATE_JOB, { type: "denied", by: APPROVER2, reason: undefined }, DONE_AT); await settled(h); }, ...denyForm(APPROVER, denyFormMetadata), outcome: denyRefused(`\`gate nightly\` was already denied by <@${APPROVER2}> at 09:30 UTC.`), changesNothing: true },
-  { category: "deny form", name: "sent after the requester cancelled the job", prepare: async (h) => { await awaitingJob(h); await openDenyForm(h, APPROVER, GATE_JOB); await jobClick(GATE_USER, "job_cancel", GATE_JOB).send(h); await eventually(() => h.bot.store.get(GATE_JOB)?.state === "cancelled", 5_000, "the cancel"); await settled(h); }, ...denyForm(APPROVER, denyFormMetadata), outcome: denyRefused(expect.stringMatching(new RegExp(`^\`gate nightly\` was already cancelled by <@${GATE_USER}> at \\d\\d:\\d\\d UTC\\.$`))), changesNothing: true },
+  { category: "deny form", name: "sent after another approver denied the job", prepare: async (h) => { await awaitingJob(h); await openDenyForm(h, APPROVER, GATE_JOB); h.store.decide(GATE_JOB, { type: "denied", by: APPROVER2, reason: undefined }, DONE_AT); await settled(h); }, ...denyForm(APPROVER, denyFormMetadata), outcome: denyRefused(`\`gate nightly\` was already denied by <@${APPROVER2}> at 09:30 UTC.`), changesNothing: true },
+  { category: "deny form", name: "sent after the requester cancelled the job", prepare: async (h) => { await awaitingJob(h); await openDenyForm(h, APPROVER, GATE_JOB); await jobClick(GATE_USER, "job_cancel", GATE_JOB).send(h); await eventually(() => h.store.get(GATE_JOB)?.state === "cancelled", 5_000, "the cancel"); await settled(h); }, ...denyForm(APPROVER, denyFormMetadata), outcome: denyRefused(expect.stringMatching(new RegExp(`^\`gate nightly\` was already cancelled by <@${GATE_USER}> at \\d\\d:\\d\\d UTC\\.$`))), changesNothing: true },
 
   // — Old buttons on a job that has ended: told the real state, nothing changes —
   { category: "old buttons", name: "Approve on an expired job", prepare: finishedJob("expired"), ...jobClick(APPROVER, "job_approve", DONE_JOB), outcome: toldPrivately(APPROVER, "`gate done` expired: nobody decided in time. Nothing was created."), changesNothing: true },
@@ -1166,7 +1166,7 @@ async function assertOutcome(
       expect(bodyOf(res)).toEqual({ response_action: "errors", errors: outcome.errors });
       await settle();
       // Nothing new: jobs a row prepared (a busy instance, an hourly limit) are all there is.
-      expect(h.bot.store.unfinishedCount()).toBe(before.unfinished);
+      expect(h.store.unfinishedCount()).toBe(before.unfinished);
       expect(h.slack.callsTo("chat.postMessage").filter((c) => !c.args.thread_ts)).toHaveLength(before.roots);
       return;
     case "ephemeral":
@@ -1215,7 +1215,7 @@ async function assertOutcome(
       expect(res.status).toBe(200);
       await settle();
       expect(newSlackCalls()).toEqual([]);
-      expect(h.bot.store.unfinishedCount()).toBe(0);
+      expect(h.store.unfinishedCount()).toBe(0);
       return;
     case "accepted": {
       expect(res.status).toBe(200);
@@ -1235,7 +1235,7 @@ async function assertOutcome(
       expect(res.body).toBe("");
       await settle();
       expect(newSlackCalls()).toEqual([]);
-      expect(h.bot.store.unfinishedCount()).toBe(0);
+      expect(h.store.unfinishedCount()).toBe(0);
       return;
   }
 }
@@ -1370,7 +1370,7 @@ describe("hostile input", () => {
           await row.prepare?.(h);
           const slackBefore = h.slack.calls.length;
           const before = {
-            unfinished: h.bot.store.unfinishedCount(),
+            unfinished: h.store.unfinishedCount(),
             roots: h.slack.callsTo("chat.postMessage").filter((c) => !c.args.thread_ts).length,
           };
           const still = row.changesNothing ? stateOf(h) : undefined;

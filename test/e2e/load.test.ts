@@ -106,7 +106,7 @@ describe("load", () => {
     expect(names.size).toBe(N);
     const jobIds = h.slack.messages.filter((m) => !m.threadTs).map((m) => m.metadata?.event_payload?.job_id);
     expect(new Set(jobIds).size).toBe(N);
-    expect(h.bot.store.unfinishedCount()).toBe(N);
+    expect(h.store.unfinishedCount()).toBe(N);
   });
 
   it(`acks ${N} concurrent submissions without waiting for an AWS that answers slowly`, async () => {

@@ -203,7 +203,7 @@ describe("access rules on every action", () => {
     expect(h.slack.callsTo("views.open")).toHaveLength(0);
     expect(h.slack.callsTo("views.update")).toHaveLength(1); // only the Check access note
     expect(h.aws.requests).toEqual([]); // not even AssumeRole
-    expect(h.bot.store.unfinishedCount()).toBe(0);
+    expect(h.store.unfinishedCount()).toBe(0);
     const denials = auditLines(h).filter((a) => a.user === STRANGER);
     expect(denials.map((a) => [a.action, a.allowed])).toEqual([
       ["open_modal", false],
@@ -231,7 +231,7 @@ describe("access rules on every action", () => {
     });
     await settle();
     expect(h.aws.requests).toEqual([]);
-    expect(h.bot.store.unfinishedCount()).toBe(0);
+    expect(h.store.unfinishedCount()).toBe(0);
     expect(h.slack.callsTo("chat.postMessage")).toHaveLength(0);
     // The member list was read again for the submission, not taken from the modal's opening.
     expect(h.slack.callsTo("usergroups.users.list").length).toBeGreaterThanOrEqual(2);
@@ -384,7 +384,7 @@ describe("request authenticity", () => {
       await settle();
       expect(slackCalls(h)).toEqual([]);
       expect(h.aws.requests).toEqual([]);
-      expect(h.bot.store.unfinishedCount()).toBe(0);
+      expect(h.store.unfinishedCount()).toBe(0);
       expect(auditLines(h)).toEqual([]);
     });
   }

@@ -142,7 +142,7 @@ describe("Try again", () => {
       "the second CreateImage",
     );
     expect(create.params).toMatchObject({ InstanceId: INSTANCE, Description: "before the upgrade" });
-    expect(h.bot.store.unfinishedCount()).toBe(1);
+    expect(h.store.unfinishedCount()).toBe(1);
   });
 
   it("tells someone not allowed on the job's target so, privately, and opens nothing", async () => {
@@ -180,7 +180,7 @@ describe("Try again", () => {
     );
     await eventually(() => h.aws.calls("CreateImage").length === 2, 10_000, "the second CreateImage");
     const places = [{ targetName: "prod", roleArn: ROLE_ARN, region: "eu-west-1" }];
-    const running = h.bot.store
+    const running = h.store
       .recentJobs({ requestedBy: ALLOWED_USER, places }, 10)
       .find((j) => j.state === "pending" || j.state === "queued");
     expect(running).toBeDefined();

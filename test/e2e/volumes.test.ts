@@ -222,7 +222,7 @@ describe("choosing the volumes", () => {
     });
     await new Promise((r) => setTimeout(r, 300));
     expect(h.aws.calls("CreateImage")).toHaveLength(0);
-    expect(h.bot.store.unfinishedCount()).toBe(0);
+    expect(h.store.unfinishedCount()).toBe(0);
     expect(h.slack.callsTo("chat.postMessage")).toHaveLength(0);
   });
 

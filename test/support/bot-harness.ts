@@ -10,6 +10,7 @@ import { vi } from "vitest";
 import { type BotOverrides, createBotMetadataCodec, type RunningBot, startBot } from "../../src/bot.js";
 import { type Config, loadConfig } from "../../src/config.js";
 import { createLogger, type Logger } from "../../src/logger.js";
+import { SqliteJobStore } from "../../src/store/sqlite-job-store.js";
 import { type FakeAws, startFakeAws } from "../fakes/fake-aws.js";
 import { type FakeSlack, type FakeSlackOptions, startFakeSlack } from "../fakes/fake-slack.js";
 import { interactionBody, postSigned, slashCommandBody } from "./slack-requests.js";
@@ -42,6 +43,8 @@ export interface Harness {
   readonly dbPath: string;
   readonly env: Record<string, string>;
   bot: RunningBot;
+  /** The bot's store: the embedded SQLite one, which answers synchronously (the harness never sets DATABASE_URL). */
+  readonly store: SqliteJobStore;
   readonly url: string;
   readonly logs: string[];
   /** Stops the bot and starts a new one on the same database. */
@@ -188,6 +191,10 @@ export async function startHarness(
     },
     set bot(b) {
       bot = b;
+    },
+    get store() {
+      if (!(bot.store instanceof SqliteJobStore)) throw new Error("the harness runs the bot on SQLite");
+      return bot.store;
     },
     get url() {
       return urlOf(bot);

@@ -31,8 +31,8 @@ export function jobIdOf(button: ButtonAction): string {
 }
 
 /** The job a job id names, when it is one worth looking up. */
-export function findJob(deps: SlackDeps, jobId: string): Job | undefined {
-  return jobId.length > 0 && jobId.length <= MAX_JOB_ID ? deps.store.get(jobId) : undefined;
+export async function findJob(deps: SlackDeps, jobId: string): Promise<Job | undefined> {
+  return jobId.length > 0 && jobId.length <= MAX_JOB_ID ? await deps.store.get(jobId) : undefined;
 }
 
 /** Tells the clicker privately: ephemeral where they clicked, or a DM when they clicked on the Home tab. */

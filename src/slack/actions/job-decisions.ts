@@ -84,7 +84,7 @@ async function permission(
   jobId: string,
   where: Clicked,
 ): Promise<Permission> {
-  const job = findJob(deps, jobId);
+  const job = await findJob(deps, jobId);
   if (!job) return { ok: false, reason: "unknown job", text: UNKNOWN_JOB_TEXT };
   const target = deps.config.targets.find((t) => t.name === job.targetName);
   // A target renamed onto another role is another account: the job's place is gone.
@@ -145,7 +145,7 @@ export function createJobButton(deps: SlackDeps, hooks: DecisionHooks, action: E
       await tellClicker(deps, client, where, allowed.text);
       return;
     }
-    const result = deps.store.decide(allowed.job.id, eventFor(action, where.userId), deps.clock.now());
+    const result = await deps.store.decide(allowed.job.id, eventFor(action, where.userId), deps.clock.now());
     if (!result?.applied) {
       await tellClicker(deps, client, where, result ? stateNowText(result.job) : UNKNOWN_JOB_TEXT);
       return;
@@ -263,7 +263,7 @@ export function createDenySubmission(deps: SlackDeps, hooks: DecisionHooks) {
       await reasonError(allowed.text);
       return;
     }
-    const result = deps.store.decide(
+    const result = await deps.store.decide(
       allowed.job.id,
       { type: "denied", by: where.userId, reason: raw.trim() || undefined },
       deps.clock.now(),

@@ -25,7 +25,7 @@ export function createTryAgain(deps: SlackDeps) {
   return async ({ ack, body, action, client }: Args): Promise<void> => {
     await ack();
     const userId = body.user.id;
-    const job = findJob(deps, jobIdOf(action));
+    const job = await findJob(deps, jobIdOf(action));
     const channelId = body.channel?.id ?? job?.rootChannelId ?? job?.channelId;
     const where = { ...clicked(body), channelId };
     const tell = (text: string) => tellClicker(deps, client, where, text);

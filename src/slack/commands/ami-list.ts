@@ -43,7 +43,7 @@ export async function listJobs(
   const places = targets.flatMap((t) =>
     t.regions.map((region) => ({ targetName: t.name, roleArn: t.roleArn, region })),
   );
-  const jobs = deps.store.recentJobs(
+  const jobs = await deps.store.recentJobs(
     scope === "mine" ? { requestedBy: command.user_id, places } : { channelId: command.channel_id, places },
     LIST_LIMIT,
   );

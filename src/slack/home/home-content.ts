@@ -91,17 +91,18 @@ export function createHomeContent(deps: HomeContentDeps, stopped: () => boolean)
       t.regions.map((region) => ({ targetName: t.name, roleArn: t.roleArn, region })),
     );
     const recent =
-      places.length > 0 ? store.recentJobs({ requestedBy: userId, places }, HOME_LIST_LIMIT) : [];
+      places.length > 0 ? await store.recentJobs({ requestedBy: userId, places }, HOME_LIST_LIMIT) : [];
     // They can decide only where they approve and may use the target now (as the buttons check again), and
     // never on their own jobs; a job of a target since moved to another role is nobody's to decide here.
     const deciding = config.targets.filter((t) => isApprover(t, who) && decideAccess(t, who).allowed);
     const awaiting =
       deciding.length > 0
-        ? store
-            .awaitingApproval(
+        ? (
+            await store.awaitingApproval(
               deciding.map((t) => t.name),
               HOME_LIST_LIMIT * 2,
             )
+          )
             .filter(
               (j) =>
                 j.requestedBy !== userId &&

@@ -153,7 +153,7 @@ export function createImageSubmission(deps: SlackDeps) {
     const jobId = deps.newJobId();
     let admission: Admission;
     try {
-      admission = deps.store.admit(
+      admission = await deps.store.admit(
         {
           id: jobId,
           // One job per view: a submission delivered twice, or a double click, creates one image.

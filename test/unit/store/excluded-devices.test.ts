@@ -1,42 +1,16 @@
-/** The volumes a job leaves out are stored with it, so a restart still sends them to CreateImage. */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+/**
+ * Jobs stored before SQLite had the excluded-devices column. Storing the devices, and keeping them across a
+ * restart, is in the contract suite (contract/), which runs against SQLite and Postgres alike.
+ */
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { MIGRATIONS, migrate, openDatabase } from "../../../src/store/database.js";
+import { MIGRATIONS, migrate } from "../../../src/store/database.js";
 import { SqliteJobStore } from "../../../src/store/sqlite-job-store.js";
 import { CLOCK_START } from "../../fakes/fixed-clock.js";
-import { newJob } from "../../fakes/job-fixtures.js";
 
 const T0 = CLOCK_START;
 
 describe("excluded devices in the job store", () => {
-  it("keeps the devices to leave out across a reopen of the database file", () => {
-    const dir = mkdtempSync(join(tmpdir(), "ami-bot-excluded-"));
-    const path = join(dir, "bot.db");
-    const first = openDatabase(path);
-    const job = newJob({ excludedDevices: ["/dev/sdf", "/dev/sdg"] });
-    expect(new SqliteJobStore(first).admit(job, { jobsPerHour: 10 }, T0)).toEqual({ status: "accepted" });
-    first.close();
-
-    const reopened = openDatabase(path);
-    const store = new SqliteJobStore(reopened);
-    expect(store.get(job.id)?.excludedDevices).toEqual(["/dev/sdf", "/dev/sdg"]);
-    expect(store.due(T0, 10).map((j) => [j.id, j.excludedDevices])).toEqual([
-      [job.id, ["/dev/sdf", "/dev/sdg"]],
-    ]);
-    reopened.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it("stores no devices for a job that images the whole instance", () => {
-    const store = new SqliteJobStore(openDatabase(":memory:"));
-    const job = newJob();
-    store.insert(job, T0);
-    expect(store.get(job.id)?.excludedDevices).toEqual([]);
-  });
-
   it("gives jobs stored before the column existed no devices to leave out", () => {
     const added = MIGRATIONS.findIndex((m) => m.includes("excluded_devices"));
     expect(added).toBeGreaterThan(0);

@@ -1,0 +1,54 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import type { JobStore } from "../../../../src/domain/ports.js";
+import { CLOCK_START } from "../../../fakes/fixed-clock.js";
+import { newJob } from "../../../fakes/job-fixtures.js";
+import { POSTGRES, useJobStore } from "./job-stores.js";
+
+const T0 = CLOCK_START;
+const LEASE = 5_000;
+
+/** A takeover is counted only when a replica stopped working on what it held, not at the hand-off between ticks. */
+describe("takeovers on the postgres job store", () => {
+  const stores = useJobStore(POSTGRES);
+  let a: JobStore;
+  let b: JobStore;
+  let takeovers: [string, string, number][];
+  beforeEach(async () => {
+    takeovers = [];
+    const replica = (owner: string) =>
+      stores.open({
+        owner,
+        leaseMs: LEASE,
+        onTakeover: (kind, count) => takeovers.push([owner, kind, count]),
+      });
+    [a, b] = await Promise.all([replica("a"), replica("b")]);
+  });
+
+  it("does not count a takeover when the owner checked the job and scheduled its next check past its lease", async () => {
+    await a.insert(newJob({ id: "job-x", instanceId: "i-0123456789abcdef0" }), T0);
+    expect((await a.due(T0, 10)).map((j) => j.id)).toEqual(["job-x"]);
+    // a did its work and is alive; the next check is a slow poll, past the lease.
+    await a.scheduleNext("job-x", T0 + 10 * LEASE, T0 + 1);
+    const got = await b.due(T0 + 10 * LEASE, 10);
+    expect(got.map((j) => j.id)).toEqual(["job-x"]);
+    expect(takeovers).toEqual([]);
+  });
+
+  it("does not count a takeover when the owner backed a message off past its lease", async () => {
+    await a.insert(newJob({ id: "job-y", instanceId: "i-0123456789abcdef1" }), T0);
+    const [root] = await a.pendingOutbox(T0, 10);
+    await a.markSending(root?.id ?? -1, T0);
+    await a.markDeliveryFailed(root?.id ?? -1, "ratelimited", T0 + 10 * LEASE, false);
+    expect(await b.pendingOutbox(T0 + 10 * LEASE, 10)).toHaveLength(1);
+    expect(takeovers).toEqual([]);
+  });
+
+  it("counts a takeover when a job fell due while its owner still held it and the lease ran out", async () => {
+    await a.insert(newJob({ id: "job-z", instanceId: "i-0123456789abcdef2" }), T0);
+    await a.due(T0, 10);
+    // a went silent: the job stays due (next check at T0) and its lease runs out.
+    expect(await b.due(T0 + LEASE - 1, 10)).toEqual([]);
+    expect((await b.due(T0 + LEASE, 10)).map((j) => j.id)).toEqual(["job-z"]);
+    expect(takeovers).toEqual([["b", "job", 1]]);
+  });
+});
