@@ -292,6 +292,15 @@ async function openStore(config: Config, logger: Logger, metrics: Metrics): Prom
       onFinished,
     });
     logger.info({ owner, leaseMs: config.leaseMs }, "using Postgres; claiming work under leases");
+    // A claim should outlast the longest call it guards: a replica stalled mid-call past its lease may see
+    // another make the same call (AWS's unique image names and the look-up before reposting still stop
+    // duplicates, but at a cost).
+    const longestCallMs = config.aws.connectTimeoutMs + config.aws.requestTimeoutMs;
+    if (config.leaseMs < longestCallMs)
+      logger.warn(
+        { leaseMs: config.leaseMs, longestCallMs },
+        "AMI_LEASE is shorter than an AWS call may take (AMI_AWS_CONNECT_TIMEOUT + AMI_AWS_REQUEST_TIMEOUT); keep it longer in production",
+      );
     return { store, close: () => store.close() };
   } catch (error) {
     // The message names the setting, never the URL itself (it may carry a password).

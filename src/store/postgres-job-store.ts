@@ -79,8 +79,24 @@ export class PostgresJobStore implements JobStore {
     pool.on("error", () => {});
   }
 
+  /**
+   * Gives back this replica's claims, so the others take its jobs and messages at once rather than a lease
+   * later, then ends the pool. Called once the watcher and the relay have stopped.
+   */
   async close(): Promise<void> {
-    await this.pool.end();
+    try {
+      await this.pool.query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1", [
+        this.options.owner,
+      ]);
+      await this.pool.query(
+        "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+        [this.options.owner],
+      );
+    } catch {
+      // The database is out of reach: the claims simply run out.
+    } finally {
+      await this.pool.end();
+    }
   }
 
   private async tx<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {

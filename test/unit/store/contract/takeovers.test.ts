@@ -51,4 +51,15 @@ describe("takeovers on the postgres job store", () => {
     expect((await b.due(T0 + LEASE, 10)).map((j) => j.id)).toEqual(["job-z"]);
     expect(takeovers).toEqual([["b", "job", 1]]);
   });
+
+  it("gives a stopping replica's claims back, so another takes its jobs and messages at once", async () => {
+    await a.insert(newJob({ id: "job-w", instanceId: "i-0123456789abcdef3" }), T0);
+    await a.due(T0, 10);
+    await a.pendingOutbox(T0, 10);
+    expect(await b.due(T0 + 1, 10)).toEqual([]);
+    await stores.close(a);
+    expect((await b.due(T0 + 1, 10)).map((j) => j.id)).toEqual(["job-w"]);
+    expect((await b.pendingOutbox(T0 + 1, 10)).map((m) => m.key)).toEqual(["root"]);
+    expect(takeovers).toEqual([]);
+  });
 });
