@@ -14,6 +14,7 @@ const BENCHES = [
   { file: "footprint.ts", title: "4. Footprint" },
   { file: "picker-cost.ts", title: "5. Picker cost" },
   { file: "decisions.ts", title: "6. Decisions" },
+  { file: "replicas.ts", title: "7. Replicas" },
 ];
 /** A benchmark still running after this long is stopped and reported as timed out. */
 const TIMEOUT_MS = 4 * 60_000;

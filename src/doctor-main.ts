@@ -26,6 +26,22 @@ async function main(): Promise<number> {
       await sessions({ target, region, policy, userId: "ami-bot-doctor", channelId: "none" })();
     },
     images: new Ec2Images({ sessions, timeouts: config.aws }),
+    // Loaded only when configured, as the bot loads the Postgres driver and the SQS client.
+    checkPostgres: async (url, signal) =>
+      (await import("./store/postgres-check.js")).checkPostgres(url, signal),
+    checkEventsQueue: async (queueUrl, signal) => {
+      const [{ createSqsClient }, { checkEventsQueue }] = await Promise.all([
+        import("./aws/sqs-client.js"),
+        import("./aws/events-queue-check.js"),
+      ]);
+      // Built as the events consumer builds its own (bot.ts gives it no region: the URL's, else AWS_REGION).
+      const sqs = createSqsClient({ queueUrl, timeouts: config.aws, logger });
+      try {
+        return await checkEventsQueue(sqs, queueUrl, signal);
+      } finally {
+        sqs.destroy();
+      }
+    },
   };
   // Each line as soon as its check finishes, so an operator sees where the doctor is waiting.
   const lines = await runDoctor(deps, {

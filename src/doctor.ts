@@ -2,16 +2,21 @@
  * `npm run doctor`: checks, for operators, everything ami-bot needs before a person types /ami — the Slack
  * bot token, the app token (Socket Mode) or the signing secret (HTTP mode), the bot's own AWS identity,
  * whether each channel an allow rule lists is private (a rule grants nothing in a public channel unless the
- * target allows it), AssumeRole into every target, and a dry-run CreateImage per target and region. Each
+ * target allows it), AssumeRole into every target, and a dry-run CreateImage per target and region; and,
+ * only when they are configured, the Postgres database (DATABASE_URL) and the events queue
+ * (AMI_EVENTS_QUEUE_URL). Each
  * check reports one PASS/WARN/FAIL/SKIP line as soon as it finishes and gives up after a time limit, so a
  * silent endpoint shows as a FAIL instead of a hang. Every FAIL and WARN says what to do next. No line ever
  * carries a secret.
  */
+import type { EventsQueueCheck } from "./aws/events-queue-check.js";
+import { regionOfQueueUrl } from "./aws/sqs-queue-url.js";
 import type { Config, Target } from "./config.js";
 import { channelRuleWarning, isDirectMessage } from "./domain/access.js";
 import { checkImageAccess } from "./domain/access-check.js";
 import type { ImageService } from "./domain/ports.js";
 import { type AwsFailureCode, AwsRefusedError } from "./errors.js";
+import type { MissingPrivilege, PostgresCheck } from "./store/postgres-check.js";
 
 export const DEFAULT_CHECK_TIMEOUT_MS = 15_000;
 
@@ -34,6 +39,10 @@ export interface DoctorDeps {
   /** Resolves credentials for a target's role (AssumeRole), throwing AwsRefusedError when refused. */
   readonly assumeRole: (target: Target, region: string, signal: AbortSignal) => Promise<void>;
   readonly images: ImageService;
+  /** Connects to DATABASE_URL and reads its state (store/postgres-check.ts); asked only when it is set. */
+  readonly checkPostgres: (url: string, signal: AbortSignal) => Promise<PostgresCheck>;
+  /** GetQueueAttributes on the events queue, as the bot; asked only when AMI_EVENTS_QUEUE_URL is set. */
+  readonly checkEventsQueue: (queueUrl: string, signal: AbortSignal) => Promise<EventsQueueCheck>;
   /** How long one check may take before it counts as failed, in ms (default 15 s). */
   readonly checkTimeoutMs?: number;
 }
@@ -55,8 +64,13 @@ type Outcome = Omit<DoctorLine, "check">;
 /** Where a check's calls go: named in the advice when nothing answers. */
 type Endpoint =
   | { readonly service: "slack" }
-  /** No region: the SDK's default one (AWS_REGION). */
-  | { readonly service: "sts" | "ec2"; readonly region?: string };
+  /** The server DATABASE_URL names. */
+  | { readonly service: "postgres" }
+  /**
+   * No region: the SDK's default one (AWS_REGION). host: where the calls go when that is not the service's
+   * regional endpoint (SQS sends each call to its QueueUrl's host).
+   */
+  | { readonly service: "sts" | "ec2" | "sqs"; readonly region?: string; readonly host?: string };
 
 interface Check {
   readonly name: string;
@@ -70,13 +84,20 @@ const seconds = (ms: number) => `${ms / 1000} s`;
 
 function networkAdvice(endpoint: Endpoint): string {
   if (endpoint.service === "slack") return "check network access to slack.com (or SLACK_API_URL)";
-  const host = `${endpoint.service}.${endpoint.region ?? "<AWS_REGION>"}.amazonaws.com`;
+  if (endpoint.service === "postgres")
+    return "check the host and port in DATABASE_URL, that the server is running, and network access from this host to it, including any firewall or security group on the way";
+  const host = endpoint.host ?? `${endpoint.service}.${endpoint.region ?? "<AWS_REGION>"}.amazonaws.com`;
   const variable = `AWS_ENDPOINT_URL_${endpoint.service.toUpperCase()}`;
   return `check network access from this host to ${host} (or ${variable} / AWS_ENDPOINT_URL when set), including any proxy or firewall on the way`;
 }
 
 function noAnswer(endpoint: Endpoint, ms: number): string {
-  const who = endpoint.service === "slack" ? "Slack" : `AWS ${endpoint.service.toUpperCase()}`;
+  const who =
+    endpoint.service === "slack"
+      ? "Slack"
+      : endpoint.service === "postgres"
+        ? "the Postgres server"
+        : `AWS ${endpoint.service.toUpperCase()}`;
   return `no answer from ${who} within ${seconds(ms)} — ${networkAdvice(endpoint)}`;
 }
 
@@ -241,6 +262,113 @@ function explainAws(error: unknown, endpoint: Endpoint, target?: Target): string
   return `AWS refused the call (${name}: ${e.message ?? ""})`;
 }
 
+// --- Postgres (DATABASE_URL) ---------------------------------------------------------------------
+
+/** An identifier as SQL needs it written: bare when it may be, else double-quoted. */
+const sqlName = (name: string) => (/^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`);
+
+function grantFor(missing: MissingPrivilege, user: string): string {
+  const on = missing.kind === "schema" ? "SCHEMA" : missing.kind === "table" ? "TABLE" : "SEQUENCE";
+  return `GRANT ${missing.privilege} ON ${on} ${missing.name ?? "public"} TO ${sqlName(user)};`;
+}
+
+/** What the database's state means for the bot: PASS, a WARN for a newer schema, FAIL with what to do. */
+function postgresOutcome(result: PostgresCheck): Outcome {
+  if (!result.ok) return { status: "FAIL", detail: postgresFailure(result) };
+  const { user, database, schema, schemaVersion: n, latestVersion: m } = result;
+  const server = `PostgreSQL ${result.serverVersion}`;
+  if (result.missing.length > 0) {
+    const lacks = result.missing
+      .map((p) => `${p.privilege} on ${p.kind} ${p.name ?? "(none on the search_path exists)"}`)
+      .join(", ");
+    return {
+      status: "FAIL",
+      detail: `${server}; user ${user} lacks ${lacks} in database ${database}, which the bot needs on every start: as the database's owner, run ${result.missing.map((p) => grantFor(p, user)).join(" ")}`,
+    };
+  }
+  if (n === 0)
+    return {
+      status: "PASS",
+      detail: `${server}; empty: the bot creates its tables on first start (user ${user} may create tables in schema ${schema})`,
+    };
+  if (n > m)
+    return {
+      status: "WARN",
+      detail: `${server}; schema at version ${n}, newer than this ami-bot knows (${m}): a newer release migrated this database — run that release on every replica`,
+    };
+  const next = n < m ? ": the bot brings it up to date on its next start" : "";
+  return { status: "PASS", detail: `${server}; schema at version ${n} of ${m}${next}` };
+}
+
+function postgresFailure(result: Extract<PostgresCheck, { ok: false }>): string {
+  const { code, server = "the server", database = "(the database)", user = "(the user)" } = result;
+  switch (result.problem) {
+    case "host_not_found":
+      return `the database host in DATABASE_URL (${server}) was not found (${code}): check the host name in DATABASE_URL and this host's DNS`;
+    case "unreachable":
+      return `could not reach the Postgres server at ${server} (${code}) — ${networkAdvice({ service: "postgres" })}`;
+    case "auth_failed":
+      return `the Postgres server refused the password of user ${user} (password authentication failed, ${code}): check the user name and password in DATABASE_URL (percent-encode any @ : / ? # in the password); the password is not shown here`;
+    case "not_admitted":
+      return `the Postgres server does not admit user ${user} to database ${database} from this host (${code}): check that the role exists and that the server's pg_hba.conf allows this host; if the server requires SSL, add ?sslmode=require to DATABASE_URL`;
+    case "no_database":
+      return `database ${database} does not exist on ${server} (${code}): create it (CREATE DATABASE ${sqlName(database)} OWNER ${sqlName(user)};) or fix the database name at the end of DATABASE_URL`;
+    case "no_permission":
+      return `user ${user} is not allowed to use database ${database} (${code}: ${result.message}): the bot needs CONNECT on the database, CREATE on its schema and SELECT, INSERT, UPDATE on its tables; ask the database's owner to grant them`;
+    case "unavailable":
+      return `the Postgres server at ${server} cannot take a connection now (${code}: starting up, shutting down or out of connections): run the doctor again in a minute; if it keeps failing, check the server's max_connections`;
+    case "unknown":
+      return `could not use the Postgres database (${code}: ${result.message})`;
+  }
+}
+
+// --- Events queue (AMI_EVENTS_QUEUE_URL) ---------------------------------------------------------
+
+const QUEUE_POLICY =
+  'it needs sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes on the queue: attach deploy/events.yaml\'s managed policy (its BotPolicyArn output, or deploy the stack with BotRoleName) to the identity in the "AWS identity of the bot" line';
+
+function eventsQueueOutcome(result: EventsQueueCheck): Outcome {
+  if (!result.ok)
+    return {
+      status: "FAIL",
+      detail:
+        "AMI_EVENTS_QUEUE_URL names no AWS region (it is not an sqs.<region>.amazonaws.com URL) and AWS_REGION is not set: set AWS_REGION to the queue's region",
+    };
+  const waiting = `${result.waiting} message(s) waiting`;
+  const dlq = result.deadLetter;
+  if (!dlq)
+    return {
+      status: "WARN",
+      detail: `${waiting}; no dead-letter queue configured: an event the bot keeps failing on would be received again forever — give the queue a RedrivePolicy (deploy/events.yaml sets one)`,
+    };
+  const name = dlq.targetArn.split(":").pop() || dlq.targetArn;
+  const after = dlq.maxReceiveCount ? `, after ${dlq.maxReceiveCount} receives` : "";
+  return { status: "PASS", detail: `${waiting}; dead-letter queue configured (${name}${after})` };
+}
+
+function explainEventsQueue(error: unknown, endpoint: Endpoint): string {
+  // SQS answers in JSON with the query protocol's code alongside (Code).
+  const e = (error ?? {}) as { name?: string; Code?: string };
+  const codes = [e.name, e.Code];
+  if (codes.includes("QueueDoesNotExist") || codes.includes("AWS.SimpleQueueService.NonExistentQueue"))
+    return "SQS says the queue in AMI_EVENTS_QUEUE_URL does not exist (QueueDoesNotExist): copy the QueueUrl output of the deploy/events.yaml stack into AMI_EVENTS_QUEUE_URL, and check the account id, region and queue name in it";
+  if (codes.includes("AccessDenied") || codes.includes("AccessDeniedException"))
+    return `ami-bot's AWS identity may not use the events queue (AccessDenied): ${QUEUE_POLICY}`;
+  return explainAws(error, endpoint);
+}
+
+/** Where the events queue's calls go: the SDK sends each to its QueueUrl's host. */
+function queueEndpoint(queueUrl: string): Endpoint {
+  const region = regionOfQueueUrl(queueUrl);
+  let host: string | undefined;
+  try {
+    host = new URL(queueUrl).host;
+  } catch {
+    // config.ts accepts only URLs; the regional endpoint is the next best thing to name.
+  }
+  return { service: "sqs", ...(region && { region }), ...(host && { host }) };
+}
+
 // --- The run -------------------------------------------------------------------------------------
 
 /** The first line an operator sees: what is about to be checked. */
@@ -249,18 +377,44 @@ export function describeDoctor(config: Config, checkTimeoutMs = DEFAULT_CHECK_TI
   const slack = config.slack.appToken ? "app token (Socket Mode)" : "signing secret (HTTP mode)";
   const channels = new Set(config.targets.flatMap((t) => t.allow.channels)).size;
   const privacy = channels > 0 ? ` whether the ${channels} channel(s) in allow rules are private,` : "";
+  const database = config.databaseUrl ? " the Postgres database (DATABASE_URL)," : "";
+  const queue = config.eventsQueueUrl ? " the events queue (AMI_EVENTS_QUEUE_URL)," : "";
   return (
-    `Checking the Slack bot token, the ${slack},${privacy} the bot's AWS identity, AssumeRole into ` +
+    `Checking the Slack bot token, the ${slack},${privacy}${database} the bot's AWS identity,${queue} AssumeRole into ` +
     `${config.targets.length} target(s) and a CreateImage dry run in ${regions} region(s); ` +
     `each check gives up after ${seconds(checkTimeoutMs)}.`
   );
 }
 
-/** Replaces every configured secret, and anything shaped like a Slack token, in a line's detail. */
+/** DATABASE_URL's password, as written (percent-encoded) and as sent, and in a ?password= parameter. */
+function databasePasswords(url: string | undefined): string[] {
+  if (!url) return [];
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Not WHATWG-readable: take what sits between the user name and the last @.
+    const userinfo = url.slice(url.indexOf("://") + 3, url.lastIndexOf("@"));
+    return userinfo.includes(":") ? [userinfo.slice(userinfo.indexOf(":") + 1)] : [];
+  }
+  const passwords = [parsed.password, parsed.searchParams.get("password") ?? ""];
+  try {
+    passwords.push(decodeURIComponent(parsed.password));
+  } catch {
+    // A malformed escape: the driver cannot send it either.
+  }
+  return passwords;
+}
+
+/**
+ * Replaces every configured secret (the Slack ones, DATABASE_URL and its password), and anything shaped
+ * like a Slack token, in a line's detail.
+ */
 function redact(config: Config, text: string): string {
   const { botToken, appToken, signingSecret } = config.slack;
   let out = text;
-  for (const secret of [botToken, appToken, signingSecret]) {
+  if (config.databaseUrl) out = out.split(config.databaseUrl).join("[DATABASE_URL]");
+  for (const secret of [botToken, appToken, signingSecret, ...databasePasswords(config.databaseUrl)]) {
     if (secret && secret.length >= 4) out = out.split(secret).join("[redacted]");
   }
   return out.replace(/\b(xox[a-z]|xapp)-[\w-]{4,}/g, "[redacted]");
@@ -311,6 +465,15 @@ export async function runDoctor(deps: DoctorDeps, options: DoctorOptions = {}): 
         },
   );
   await checkChannelRules(deps, report, token.status === "PASS");
+  const databaseUrl = config.databaseUrl;
+  if (databaseUrl)
+    await report({
+      name: "Postgres database (DATABASE_URL)",
+      endpoint: { service: "postgres" },
+      run: async (signal) => postgresOutcome(await deps.checkPostgres(databaseUrl, signal)),
+      // checkPostgres answers every failure itself; its message could carry the URL, so only its name.
+      explain: (error) => `unexpected error checking the database (${(error as Error | undefined)?.name})`,
+    });
   // The identity call asks STS in the first target's region (see doctor-main.ts).
   const identityRegion = config.targets[0]?.regions[0];
   const sts: Endpoint = identityRegion ? { service: "sts", region: identityRegion } : { service: "sts" };
@@ -320,6 +483,16 @@ export async function runDoctor(deps: DoctorDeps, options: DoctorOptions = {}): 
     run: async (signal) => ({ status: "PASS", detail: await deps.botIdentity(signal) }),
     explain: (error) => explainAws(error, sts),
   });
+  const queueUrl = config.eventsQueueUrl;
+  if (queueUrl) {
+    const sqs = queueEndpoint(queueUrl);
+    await report({
+      name: "Events queue (AMI_EVENTS_QUEUE_URL)",
+      endpoint: sqs,
+      run: async (signal) => eventsQueueOutcome(await deps.checkEventsQueue(queueUrl, signal)),
+      explain: (error) => explainEventsQueue(error, sqs),
+    });
+  }
   for (const target of config.targets) {
     const firstRegion = target.regions[0] as string;
     const roleEndpoint: Endpoint = { service: "sts", region: firstRegion };

@@ -235,6 +235,11 @@ export interface JobStore {
    * once (Approve and Cancel, or a double click) exactly one is told it took effect.
    */
   decide(jobId: string, event: JobEvent, now: number): Awaitable<{ job: Job; applied: boolean } | undefined>;
+  /**
+   * Gives back claims on jobs this process took with `due` but will not work on now (queued jobs beyond its
+   * free CreateImage slots), so another replica can start them at once.
+   */
+  release(jobIds: readonly string[]): Awaitable<void>;
   /** Jobs waiting for approval in these targets, oldest first. */
   awaitingApproval(targetNames: readonly string[], limit: number): Awaitable<Job[]>;
   /**

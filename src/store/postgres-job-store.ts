@@ -338,6 +338,14 @@ export class PostgresJobStore implements JobStore {
     return this.applyTx(jobId, event, now);
   }
 
+  async release(jobIds: readonly string[]): Promise<void> {
+    if (jobIds.length === 0) return;
+    await this.pool.query(
+      "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = ANY($1::text[]) AND lease_owner = $2",
+      [jobIds, this.options.owner],
+    );
+  }
+
   async awaitingApproval(targetNames: readonly string[], limit: number): Promise<Job[]> {
     if (targetNames.length === 0) return [];
     const { rows } = await this.pool.query<JobRow>(
@@ -357,9 +365,10 @@ export class PostgresJobStore implements JobStore {
     return this.tx(async (c) => {
       // Only while still queued (a cancel that came first wins) and only by the replica holding the job.
       const marked = await c.query(
-        `UPDATE jobs SET create_attempted_at = COALESCE(create_attempted_at, $2), updated_at = $2
+        `UPDATE jobs SET create_attempted_at = COALESCE(create_attempted_at, $2), updated_at = $2,
+           lease_until = GREATEST(lease_until, $2 + $4)
          WHERE id = $1 AND state = 'queued' AND ${this.leaseHeld(3, 2)}`,
-        [jobId, now, this.options.owner],
+        [jobId, now, this.options.owner, this.options.leaseMs],
       );
       if (marked.rowCount === 0) return false;
       await this.enqueueOn(c, jobId, "creating", "creating", now);
@@ -369,9 +378,10 @@ export class PostgresJobStore implements JobStore {
 
   async markDeregisterAttempted(jobId: string, now: number): Promise<boolean> {
     const marked = await this.pool.query(
-      `UPDATE jobs SET deregister_attempted_at = COALESCE(deregister_attempted_at, $2), updated_at = $2
+      `UPDATE jobs SET deregister_attempted_at = COALESCE(deregister_attempted_at, $2), updated_at = $2,
+         lease_until = GREATEST(lease_until, $2 + $4)
        WHERE id = $1 AND state = 'cancelling' AND ${this.leaseHeld(3, 2)}`,
-      [jobId, now, this.options.owner],
+      [jobId, now, this.options.owner, this.options.leaseMs],
     );
     return (marked.rowCount ?? 0) > 0;
   }
@@ -444,9 +454,10 @@ export class PostgresJobStore implements JobStore {
 
   async markSending(messageId: number, now: number): Promise<boolean> {
     const marked = await this.pool.query(
-      `UPDATE outbox SET state = 'sending', attempts = attempts + 1
+      // The claim is renewed for the Slack call it now guards.
+      `UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until = $3 + $4
        WHERE id = $1 AND state IN ('queued','sending') AND ${this.leaseHeld(2, 3)}`,
-      [messageId, this.options.owner, now],
+      [messageId, this.options.owner, now, this.options.leaseMs],
     );
     return (marked.rowCount ?? 0) > 0;
   }

@@ -88,9 +88,15 @@ export async function migratePostgres(pool: pg.Pool): Promise<void> {
   try {
     await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
     try {
-      await client.query(
-        "CREATE TABLE IF NOT EXISTS ami_bot_schema (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)",
+      // Only when missing: CREATE TABLE IF NOT EXISTS still needs CREATE on the schema, which a user that
+      // only reads and writes the bot's tables (after the first start) does not have.
+      const { rows: found } = await client.query<{ t: string | null }>(
+        "SELECT to_regclass('ami_bot_schema')::text AS t",
       );
+      if (!found[0]?.t)
+        await client.query(
+          "CREATE TABLE IF NOT EXISTS ami_bot_schema (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)",
+        );
       const { rows } = await client.query<{ v: number | null }>(
         "SELECT MAX(version) AS v FROM ami_bot_schema",
       );

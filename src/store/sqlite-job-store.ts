@@ -282,6 +282,10 @@ export class SqliteJobStore implements JobStore {
     return this.announce(this.applyTx.immediate(jobId, event, now));
   }
 
+  release(_jobIds: readonly string[]): void {
+    // One process per database: nobody else could take them.
+  }
+
   awaitingApproval(targetNames: readonly string[], limit: number): Job[] {
     if (targetNames.length === 0) return [];
     return this.s.awaitingApproval.all({ targets: JSON.stringify(targetNames), limit }).map(toJob);

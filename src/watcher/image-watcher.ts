@@ -76,6 +76,8 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   let stopped = true;
   /** Set by stop(): ticks in progress start no further CreateImage (unset for ticks driven by hand). */
   let stopping = false;
+  /** A tick left queued jobs for lack of a free CreateImage slot. */
+  let moreQueued = false;
 
   const placeOf = (job: Job): Place | undefined => {
     const target: Target | undefined = targets.get(job.targetName);
@@ -270,7 +272,15 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
     return false;
   }
 
-  async function check(place: Place, live: Job[]): Promise<void> {
+  /**
+   * When to look again: an interval after the tick that asked (ticks come every interval, so counting from
+   * the answer would make each job wait a whole extra tick), but never sooner than half an interval after
+   * the answer, so a slow AWS is not asked again at once.
+   */
+  const nextCheck = (job: Job, askedAt: number, answeredAt: number) =>
+    Math.max(askedAt + interval(job, answeredAt), answeredAt + interval(job, answeredAt) / 2);
+
+  async function check(place: Place, live: Job[], askedAt: number): Promise<void> {
     let statuses: Awaited<ReturnType<ImageService["describeImages"]>>;
     try {
       statuses = await images.describeImages(
@@ -298,7 +308,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
               at,
             );
           else if (!(await giveUpIfOverdue(job, at)))
-            await store.scheduleNext(job.id, at + interval(job, at), at);
+            await store.scheduleNext(job.id, nextCheck(job, askedAt, at), at);
           return;
         }
         const next = await store.apply(
@@ -312,7 +322,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
           if (await giveUpIfOverdue(job, at)) return;
           stillPending.push({ job: next, snapshots: status.snapshotIds });
           if (at - startOf(job) >= settings.slowAfterMs) await store.apply(job.id, { type: "slow" }, at);
-          await store.scheduleNext(job.id, at + interval(job, at), at);
+          await store.scheduleNext(job.id, nextCheck(job, askedAt, at), at);
         }
       });
     const snapshotIds = stillPending.flatMap((p) => p.snapshots);
@@ -472,11 +482,20 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   }
 
   async function runTick(): Promise<void> {
-    const due = (await store.due(clock.now(), batchSize)).filter((j) => !inFlight.has(j.id));
+    const startedAt = clock.now();
+    const due = (await store.due(startedAt, batchSize)).filter((j) => !inFlight.has(j.id));
     if (due.length === 0) return;
     for (const job of due.filter((j) => j.state === "awaiting_approval"))
       await guarded(job, () => expireIfDue(job, clock.now()));
-    const queued = due.filter((j) => j.state === "queued");
+    // Only as many new images as there are free CreateImage slots; the rest are given back, so another
+    // replica with free slots starts them now (here, a freed slot asks for the next tick).
+    const allQueued = due.filter((j) => j.state === "queued");
+    const queued = allQueued.slice(0, createSlots.available());
+    const deferred = allQueued.slice(queued.length).map((j) => j.id);
+    if (deferred.length > 0) {
+      moreQueued = true;
+      await store.release(deferred);
+    }
     const cancelling = due.filter((j) => j.state === "cancelling");
     const groups = new Map<string, { place: Place; jobs: Job[] }>();
     for (const job of due.filter((j) => j.state === "pending")) {
@@ -498,7 +517,6 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       group.jobs.push(job);
       groups.set(key, group);
     }
-    // CreateImage calls in flight are capped across ticks; the rest of the queue waits for a free slot.
     const work = [
       ...queued.map((job) =>
         launch([job], async () => {
@@ -510,11 +528,16 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
           } finally {
             createSlots.release();
             deps.onNotices?.();
+            // Jobs were left for lack of a slot: one is free now.
+            if (moreQueued) {
+              moreQueued = false;
+              if (!stopped) schedule(0);
+            }
           }
         }),
       ),
       ...[...groups.values()].map((g) =>
-        launch(g.jobs, () => check(g.place, g.jobs).finally(() => deps.onNotices?.())),
+        launch(g.jobs, () => check(g.place, g.jobs, startedAt).finally(() => deps.onNotices?.())),
       ),
       ...cancelling.map((job) =>
         launch([job], () =>

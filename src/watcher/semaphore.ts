@@ -2,6 +2,8 @@
 export interface Semaphore {
   acquire(): Promise<void>;
   release(): void;
+  /** Holders that could start now without waiting. */
+  available(): number;
 }
 
 export function createSemaphore(size: number): Semaphore {
@@ -19,6 +21,9 @@ export function createSemaphore(size: number): Semaphore {
       const next = waiting.shift();
       if (next) next();
       else free++;
+    },
+    available(): number {
+      return Math.max(0, free - waiting.length);
     },
   };
 }

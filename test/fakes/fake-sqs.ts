@@ -21,7 +21,7 @@
  *   succeeds and deletes nothing, as SQS may; any other handle is ReceiptHandleIsInvalid (per entry in a
  *   batch).
  * - GetQueueAttributes: ApproximateNumberOfMessages (visible), ApproximateNumberOfMessagesNotVisible (in
- *   flight), VisibilityTimeout.
+ *   flight), VisibilityTimeout, and RedrivePolicy for a queue given one (`redrivePolicies`; reported only).
  * - Faults on demand: `failNext` (the next N calls of an operation answer an error), `hang` (calls are
  *   accepted and never answered).
  * - Not modelled: signatures, FIFO queues, message attributes, dead-letter redrive, retention, batch sends.
@@ -82,6 +82,10 @@ export interface FakeSqsOptions {
   readonly queues?: readonly string[];
   /** The queues' default visibility timeout; SQS's default is 30 s. */
   readonly visibilityTimeoutSeconds?: number;
+  /** A queue's RedrivePolicy by queue name, as GetQueueAttributes reports it; nothing is ever moved. */
+  readonly redrivePolicies?: Readonly<
+    Record<string, { readonly deadLetterTargetArn: string; readonly maxReceiveCount: number }>
+  >;
   readonly port?: number;
 }
 
@@ -351,10 +355,12 @@ export async function startFakeSqs(options: FakeSqsOptions = {}): Promise<FakeSq
     const queue = queueOf(input);
     const now = Date.now();
     const asked = Array.isArray(input.AttributeNames) ? input.AttributeNames : [];
+    const redrive = options.redrivePolicies?.[[...queues].find(([, q]) => q === queue)?.[0] ?? ""];
     const all: Record<string, string> = {
       ApproximateNumberOfMessages: String(visible(queue, now).length),
       ApproximateNumberOfMessagesNotVisible: String(queue.filter((m) => m.visibleAt > now).length),
       VisibilityTimeout: String(defaultVisibility),
+      ...(redrive && { RedrivePolicy: JSON.stringify(redrive) }),
     };
     return {
       Attributes: Object.fromEntries(

@@ -80,6 +80,9 @@ describe("npm run doctor", () => {
         clientFactory: (region, credentials) =>
           new EC2Client({ region, credentials, endpoint: aws.url, maxAttempts: 1 }),
       }),
+      // Neither DATABASE_URL nor AMI_EVENTS_QUEUE_URL is set here (see doctor-postgres-sqs.test.ts).
+      checkPostgres: () => Promise.reject(new Error("not configured: not asked")),
+      checkEventsQueue: () => Promise.reject(new Error("not configured: not asked")),
       // Generous, so a loaded machine does not fail the real calls to the fakes.
       checkTimeoutMs: 5_000,
     };
@@ -238,6 +241,8 @@ describe("npm run doctor", () => {
           },
           assumeRole: async () => {},
           images: { findInstances: async () => [] } as unknown as DoctorDeps["images"],
+          checkPostgres: hangForever,
+          checkEventsQueue: hangForever,
           checkTimeoutMs: 5_000,
         };
         const run = runDoctor(stub);
