@@ -290,6 +290,8 @@ async function openStore(config: Config, logger: Logger, metrics: Metrics): Prom
         logger.warn({ kind, count, owner }, "took over work whose lease another replica let run out");
       },
       onFinished,
+      onPoolError: (error) =>
+        logger.warn({ code: (error as { code?: string }).code }, "a Postgres connection failed"),
     });
     logger.info({ owner, leaseMs: config.leaseMs }, "using Postgres; claiming work under leases");
     // A claim should outlast the longest call it guards: a replica stalled mid-call past its lease may see

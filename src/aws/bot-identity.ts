@@ -1,5 +1,5 @@
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { type AwsCallHook, awsMetricsMiddleware } from "../metrics/aws-metrics-middleware.js";
+import { type AwsCallHook, awsMetricsMiddleware } from "./aws-metrics-middleware.js";
 import { type AwsTimeouts, DEFAULT_AWS_TIMEOUTS, requestHandlerOptions } from "./timeouts.js";
 
 /**

@@ -30,9 +30,9 @@ import type {
 import type { Target } from "../domain/target.js";
 import { sortVolumes } from "../domain/volumes.js";
 import { AwsRefusedError } from "../errors.js";
-import { type AwsCallHook, awsMetricsMiddleware } from "../metrics/aws-metrics-middleware.js";
 import { answeredOnlyRetryStrategy } from "./answered-only-retry.js";
 import { isImageGone, translateEc2Error } from "./aws-errors.js";
+import { type AwsCallHook, awsMetricsMiddleware } from "./aws-metrics-middleware.js";
 import { createSessionFactory, SessionCache, type SessionFactory } from "./scoped-credentials.js";
 import {
   cancelImagePolicy,

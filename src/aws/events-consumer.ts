@@ -17,8 +17,8 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { Logger } from "../logger.js";
-import type { AwsCallHook } from "../metrics/aws-metrics-middleware.js";
 import { type AmiStateEvent, parseAmiStateEvent } from "./ami-state-events.js";
+import type { AwsCallHook } from "./aws-metrics-middleware.js";
 import { createSqsClient } from "./sqs-client.js";
 import { type AwsTimeouts, callDeadlineMs, DEFAULT_AWS_TIMEOUTS } from "./timeouts.js";
 

@@ -2,7 +2,7 @@ import { fromTemporaryCredentials } from "@aws-sdk/credential-providers";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
 import type { Target } from "../domain/target.js";
 import { AwsRefusedError } from "../errors.js";
-import { type AwsCallHook, awsMetricsMiddleware } from "../metrics/aws-metrics-middleware.js";
+import { type AwsCallHook, awsMetricsMiddleware } from "./aws-metrics-middleware.js";
 import type { PolicyDocument } from "./session-policy.js";
 import { type AwsTimeouts, DEFAULT_AWS_TIMEOUTS, requestHandlerOptions } from "./timeouts.js";
 

@@ -1,7 +1,7 @@
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { Logger as SdkLogger } from "@smithy/types";
 import type { Logger } from "../logger.js";
-import { type AwsCallHook, awsMetricsMiddleware } from "../metrics/aws-metrics-middleware.js";
+import { type AwsCallHook, awsMetricsMiddleware } from "./aws-metrics-middleware.js";
 import { regionOfQueueUrl } from "./sqs-queue-url.js";
 import { type AwsTimeouts, requestHandlerOptions } from "./timeouts.js";
 

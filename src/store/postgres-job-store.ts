@@ -34,6 +34,8 @@ export interface PostgresJobStoreOptions {
   /** Called when this replica takes over a job or message whose lease another replica let run out. */
   readonly onTakeover?: (kind: "job" | "message", count: number) => void;
   readonly maxConnections?: number;
+  /** An idle connection failed (the server restarted): told, never thrown; the next query reconnects. */
+  readonly onPoolError?: (error: Error) => void;
   /** Told once when a change ends a job (metrics: how long jobs take, by how they ended). */
   readonly onFinished?: (job: Job) => void;
 }
@@ -53,6 +55,10 @@ export async function openPostgresJobStore(
   const pool = new pg.Pool({
     connectionString: url,
     max: options.maxConnections ?? 10,
+    // A database that stops answering must not hold a tick, a health check or a shutdown for long.
+    connectionTimeoutMillis: 5_000,
+    query_timeout: 15_000,
+    statement_timeout: 15_000,
     // Epoch-ms columns are BIGINT; every value the bot keeps fits a double exactly.
     types: {
       getTypeParser: ((oid: number, format?: "text" | "binary") =>
@@ -71,12 +77,18 @@ export async function openPostgresJobStore(
 }
 
 export class PostgresJobStore implements JobStore {
+  /**
+   * The fencing token of this replica's latest claim of each job. A guarded mark must carry it: a claim
+   * made since (by another replica, or by a later tick here) makes an older holder's mark fail.
+   */
+  private readonly tokens = new Map<string, number>();
+
   constructor(
     private readonly pool: pg.Pool,
     private readonly options: PostgresJobStoreOptions,
   ) {
     // An idle client's error (the server restarted) must not crash the process; the next query reconnects.
-    pool.on("error", () => {});
+    pool.on("error", (error) => options.onPoolError?.(error));
   }
 
   /**
@@ -254,7 +266,9 @@ export class PostgresJobStore implements JobStore {
   /** Claims due jobs for this replica: free ones, its own, and those whose lease ran out. */
   async due(now: number, limit: number): Promise<Job[]> {
     const { owner, leaseMs } = this.options;
-    const { rows } = await this.pool.query<JobRow & { previous_owner: string | null; seq: number }>(
+    const { rows } = await this.pool.query<
+      JobRow & { previous_owner: string | null; seq: number; lease_token: number }
+    >(
       `WITH claimed AS (
          -- A takeover only when the job fell due while still leased (its owner stopped working on it),
          -- not when a lease simply ran out before the next check (the normal hand-off between ticks).
@@ -269,6 +283,7 @@ export class PostgresJobStore implements JobStore {
       [now, owner, limit, leaseMs],
     );
     this.countTakeovers("job", rows);
+    for (const row of rows) this.tokens.set(row.id, row.lease_token);
     return rows
       .sort((a, b) => a.next_check_at - b.next_check_at || a.created_at - b.created_at || a.seq - b.seq)
       .map(toJob);
@@ -323,6 +338,7 @@ export class PostgresJobStore implements JobStore {
     );
     // After the commit: the hook's failure is not the store's.
     if (result?.finished) {
+      this.tokens.delete(jobId);
       try {
         this.options.onFinished?.(result.job);
       } catch {}
@@ -340,6 +356,7 @@ export class PostgresJobStore implements JobStore {
 
   async release(jobIds: readonly string[]): Promise<void> {
     if (jobIds.length === 0) return;
+    for (const id of jobIds) this.tokens.delete(id);
     await this.pool.query(
       "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = ANY($1::text[]) AND lease_owner = $2",
       [jobIds, this.options.owner],
@@ -361,14 +378,19 @@ export class PostgresJobStore implements JobStore {
     return `lease_owner = $${ownerParam} AND lease_until > $${nowParam}`;
   }
 
+  /** This replica's latest claim token for the job; -1 (never matching) when it never claimed it. */
+  private tokenOf(jobId: string): number {
+    return this.tokens.get(jobId) ?? -1;
+  }
+
   markCreateAttempted(jobId: string, now: number): Promise<boolean> {
     return this.tx(async (c) => {
       // Only while still queued (a cancel that came first wins) and only by the replica holding the job.
       const marked = await c.query(
         `UPDATE jobs SET create_attempted_at = COALESCE(create_attempted_at, $2), updated_at = $2,
            lease_until = GREATEST(lease_until, $2 + $4)
-         WHERE id = $1 AND state = 'queued' AND ${this.leaseHeld(3, 2)}`,
-        [jobId, now, this.options.owner, this.options.leaseMs],
+         WHERE id = $1 AND state = 'queued' AND ${this.leaseHeld(3, 2)} AND lease_token = $5`,
+        [jobId, now, this.options.owner, this.options.leaseMs, this.tokenOf(jobId)],
       );
       if (marked.rowCount === 0) return false;
       await this.enqueueOn(c, jobId, "creating", "creating", now);
@@ -380,8 +402,8 @@ export class PostgresJobStore implements JobStore {
     const marked = await this.pool.query(
       `UPDATE jobs SET deregister_attempted_at = COALESCE(deregister_attempted_at, $2), updated_at = $2,
          lease_until = GREATEST(lease_until, $2 + $4)
-       WHERE id = $1 AND state = 'cancelling' AND ${this.leaseHeld(3, 2)}`,
-      [jobId, now, this.options.owner, this.options.leaseMs],
+       WHERE id = $1 AND state = 'cancelling' AND ${this.leaseHeld(3, 2)} AND lease_token = $5`,
+      [jobId, now, this.options.owner, this.options.leaseMs, this.tokenOf(jobId)],
     );
     return (marked.rowCount ?? 0) > 0;
   }
@@ -476,17 +498,19 @@ export class PostgresJobStore implements JobStore {
     nextAttemptAt: number,
     maybeDelivered = false,
   ): Promise<void> {
+    // Not over another replica's claim: it may have delivered the message meanwhile.
     await this.pool.query(
-      "UPDATE outbox SET state = $1, last_error = $2, next_attempt_at = $3 WHERE id = $4",
-      [maybeDelivered ? "sending" : "queued", error, nextAttemptAt, messageId],
+      `UPDATE outbox SET state = $1, last_error = $2, next_attempt_at = $3
+       WHERE id = $4 AND state IN ('queued','sending') AND (lease_owner = $5 OR lease_owner IS NULL)`,
+      [maybeDelivered ? "sending" : "queued", error, nextAttemptAt, messageId, this.options.owner],
     );
   }
 
   async markDropped(messageId: number, error: string, now: number): Promise<void> {
     await this.pool.query(
       `UPDATE outbox SET state = 'dropped', last_error = $1, delivered_at = $2, lease_owner = NULL,
-         lease_until = NULL WHERE id = $3`,
-      [error, now, messageId],
+         lease_until = NULL WHERE id = $3 AND state IN ('queued','sending') AND (lease_owner = $4 OR lease_owner IS NULL)`,
+      [error, now, messageId, this.options.owner],
     );
   }
 

@@ -133,7 +133,8 @@ export class SqliteJobStore implements JobStore {
       markDropped: db.prepare(
         "UPDATE outbox SET state = 'dropped', last_error = ?, delivered_at = ? WHERE id = ?",
       ),
-      // Pending or cancelling jobs only: a queued job has no image yet, and a finished one needs no check.
+      // Unfinished jobs only (in practice pending or cancelling: only they have an image); a finished one
+      // needs no check.
       checkImageSoon: db.prepare<[number, string], JobRow>(
         `UPDATE jobs SET next_check_at = MIN(next_check_at, ?) WHERE image_id = ?
            AND state IN ${UNFINISHED} RETURNING *`,

@@ -485,6 +485,25 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
     const startedAt = clock.now();
     const due = (await store.due(startedAt, batchSize)).filter((j) => !inFlight.has(j.id));
     if (due.length === 0) return;
+    // Held from now on, before any other await: a tick that starts meanwhile (a wake) must not take the same
+    // jobs. Those not launched below are let go once this tick has decided what to do with them.
+    for (const job of due) inFlight.add(job.id);
+    const launched = new Set<string>();
+    let work: Promise<void>[] = [];
+    try {
+      work = await startWork(due, startedAt, launched);
+    } finally {
+      for (const job of due) if (!launched.has(job.id)) inFlight.delete(job.id);
+    }
+    await Promise.all(work);
+  }
+
+  /** Decides what each due job needs and launches it; `launched` collects the jobs now in a task. */
+  async function startWork(
+    due: readonly Job[],
+    startedAt: number,
+    launched: Set<string>,
+  ): Promise<Promise<void>[]> {
     for (const job of due.filter((j) => j.state === "awaiting_approval"))
       await guarded(job, () => expireIfDue(job, clock.now()));
     // Only as many new images as there are free CreateImage slots; the rest are given back, so another
@@ -547,8 +566,10 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         ),
       ),
     ];
+    for (const job of [...queued, ...cancelling, ...[...groups.values()].flatMap((g) => g.jobs)])
+      launched.add(job.id);
     deps.onNotices?.();
-    await Promise.all(work);
+    return work;
   }
 
   function schedule(delayMs: number): void {

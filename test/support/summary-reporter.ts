@@ -5,12 +5,15 @@
  */
 import type { Reporter, TestCase, TestModule } from "vitest/node";
 
-/** Whether the suite or file holding the test failed around it. */
+/**
+ * Whether the suite or file holding the test failed around it: an error of its own (a hook that threw, a
+ * file that did not load), not merely a failed test inside it.
+ */
 function failedAround(test: TestCase): boolean {
   let parent: TestCase["parent"] = test.parent;
   for (;;) {
-    if (parent.type === "module") return parent.state() === "failed";
-    if (parent.state() === "failed") return true;
+    if (parent.errors().length > 0) return true;
+    if (parent.type === "module") return false;
     parent = parent.parent;
   }
 }
@@ -30,7 +33,7 @@ export default class SummaryReporter implements Reporter {
         else skipped++;
       }
       // A file that failed before any test was collected still fails the run.
-      if (tests === 0 && module.state() === "failed") failed++;
+      if (tests === 0 && module.errors().length > 0) failed++;
     }
     process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   }

@@ -722,3 +722,30 @@ describe("the loop", () => {
     expect(jobOf(third.id).state).toBe("queued");
   });
 });
+
+describe("ticks that overlap", () => {
+  it("never start one job twice when a tick begins while another is still deciding (a slow database)", async () => {
+    // A store whose release answers late, as Postgres over the network may: a second tick starts meanwhile.
+    let releaseAnswered: () => void = () => {};
+    const slowRelease = new Promise<void>((resolve) => {
+      releaseAnswered = resolve;
+    });
+    const slowStore = Object.create(store) as SqliteJobStore;
+    slowStore.release = () => slowRelease as unknown as void;
+    const overlapping = makeWatcher([prod, staging], { store: slowStore, createConcurrency: 2 });
+    // EU's CreateImage is slow to answer; US's answers at once and frees its slot while EU's is in flight.
+    const answerEu = images.hold("createImage", PROD_EU);
+    const jobs = [submit(PROD_EU), submit(PROD_US), submit(PROD_US), submit(PROD_US)];
+    // Four queued jobs and two slots: the first tick launches two and gives two back, slowly.
+    const first = overlapping.tick();
+    const second = overlapping.tick();
+    releaseAnswered();
+    await Promise.all([first, second].map((t) => Promise.race([t, new Promise((r) => setTimeout(r, 50))])));
+    answerEu();
+    await Promise.all([first, second]);
+    await overlapping.tick();
+    await overlapping.tick();
+    const created = images.callsTo("createImage").map((c) => (c.args[0] as { jobId: string }).jobId);
+    expect(created.sort()).toEqual(jobs.map((j) => j.id).sort());
+  });
+});

@@ -5,14 +5,14 @@
 import { createServer } from "node:net";
 import { DescribeImagesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { awsMetricsMiddleware } from "../../../src/aws/aws-metrics-middleware.js";
 import { createBotStsClient, getBotIdentity } from "../../../src/aws/bot-identity.js";
 import { type Ec2ClientFactory, Ec2Images } from "../../../src/aws/ec2-images.js";
 import { createSessionFactory } from "../../../src/aws/scoped-credentials.js";
-import { awsMetricsMiddleware } from "../../../src/metrics/aws-metrics-middleware.js";
 import { createMetrics } from "../../../src/metrics/metrics.js";
 import { type FakeAws, startFakeAws } from "../../fakes/fake-aws.js";
 import { ACCOUNT, adapterTarget, EXTERNAL_ID, placeOf, REGION, ROLE_ARN } from "../../support/ec2-adapter.js";
-import { parsePrometheusText, sampleValue } from "./prometheus-text.js";
+import { parsePrometheusText, sampleValue } from "../metrics/prometheus-text.js";
 
 const credentials = { accessKeyId: "test", secretAccessKey: "test" };
 
