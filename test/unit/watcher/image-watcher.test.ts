@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Target, WatcherSettings } from "../../../src/config.js";
 import type { AccessDecision } from "../../../src/domain/access.js";
 import type { Job } from "../../../src/domain/job.js";
-import type { NewJob, Place } from "../../../src/domain/ports.js";
+import type { JobStore, NewJob, Place } from "../../../src/domain/ports.js";
 import { AwsRefusedError } from "../../../src/errors.js";
 import type { SqliteJobStore } from "../../../src/store/sqlite-job-store.js";
 import {
@@ -730,8 +730,8 @@ describe("ticks that overlap", () => {
     const slowRelease = new Promise<void>((resolve) => {
       releaseAnswered = resolve;
     });
-    const slowStore = Object.create(store) as SqliteJobStore;
-    slowStore.release = () => slowRelease as unknown as void;
+    const slowStore = Object.create(store) as JobStore;
+    slowStore.release = () => slowRelease;
     const overlapping = makeWatcher([prod, staging], { store: slowStore, createConcurrency: 2 });
     // EU's CreateImage is slow to answer; US's answers at once and frees its slot while EU's is in flight.
     const answerEu = images.hold("createImage", PROD_EU);
