@@ -522,8 +522,14 @@ export class PostgresJobStore implements JobStore {
   }
 
   async checkImageSoon(imageId: string, now: number): Promise<Job | undefined> {
+    // A pending job's claim is given up too: the event may have reached a replica other than the holder, and
+    // a check guards nothing (it only reads AWS and applies transitions), so whoever is awake checks it now
+    // rather than at the holder's next tick. Claims guarding a call (cancelling) are kept.
     const { rows } = await this.pool.query<JobRow>(
-      `UPDATE jobs SET next_check_at = LEAST(next_check_at, $1) WHERE image_id = $2 AND state IN ${UNFINISHED}
+      `UPDATE jobs SET next_check_at = LEAST(next_check_at, $1),
+         lease_owner = CASE WHEN state = 'pending' THEN NULL ELSE lease_owner END,
+         lease_until = CASE WHEN state = 'pending' THEN NULL ELSE lease_until END
+       WHERE image_id = $2 AND state IN ${UNFINISHED}
        RETURNING *`,
       [now, imageId],
     );

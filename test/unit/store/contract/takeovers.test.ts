@@ -62,4 +62,29 @@ describe("takeovers on the postgres job store", () => {
     expect((await b.pendingOutbox(T0 + 1, 10)).map((m) => m.key)).toEqual(["root"]);
     expect(takeovers).toEqual([]);
   });
+
+  it("lets any replica check a pending image at once when its event arrives, while the holder's claim runs", async () => {
+    await a.insert(newJob({ id: "job-v", instanceId: "i-0123456789abcdef4" }), T0);
+    await a.due(T0, 10);
+    await a.markCreateAttempted("job-v", T0);
+    await a.apply("job-v", { type: "image_created", imageId: "ami-0aaaaaaaaaaaaaaa1" }, T0);
+    await a.scheduleNext("job-v", T0 + 10 * LEASE, T0);
+    await a.due(T0, 10);
+    // The event reaches b, not a: b may check it now, without waiting for a's claim to run out.
+    expect((await b.checkImageSoon("ami-0aaaaaaaaaaaaaaa1", T0 + 1))?.id).toBe("job-v");
+    expect((await b.due(T0 + 1, 10)).map((j) => j.id)).toEqual(["job-v"]);
+    expect(takeovers).toEqual([]);
+  });
+
+  it("keeps the claim of a cancelling job when its event arrives: the claim guards its DeregisterImage", async () => {
+    await a.insert(newJob({ id: "job-u", instanceId: "i-0123456789abcdef5" }), T0);
+    await a.due(T0, 10);
+    await a.markCreateAttempted("job-u", T0);
+    await a.apply("job-u", { type: "image_created", imageId: "ami-0aaaaaaaaaaaaaaa2" }, T0);
+    await a.apply("job-u", { type: "cancel_requested", by: "U0REQUESTER" }, T0);
+    await a.due(T0, 10);
+    await b.checkImageSoon("ami-0aaaaaaaaaaaaaaa2", T0 + 1);
+    expect(await b.due(T0 + 1, 10)).toEqual([]);
+    expect(await a.markDeregisterAttempted("job-u", T0 + 1)).toBe(true);
+  });
 });
