@@ -152,7 +152,11 @@ async function assemble(
   const slack = createSlackApp(
     config,
     logger,
-    async () => ({ accepting, unfinishedJobs: await store.unfinishedCount() }),
+    // -1 when the database does not answer: /healthz then says so rather than fail.
+    async () => ({
+      accepting,
+      unfinishedJobs: await Promise.resolve(store.unfinishedCount()).catch(() => -1),
+    }),
     {
       ...(overrides.slackRetry ? { retry: overrides.slackRetry } : {}),
       onFatal: overrides.onSlackFatal ?? ((error) => logger.error({ code: error.slackError }, error.message)),

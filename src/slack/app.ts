@@ -81,18 +81,22 @@ export interface MetricsEndpoint {
 /** What /healthz needs from the rest of the bot. */
 export interface BotStatus {
   readonly accepting: boolean;
+  /** -1 when the database could not be read. */
   readonly unfinishedJobs: number;
 }
 
 /** /healthz: 200 only while the bot takes requests and Slack has accepted it (and the socket is open). */
 export function healthBody(link: SlackLinkState, status: BotStatus) {
-  const ok = status.accepting && link === "connected";
+  // A negative count: the database did not answer (Postgres down): no job can be taken now.
+  const databaseOk = status.unfinishedJobs >= 0;
+  const ok = status.accepting && link === "connected" && databaseOk;
   return {
     status: ok ? 200 : 503,
     body: {
       ok,
       slack: link,
       ...(status.accepting ? {} : { stopping: true }),
+      ...(databaseOk ? {} : { database: "unreachable" }),
       unfinishedJobs: status.unfinishedJobs,
     },
   };

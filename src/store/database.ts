@@ -4,8 +4,9 @@ import Database from "better-sqlite3";
 
 export type Db = Database.Database;
 
-/** The unfinished states as SQL, written once: partial indexes are used only by queries with the same text. */
-export const UNFINISHED = "('awaiting_approval','queued','pending','cancelling')";
+import { UNFINISHED } from "./job-rows.js";
+
+export { UNFINISHED };
 
 /**
  * Each migration runs once, in order, inside a transaction; the applied count is PRAGMA user_version.

@@ -6,6 +6,12 @@ import type { Tag } from "../domain/image-request.js";
 import type { Decision, Job, JobState, Notice } from "../domain/job.js";
 import type { OutboxMessage } from "../domain/ports.js";
 
+/** The unfinished states as SQL, written once: partial indexes are used only by queries with the same text. */
+export const UNFINISHED = "('awaiting_approval','queued','pending','cancelling')";
+
+/** The hourly limit counts jobs started within this window before now. */
+export const RATE_WINDOW_MS = 3_600_000;
+
 export interface JobRow {
   id: string;
   idempotency_key: string;

@@ -18,12 +18,9 @@ import type {
   RecentJobsFilter,
   StoreStats,
 } from "../domain/ports.js";
-import { type JobRow, type OutboxRow, toJob, toMessage } from "./job-rows.js";
+import { type JobRow, type OutboxRow, RATE_WINDOW_MS, toJob, toMessage, UNFINISHED } from "./job-rows.js";
 import { migratePostgres } from "./postgres-schema.js";
 
-const UNFINISHED = "('awaiting_approval','queued','pending','cancelling')";
-/** The hourly limit counts jobs started within this window before now. */
-const RATE_WINDOW_MS = 3_600_000;
 const INT8_OID = 20;
 
 export interface PostgresJobStoreOptions {

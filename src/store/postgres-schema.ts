@@ -4,8 +4,7 @@
  * in order, under an advisory lock, so replicas starting together never race to apply one.
  */
 import type pg from "pg";
-
-const UNFINISHED = "('awaiting_approval','queued','pending','cancelling')";
+import { UNFINISHED } from "./job-rows.js";
 
 export const POSTGRES_MIGRATIONS: readonly string[] = [
   `CREATE TABLE jobs (

@@ -9,10 +9,7 @@ import type {
   StoreStats,
 } from "../domain/ports.js";
 import { type Db, UNFINISHED } from "./database.js";
-import { type JobRow, type OutboxRow, toJob, toMessage } from "./job-rows.js";
-
-/** The hourly limit counts jobs started within this window before now. */
-const RATE_WINDOW_MS = 3_600_000;
+import { type JobRow, type OutboxRow, RATE_WINDOW_MS, toJob, toMessage } from "./job-rows.js";
 
 /** The job was made in one of the places in @places (a JSON array of [target, role ARN, region]). */
 const IN_PLACES = `EXISTS (SELECT 1 FROM json_each(@places) p WHERE json_extract(p.value, '$[0]') = target_name
