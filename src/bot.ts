@@ -166,7 +166,10 @@ async function assemble(
   );
   // Push mode: an AMI state event makes its job due now; polling carries on as the reconciliation.
   const events = await createPushMode(config, logger, metrics, async (event) => {
-    const job = await store.checkImageSoon(event.imageId, clock.now());
+    const job = await store.checkImageSoon(
+      { imageId: event.imageId, region: event.region, accountId: event.account },
+      clock.now(),
+    );
     if (!job) return false;
     logger.debug({ jobId: job.id, imageId: event.imageId, state: event.state }, "AMI event: checking now");
     watcher.wake();

@@ -280,9 +280,16 @@ export interface JobStore {
    * An event said this image changed (push mode): its unfinished job, if any, is made due now. Returns the
    * job, or undefined when no unfinished job has this image (a foreign image, or one already finished).
    */
-  checkImageSoon(imageId: string, now: number): Awaitable<Job | undefined>;
+  checkImageSoon(image: ImageEventPlace, now: number): Awaitable<Job | undefined>;
   /** Counts for metrics: jobs by state, undelivered messages and when the oldest was written. */
   stats(): Awaitable<StoreStats>;
+}
+
+/** The image an event names, and where it says it is: a job made in another account or region is not it. */
+export interface ImageEventPlace {
+  readonly imageId: string;
+  readonly region: string;
+  readonly accountId: string;
 }
 
 export interface StoreStats {

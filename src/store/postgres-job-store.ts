@@ -12,6 +12,7 @@ import { type Job, type JobEvent, type Notice, transition } from "../domain/job.
 import type {
   Admission,
   AdmissionRules,
+  ImageEventPlace,
   JobStore,
   NewJob,
   OutboxMessage,
@@ -518,7 +519,7 @@ export class PostgresJobStore implements JobStore {
     return rows[0]?.n ?? 0;
   }
 
-  async checkImageSoon(imageId: string, now: number): Promise<Job | undefined> {
+  async checkImageSoon(image: ImageEventPlace, now: number): Promise<Job | undefined> {
     // A pending job's claim is given up too: the event may have reached a replica other than the holder, and
     // a check guards nothing (it only reads AWS and applies transitions), so whoever is awake checks it now
     // rather than at the holder's next tick. Claims guarding a call (cancelling) are kept.
@@ -526,9 +527,10 @@ export class PostgresJobStore implements JobStore {
       `UPDATE jobs SET next_check_at = LEAST(next_check_at, $1),
          lease_owner = CASE WHEN state = 'pending' THEN NULL ELSE lease_owner END,
          lease_until = CASE WHEN state = 'pending' THEN NULL ELSE lease_until END
-       WHERE image_id = $2 AND state IN ${UNFINISHED}
+       WHERE image_id = $2 AND region = $3 AND role_arn LIKE 'arn:%:iam::' || $4 || ':role/%'
+         AND state IN ${UNFINISHED}
        RETURNING *`,
-      [now, imageId],
+      [now, image.imageId, image.region, image.accountId],
     );
     return rows[0] ? toJob(rows[0]) : undefined;
   }

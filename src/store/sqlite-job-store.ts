@@ -2,6 +2,7 @@ import { type Job, type JobEvent, type Notice, transition } from "../domain/job.
 import type {
   Admission,
   AdmissionRules,
+  ImageEventPlace,
   JobStore,
   NewJob,
   OutboxMessage,
@@ -132,9 +133,10 @@ export class SqliteJobStore implements JobStore {
       ),
       // Unfinished jobs only (in practice pending or cancelling: only they have an image); a finished one
       // needs no check.
-      checkImageSoon: db.prepare<[number, string], JobRow>(
-        `UPDATE jobs SET next_check_at = MIN(next_check_at, ?) WHERE image_id = ?
-           AND state IN ${UNFINISHED} RETURNING *`,
+      // The role ARN names the account the job's image was made in (arn:<partition>:iam::<account>:role/…).
+      checkImageSoon: db.prepare<[number, string, string, string], JobRow>(
+        `UPDATE jobs SET next_check_at = MIN(next_check_at, ?) WHERE image_id = ? AND region = ?
+           AND role_arn LIKE 'arn:%:iam::' || ? || ':role/%' AND state IN ${UNFINISHED} RETURNING *`,
       ),
       jobsByState: db.prepare<[], { state: string; n: number }>(
         "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state",
@@ -347,8 +349,8 @@ export class SqliteJobStore implements JobStore {
     return this.s.unfinished.get()?.n ?? 0;
   }
 
-  checkImageSoon(imageId: string, now: number): Job | undefined {
-    const row = this.s.checkImageSoon.get(now, imageId);
+  checkImageSoon(image: ImageEventPlace, now: number): Job | undefined {
+    const row = this.s.checkImageSoon.get(now, image.imageId, image.region, image.accountId);
     return row ? toJob(row) : undefined;
   }
 

@@ -2,10 +2,17 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { JobStore } from "../../../../src/domain/ports.js";
 import { CLOCK_START } from "../../../fakes/fixed-clock.js";
-import { newJob, REQUESTER } from "../../../fakes/job-fixtures.js";
+import { ACCOUNT_ID, newJob, REQUESTER } from "../../../fakes/job-fixtures.js";
 import { JOB_STORES, useJobStore } from "./job-stores.js";
 
 const T0 = CLOCK_START;
+
+/** An image event from the jobs' own account and region (newJob's). */
+const event = (imageId: string, region = "eu-west-1", accountId = ACCOUNT_ID) => ({
+  imageId,
+  region,
+  accountId,
+});
 const MINUTE = 60_000;
 
 describe.each(JOB_STORES)("the $name job store", (kind) => {
@@ -27,7 +34,7 @@ describe.each(JOB_STORES)("the $name job store", (kind) => {
       await pendingJob("job-a", "ami-1", "i-0aaaaaaaaaaaaaaaa");
       await pendingJob("job-b", "ami-2", "i-0bbbbbbbbbbbbbbbb");
       expect(await store.due(T0 + MINUTE, 10)).toEqual([]);
-      const job = await store.checkImageSoon("ami-1", T0 + MINUTE);
+      const job = await store.checkImageSoon(event("ami-1"), T0 + MINUTE);
       expect(job).toMatchObject({
         id: "job-a",
         state: "pending",
@@ -41,7 +48,7 @@ describe.each(JOB_STORES)("the $name job store", (kind) => {
     it("keeps an earlier check when the job was already due sooner", async () => {
       await pendingJob("job-a", "ami-1", "i-0aaaaaaaaaaaaaaaa");
       await store.scheduleNext("job-a", T0 + MINUTE, T0);
-      expect(await store.checkImageSoon("ami-1", T0 + 2 * MINUTE)).toMatchObject({
+      expect(await store.checkImageSoon(event("ami-1"), T0 + 2 * MINUTE)).toMatchObject({
         nextCheckAt: T0 + MINUTE,
       });
     });
@@ -50,7 +57,7 @@ describe.each(JOB_STORES)("the $name job store", (kind) => {
       await pendingJob("job-a", "ami-1", "i-0aaaaaaaaaaaaaaaa");
       await store.decide("job-a", { type: "cancel_requested", by: REQUESTER }, T0 + 1);
       await store.scheduleNext("job-a", T0 + 10 * MINUTE, T0 + 1);
-      expect(await store.checkImageSoon("ami-1", T0 + MINUTE)).toMatchObject({
+      expect(await store.checkImageSoon(event("ami-1"), T0 + MINUTE)).toMatchObject({
         state: "cancelling",
         nextCheckAt: T0 + MINUTE,
       });
@@ -60,13 +67,26 @@ describe.each(JOB_STORES)("the $name job store", (kind) => {
       await pendingJob("job-a", "ami-1", "i-0aaaaaaaaaaaaaaaa");
       await store.apply("job-a", { type: "image_state", state: "available" }, T0 + 1);
       const before = await store.get("job-a");
-      expect(await store.checkImageSoon("ami-1", T0 + MINUTE)).toBeUndefined();
+      expect(await store.checkImageSoon(event("ami-1"), T0 + MINUTE)).toBeUndefined();
       expect(await store.get("job-a")).toEqual(before);
+    });
+
+    it("makes nothing due for an event naming the image in another region or account", async () => {
+      await pendingJob("job-a", "ami-1", "i-0aaaaaaaaaaaaaaaa");
+      expect(await store.checkImageSoon(event("ami-1", "us-east-1"), T0 + MINUTE)).toBeUndefined();
+      expect(
+        await store.checkImageSoon(event("ami-1", "eu-west-1", "210987654321"), T0 + MINUTE),
+      ).toBeUndefined();
+      // A look-alike account that only contains the job's: the match is on the whole account field.
+      expect(
+        await store.checkImageSoon(event("ami-1", "eu-west-1", "23456789012"), T0 + MINUTE),
+      ).toBeUndefined();
+      expect(await store.due(T0 + MINUTE, 10)).toEqual([]);
     });
 
     it("returns undefined when no job has the image", async () => {
       await pendingJob("job-a", "ami-1", "i-0aaaaaaaaaaaaaaaa");
-      expect(await store.checkImageSoon("ami-foreign", T0 + MINUTE)).toBeUndefined();
+      expect(await store.checkImageSoon(event("ami-foreign"), T0 + MINUTE)).toBeUndefined();
       expect(await store.due(T0 + MINUTE, 10)).toEqual([]);
     });
   });

@@ -1,10 +1,17 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { JobStore } from "../../../../src/domain/ports.js";
 import { CLOCK_START } from "../../../fakes/fixed-clock.js";
-import { newJob } from "../../../fakes/job-fixtures.js";
+import { ACCOUNT_ID, newJob } from "../../../fakes/job-fixtures.js";
 import { POSTGRES, useJobStore } from "./job-stores.js";
 
 const T0 = CLOCK_START;
+
+/** An image event from the jobs' own account and region (newJob's). */
+const event = (imageId: string, region = "eu-west-1", accountId = ACCOUNT_ID) => ({
+  imageId,
+  region,
+  accountId,
+});
 const LEASE = 5_000;
 
 /** A takeover is counted only when a replica stopped working on what it held, not at the hand-off between ticks. */
@@ -71,7 +78,7 @@ describe("takeovers on the postgres job store", () => {
     await a.scheduleNext("job-v", T0 + 10 * LEASE, T0);
     await a.due(T0, 10);
     // The event reaches b, not a: b may check it now, without waiting for a's claim to run out.
-    expect((await b.checkImageSoon("ami-0aaaaaaaaaaaaaaa1", T0 + 1))?.id).toBe("job-v");
+    expect((await b.checkImageSoon(event("ami-0aaaaaaaaaaaaaaa1"), T0 + 1))?.id).toBe("job-v");
     expect((await b.due(T0 + 1, 10)).map((j) => j.id)).toEqual(["job-v"]);
     expect(takeovers).toEqual([]);
   });
@@ -83,7 +90,7 @@ describe("takeovers on the postgres job store", () => {
     await a.apply("job-u", { type: "image_created", imageId: "ami-0aaaaaaaaaaaaaaa2" }, T0);
     await a.apply("job-u", { type: "cancel_requested", by: "U0REQUESTER" }, T0);
     await a.due(T0, 10);
-    await b.checkImageSoon("ami-0aaaaaaaaaaaaaaa2", T0 + 1);
+    await b.checkImageSoon(event("ami-0aaaaaaaaaaaaaaa2"), T0 + 1);
     expect(await b.due(T0 + 1, 10)).toEqual([]);
     expect(await a.markDeregisterAttempted("job-u", T0 + 1)).toBe(true);
   });
