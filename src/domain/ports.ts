@@ -240,6 +240,11 @@ export interface JobStore {
    * free CreateImage slots), so another replica can start them at once.
    */
   release(jobIds: readonly string[]): Awaitable<void>;
+  /**
+   * Whether this process still holds its claim on the job (always, with one process per database). A
+   * replica whose claim was taken over while its call was out leaves the outcome to the new holder.
+   */
+  holds(jobId: string, now: number): Awaitable<boolean>;
   /** Jobs waiting for approval in these targets, oldest first. */
   awaitingApproval(targetNames: readonly string[], limit: number): Awaitable<Job[]>;
   /**

@@ -352,6 +352,14 @@ export class PostgresJobStore implements JobStore {
     return this.applyTx(jobId, event, now);
   }
 
+  async holds(jobId: string, now: number): Promise<boolean> {
+    const { rows } = await this.pool.query(
+      `SELECT 1 FROM jobs WHERE id = $1 AND ${this.leaseHeld(2, 3)} AND lease_token = $4`,
+      [jobId, this.options.owner, now, this.tokenOf(jobId)],
+    );
+    return rows.length > 0;
+  }
+
   async release(jobIds: readonly string[]): Promise<void> {
     if (jobIds.length === 0) return;
     for (const id of jobIds) this.tokens.delete(id);

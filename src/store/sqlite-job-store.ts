@@ -282,6 +282,10 @@ export class SqliteJobStore implements JobStore {
     return this.announce(this.applyTx.immediate(jobId, event, now));
   }
 
+  holds(_jobId: string, _now: number): boolean {
+    return true;
+  }
+
   release(_jobIds: readonly string[]): void {
     // One process per database: nobody else could take them.
   }

@@ -224,6 +224,15 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
         }
       }
       if (error instanceof AwsRefusedError && !error.retryable) {
+        // Taken over while the call was out (this replica stalled past its lease): the new holder may have
+        // made the image meanwhile (AWS then refuses this call's name), so the outcome is its to decide.
+        if (called && !(await store.holds(job.id, at))) {
+          logger.warn(
+            { jobId: job.id, code: error.code },
+            "AWS refused a CreateImage after the job was taken over",
+          );
+          return;
+        }
         logger.info({ jobId: job.id, code: error.code }, "AWS refused the image");
         await store.apply(job.id, { type: "create_refused", reason: error.userMessage }, at);
         return;

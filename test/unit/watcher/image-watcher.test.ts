@@ -749,3 +749,21 @@ describe("ticks that overlap", () => {
     expect(created.sort()).toEqual(jobs.map((j) => j.id).sort());
   });
 });
+
+describe("a job taken over while CreateImage was out", () => {
+  it("leaves AWS's refusal to the replica that holds the job now, instead of ending the job refused", async () => {
+    // This replica stalled past its lease: another holds the job now, and may have made its image.
+    const tookOver = Object.create(store) as JobStore;
+    tookOver.holds = () => false;
+    const stale = makeWatcher([prod, staging], { store: tookOver });
+    const job = submit(PROD_EU);
+    images.failNext(
+      "createImage",
+      new AwsRefusedError("name_taken", "An image named x already exists.", false),
+    );
+    await stale.tick();
+    expect(images.callsTo("createImage")).toHaveLength(1);
+    expect(jobOf(job.id).state).toBe("queued");
+    expect(notices(job.id)).not.toContain("refused");
+  });
+});

@@ -94,4 +94,14 @@ describe("takeovers on the postgres job store", () => {
     expect(await b.due(T0 + 1, 10)).toEqual([]);
     expect(await a.markDeregisterAttempted("job-u", T0 + 1)).toBe(true);
   });
+
+  it("tells a replica it no longer holds a job once another took it over, and the new holder that it does", async () => {
+    await a.insert(newJob({ id: "job-t", instanceId: "i-0123456789abcdef6" }), T0);
+    await a.due(T0, 10);
+    expect(await a.holds("job-t", T0 + 1)).toBe(true);
+    expect(await b.holds("job-t", T0 + 1)).toBe(false);
+    expect((await b.due(T0 + LEASE, 10)).map((j) => j.id)).toEqual(["job-t"]);
+    expect(await a.holds("job-t", T0 + LEASE + 1)).toBe(false);
+    expect(await b.holds("job-t", T0 + LEASE + 1)).toBe(true);
+  });
 });
