@@ -4,7 +4,6 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -13,6 +12,7 @@ import { openDatabase } from "../src/store/database.js";
 import { SqliteJobStore } from "../src/store/sqlite-job-store.js";
 import type { FakeAws } from "../test/fakes/fake-aws.js";
 import type { FakeSlack } from "../test/fakes/fake-slack.js";
+import { freePort } from "../test/support/free-port.js";
 
 export const SIGNING_SECRET = "bench-signing-secret-0123456789";
 export const ACCOUNT_ID = "123456789012";
@@ -81,15 +81,6 @@ export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== "object" || !address) throw new Error("no port");
-  return address.port;
 }
 
 /**

@@ -12,7 +12,7 @@
  * the log, rather than guessed at.
  */
 import { z } from "zod";
-import type { ImageState } from "../domain/job.js";
+import { IMAGE_STATES, type ImageState } from "../domain/job.js";
 
 /** One image's state change, from the event. */
 export interface AmiStateEvent {
@@ -37,17 +37,6 @@ export const EC2_SOURCE = "aws.ec2";
 /** An AMI event is about 500 bytes; anything far larger is not one, and is not worth parsing. */
 const MAX_BODY_CHARS = 16 * 1024;
 const MAX_ERROR_MESSAGE_CHARS = 1000;
-
-const IMAGE_STATES = [
-  "pending",
-  "available",
-  "invalid",
-  "deregistered",
-  "transient",
-  "failed",
-  "error",
-  "disabled",
-] as const satisfies readonly ImageState[];
 
 const ACCOUNT = /^\d{12}$/;
 const REGION = /^[a-z]{2,4}(-[a-z]+)+-\d+$/;

@@ -34,15 +34,17 @@ export const UNFINISHED_STATES: readonly JobState[] = JOB_STATES.filter((s) => !
 export type Decision = "approved" | "denied";
 
 /** Image states EC2 reports (DescribeImages State). */
-export type ImageState =
-  | "pending"
-  | "available"
-  | "invalid"
-  | "deregistered"
-  | "transient"
-  | "failed"
-  | "error"
-  | "disabled";
+export const IMAGE_STATES = [
+  "pending",
+  "available",
+  "invalid",
+  "deregistered",
+  "transient",
+  "failed",
+  "error",
+  "disabled",
+] as const;
+export type ImageState = (typeof IMAGE_STATES)[number];
 
 export interface Job {
   readonly id: string;

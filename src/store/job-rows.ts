@@ -1,13 +1,17 @@
 /**
  * The jobs and outbox rows as both stores keep them (the same columns on SQLite and Postgres: times in epoch
- * ms, flags as 0/1, JSON as text), and their mapping to the domain's types.
+ * ms, flags as 0/1, JSON as text), their mapping to the domain's types, and the rules both stores apply
+ * when they write them, so the two cannot drift apart.
  */
 import type { Tag } from "../domain/image-request.js";
-import type { Decision, Job, JobState, Notice } from "../domain/job.js";
-import type { OutboxMessage } from "../domain/ports.js";
+import { type Decision, type Job, type JobState, type Notice, UNFINISHED_STATES } from "../domain/job.js";
+import type { Admission, AdmissionRules, NewJob, OutboxMessage } from "../domain/ports.js";
 
-/** The unfinished states as SQL, written once: partial indexes are used only by queries with the same text. */
-export const UNFINISHED = "('awaiting_approval','queued','pending','cancelling')";
+/**
+ * The unfinished states as SQL, from the domain's list: partial indexes are used only by queries with the
+ * same text, so every query and index takes this one string.
+ */
+export const UNFINISHED = `(${UNFINISHED_STATES.map((s) => `'${s}'`).join(",")})`;
 
 /** The hourly limit counts jobs started within this window before now. */
 export const RATE_WINDOW_MS = 3_600_000;
@@ -111,4 +115,74 @@ export function toMessage(r: OutboxRow): OutboxMessage {
     attempts: r.attempts,
     sending: r.state === "sending",
   };
+}
+
+/** The columns of a new job that are not the request's own fields as they are. */
+export function newJobValues(job: NewJob, now: number) {
+  return {
+    state: job.approvalExpiresAt !== undefined ? "awaiting_approval" : "queued",
+    // A job waiting for approval is next due when its wait runs out (it then ends as expired).
+    nextCheckAt: job.approvalExpiresAt ?? now,
+    approvalExpiresAt: job.approvalExpiresAt ?? null,
+    instanceName: job.instanceName ?? null,
+    description: job.description ?? null,
+    noReboot: job.noReboot ? 1 : 0,
+    tags: JSON.stringify(job.tags),
+    excludedDevices: JSON.stringify(job.excludedDevices),
+  } as const;
+}
+
+/** The notices a new job owes from the start: its root, and for an approval its request and approver DMs. */
+export function initialNotices(job: NewJob): Notice[] {
+  if (job.approvalExpiresAt === undefined) return [{ kind: "root", key: "root" }];
+  return [
+    { kind: "root", key: "root" },
+    { kind: "approval_request", key: "approval_request" },
+    ...(job.approverDms ?? []).map((user): Notice => ({ kind: "approver_dm", key: `approver_dm:${user}` })),
+  ];
+}
+
+/**
+ * A submission whose view was already stored: `storedHash` undefined when none was. Rows from before
+ * request hashes were stored have none (null): they count as the same request.
+ */
+export function repeatedSubmission(
+  storedHash: string | null | undefined,
+  job: NewJob,
+): Admission | undefined {
+  if (storedHash === undefined) return undefined;
+  return { status: "duplicate", sameRequest: storedHash === null || storedHash === job.requestHash };
+}
+
+/** The hourly limit, from the person's jobs in the target within the window before now. */
+export function overHourlyLimit(
+  recent: { n: number; oldest: number | null } | undefined,
+  rules: AdmissionRules,
+  now: number,
+): Admission | undefined {
+  if (!recent || recent.n < rules.jobsPerHour) return undefined;
+  return {
+    status: "rate_limited",
+    retryAt: (recent.oldest ?? now) + RATE_WINDOW_MS,
+    limit: rules.jobsPerHour,
+  };
+}
+
+/** The columns a transition may change, as stored. */
+export function changedValues(next: Job, changes: Partial<Job>) {
+  return {
+    state: next.state,
+    imageId: next.imageId ?? null,
+    finalReason: next.finalReason ?? null,
+    progress: next.progress,
+    slowNotified: next.slowNotified ? 1 : 0,
+    finishedAt: next.finishedAt ?? null,
+    decision: next.decision ?? null,
+    decidedBy: next.decidedBy ?? null,
+    decidedAt: next.decidedAt ?? null,
+    cancelledBy: next.cancelledBy ?? null,
+    cancelledAt: next.cancelledAt ?? null,
+    // A job that has just become the watcher's work (approved, cancelling) is due at once.
+    checkNow: changes.state === "queued" || changes.state === "cancelling",
+  } as const;
 }

@@ -19,7 +19,19 @@ import type {
   RecentJobsFilter,
   StoreStats,
 } from "../domain/ports.js";
-import { type JobRow, type OutboxRow, RATE_WINDOW_MS, toJob, toMessage, UNFINISHED } from "./job-rows.js";
+import {
+  changedValues,
+  initialNotices,
+  type JobRow,
+  newJobValues,
+  type OutboxRow,
+  overHourlyLimit,
+  RATE_WINDOW_MS,
+  repeatedSubmission,
+  toJob,
+  toMessage,
+  UNFINISHED,
+} from "./job-rows.js";
 import { migratePostgres } from "./postgres-schema.js";
 
 const INT8_OID = 20;
@@ -133,7 +145,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   private async insertRows(db: Queryable, job: NewJob, now: number): Promise<boolean> {
-    const awaiting = job.approvalExpiresAt !== undefined;
+    const v = newJobValues(job, now);
     const result = await db.query(
       `INSERT INTO jobs (id, idempotency_key, requested_by, origin_channel_id, target_name, role_arn, region,
          instance_id, instance_name, image_name, description, no_reboot, tags, channel_id, request_hash, state,
@@ -149,28 +161,22 @@ export class PostgresJobStore implements JobStore {
         job.roleArn,
         job.region,
         job.instanceId,
-        job.instanceName ?? null,
+        v.instanceName,
         job.imageName,
-        job.description ?? null,
-        job.noReboot ? 1 : 0,
-        JSON.stringify(job.tags),
+        v.description,
+        v.noReboot,
+        v.tags,
         job.channelId,
         job.requestHash,
-        awaiting ? "awaiting_approval" : "queued",
-        // A job waiting for approval is next due when its wait runs out (it then ends as expired).
-        job.approvalExpiresAt ?? now,
+        v.state,
+        v.nextCheckAt,
         now,
-        JSON.stringify(job.excludedDevices),
-        job.approvalExpiresAt ?? null,
+        v.excludedDevices,
+        v.approvalExpiresAt,
       ],
     );
     if (result.rowCount === 0) return false;
-    await this.enqueueOn(db, job.id, "root", "root", now);
-    if (awaiting) {
-      await this.enqueueOn(db, job.id, "approval_request", "approval_request", now);
-      for (const user of job.approverDms ?? [])
-        await this.enqueueOn(db, job.id, "approver_dm", `approver_dm:${user}`, now);
-    }
+    for (const n of initialNotices(job)) await this.enqueueOn(db, job.id, n.kind, n.key, now);
     return true;
   }
 
@@ -188,21 +194,15 @@ export class PostgresJobStore implements JobStore {
       await c.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [
         `requester|${job.requestedBy}|${job.targetName}`,
       ]);
-      const duplicate = async (): Promise<Admission | undefined> => {
+      const repeated = async () => {
         const stored = await c.query<{ request_hash: string | null }>(
           "SELECT request_hash FROM jobs WHERE idempotency_key = $1",
           [job.idempotencyKey],
         );
-        const row = stored.rows[0];
-        return row
-          ? {
-              status: "duplicate",
-              sameRequest: row.request_hash === null || row.request_hash === job.requestHash,
-            }
-          : undefined;
+        return repeatedSubmission(stored.rows[0]?.request_hash, job);
       };
-      const repeated = await duplicate();
-      if (repeated) return repeated;
+      const earlier = await repeated();
+      if (earlier) return earlier;
       const busy = await c.query<JobRow>(
         `SELECT * FROM jobs WHERE role_arn = $1 AND region = $2 AND instance_id = $3 AND state IN ${UNFINISHED}
          ORDER BY created_at LIMIT 1`,
@@ -214,15 +214,10 @@ export class PostgresJobStore implements JobStore {
          WHERE requested_by = $1 AND target_name = $2 AND created_at > $3`,
         [job.requestedBy, job.targetName, now - RATE_WINDOW_MS],
       );
-      const counted = recent.rows[0];
-      if (counted && counted.n >= rules.jobsPerHour)
-        return {
-          status: "rate_limited",
-          retryAt: (counted.oldest ?? now) + RATE_WINDOW_MS,
-          limit: rules.jobsPerHour,
-        };
+      const limited = overHourlyLimit(recent.rows[0], rules, now);
+      if (limited) return limited;
       // The same view submitted to two replicas at once: the key is taken by the other one's insert.
-      if (!(await this.insertRows(c, job, now))) return (await duplicate()) as Admission;
+      if (!(await this.insertRows(c, job, now))) return (await repeated()) as Admission;
       return { status: "accepted" };
     });
   }
@@ -301,7 +296,7 @@ export class PostgresJobStore implements JobStore {
         const job = toJob(rows[0]);
         const { changes, notices } = transition(job, event, now);
         if (Object.keys(changes).length === 0 && notices.length === 0) return { job, applied: false };
-        const next = { ...job, ...changes };
+        const v = changedValues({ ...job, ...changes }, changes);
         const updated = await c.query<JobRow>(
           `UPDATE jobs SET state = $2, image_id = $3, final_reason = $4, progress = $5, slow_notified = $6,
            finished_at = $7, decision = $8, decided_by = $9, decided_at = $10, cancelled_by = $11,
@@ -310,19 +305,18 @@ export class PostgresJobStore implements JobStore {
          WHERE id = $1 RETURNING *`,
           [
             jobId,
-            next.state,
-            next.imageId ?? null,
-            next.finalReason ?? null,
-            next.progress,
-            next.slowNotified ? 1 : 0,
-            next.finishedAt ?? null,
-            next.decision ?? null,
-            next.decidedBy ?? null,
-            next.decidedAt ?? null,
-            next.cancelledBy ?? null,
-            next.cancelledAt ?? null,
-            // A job that has just become the watcher's work (approved, cancelling) is due at once.
-            changes.state === "queued" || changes.state === "cancelling",
+            v.state,
+            v.imageId,
+            v.finalReason,
+            v.progress,
+            v.slowNotified,
+            v.finishedAt,
+            v.decision,
+            v.decidedBy,
+            v.decidedAt,
+            v.cancelledBy,
+            v.cancelledAt,
+            v.checkNow,
             now,
           ],
         );

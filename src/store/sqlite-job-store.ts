@@ -10,7 +10,18 @@ import type {
   StoreStats,
 } from "../domain/ports.js";
 import { type Db, UNFINISHED } from "./database.js";
-import { type JobRow, type OutboxRow, RATE_WINDOW_MS, toJob, toMessage } from "./job-rows.js";
+import {
+  changedValues,
+  initialNotices,
+  type JobRow,
+  newJobValues,
+  type OutboxRow,
+  overHourlyLimit,
+  RATE_WINDOW_MS,
+  repeatedSubmission,
+  toJob,
+  toMessage,
+} from "./job-rows.js";
 
 /** The job was made in one of the places in @places (a JSON array of [target, role ARN, region]). */
 const IN_PLACES = `EXISTS (SELECT 1 FROM json_each(@places) p WHERE json_extract(p.value, '$[0]') = target_name
@@ -150,48 +161,24 @@ export class SqliteJobStore implements JobStore {
     };
 
     const insertRows = (job: NewJob, now: number): boolean => {
-      const awaiting = job.approvalExpiresAt !== undefined;
-      const result = this.s.insertJob.run({
-        ...job,
-        state: awaiting ? "awaiting_approval" : "queued",
-        // A job waiting for approval is next due when its wait runs out (it then ends as expired).
-        nextCheckAt: job.approvalExpiresAt ?? now,
-        approvalExpiresAt: job.approvalExpiresAt ?? null,
-        instanceName: job.instanceName ?? null,
-        description: job.description ?? null,
-        noReboot: job.noReboot ? 1 : 0,
-        tags: JSON.stringify(job.tags),
-        excludedDevices: JSON.stringify(job.excludedDevices),
-        now,
-      });
+      const result = this.s.insertJob.run({ ...job, ...newJobValues(job, now), now });
       if (result.changes === 0) return false;
-      this.s.enqueue.run(job.id, "root", "root", now, now);
-      if (awaiting) {
-        this.s.enqueue.run(job.id, "approval_request", "approval_request", now, now);
-        for (const user of job.approverDms ?? [])
-          this.s.enqueue.run(job.id, "approver_dm", `approver_dm:${user}`, now, now);
-      }
+      for (const n of initialNotices(job)) this.s.enqueue.run(job.id, n.kind, n.key, now, now);
       return true;
     };
     this.insertTx = db.transaction(insertRows);
 
     this.admitTx = db.transaction((job: NewJob, rules: AdmissionRules, now: number): Admission => {
-      const stored = this.s.hashByKey.get(job.idempotencyKey);
-      // Rows from before request hashes were stored have none: they count as the same request.
-      if (stored)
-        return {
-          status: "duplicate",
-          sameRequest: stored.request_hash === null || stored.request_hash === job.requestHash,
-        };
+      const repeated = repeatedSubmission(this.s.hashByKey.get(job.idempotencyKey)?.request_hash, job);
+      if (repeated) return repeated;
       const busy = this.s.unfinishedForInstance.get(job.roleArn, job.region, job.instanceId);
       if (busy) return { status: "instance_busy", job: toJob(busy) };
-      const recent = this.s.startedSince.get(job.requestedBy, job.targetName, now - RATE_WINDOW_MS);
-      if (recent && recent.n >= rules.jobsPerHour)
-        return {
-          status: "rate_limited",
-          retryAt: (recent.oldest ?? now) + RATE_WINDOW_MS,
-          limit: rules.jobsPerHour,
-        };
+      const limited = overHourlyLimit(
+        this.s.startedSince.get(job.requestedBy, job.targetName, now - RATE_WINDOW_MS),
+        rules,
+        now,
+      );
+      if (limited) return limited;
       insertRows(job, now);
       return { status: "accepted" };
     });
@@ -209,23 +196,8 @@ export class SqliteJobStore implements JobStore {
       const { changes, notices } = transition(job, event, now);
       if (Object.keys(changes).length === 0 && notices.length === 0) return { job, applied: false };
       const next = { ...job, ...changes };
-      this.s.update.run({
-        id: jobId,
-        state: next.state,
-        imageId: next.imageId ?? null,
-        finalReason: next.finalReason ?? null,
-        progress: next.progress,
-        slowNotified: next.slowNotified ? 1 : 0,
-        finishedAt: next.finishedAt ?? null,
-        decision: next.decision ?? null,
-        decidedBy: next.decidedBy ?? null,
-        decidedAt: next.decidedAt ?? null,
-        cancelledBy: next.cancelledBy ?? null,
-        cancelledAt: next.cancelledAt ?? null,
-        // A job that has just become the watcher's work (approved, cancelling) is due at once.
-        checkNow: changes.state === "queued" || changes.state === "cancelling" ? 1 : 0,
-        now,
-      });
+      const values = changedValues(next, changes);
+      this.s.update.run({ id: jobId, ...values, checkNow: values.checkNow ? 1 : 0, now });
       for (const n of notices) this.s.enqueue.run(jobId, n.kind, n.key, now, now);
       const stored = toJob(this.s.get.get(jobId) as JobRow);
       return { job: stored, applied: true, finished: changes.finishedAt !== undefined };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import { ConfigError } from "../../src/errors.js";
+import { problemsOf } from "../support/config-problems.js";
 
 const BASE = {
   SLACK_BOT_TOKEN: "xoxb-1-2-3",
@@ -8,16 +8,6 @@ const BASE = {
   AMI_TARGET_ROLE_ARN: "arn:aws:iam::123456789012:role/ami-bot",
   AMI_TARGET_REGIONS: "eu-west-1",
 };
-
-function problemsOf(env: Record<string, string | undefined>): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).problems;
-  }
-  throw new Error("loadConfig accepted the settings");
-}
 
 describe("loadConfig: DATABASE_URL and AMI_LEASE", () => {
   it("uses the SQLite file with a 30 s lease when neither is set", () => {

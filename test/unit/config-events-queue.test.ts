@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import { ConfigError } from "../../src/errors.js";
+import { problemsOf } from "../support/config-problems.js";
 
 const BASE = {
   SLACK_BOT_TOKEN: "xoxb-1-2-3",
@@ -10,16 +10,6 @@ const BASE = {
 };
 
 const QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/ami-bot-events";
-
-function problemsOf(env: Record<string, string | undefined>): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).problems;
-  }
-  throw new Error("loadConfig accepted the settings");
-}
 
 describe("loadConfig: AMI_EVENTS_QUEUE_URL", () => {
   it("leaves push mode off when the variable is unset or blank", () => {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import { ConfigError } from "../../src/errors.js";
+import { problemsOf } from "../support/config-problems.js";
 
 const BASE = {
   SLACK_BOT_TOKEN: "xoxb-1-2-3",
@@ -18,17 +18,6 @@ const ENV_TARGET = {
   AMI_TARGET_ALLOW_USERGROUPS: "S0OPS",
   AMI_TARGET_ALLOW_CHANNELS: "C0OPS",
 };
-
-/** The problems a ConfigError lists, or a failure when loadConfig does not throw one. */
-function problemsOf(env: Record<string, string | undefined>): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).problems;
-  }
-  throw new Error("loadConfig accepted the settings");
-}
 
 let dir: string;
 beforeEach(() => {

@@ -20,6 +20,7 @@ import { createLogger } from "../../src/logger.js";
 import { checkPostgres } from "../../src/store/postgres-check.js";
 import { openPostgresJobStore } from "../../src/store/postgres-job-store.js";
 import { type FakeSqs, startFakeSqs } from "../fakes/fake-sqs.js";
+import { freePort as closedPort } from "../support/free-port.js";
 import { postgresForTest, type TestDatabase } from "../support/postgres.js";
 
 const DATABASE_CHECK = "Postgres database (DATABASE_URL)";
@@ -67,17 +68,6 @@ function deps(config: Config, overrides: Partial<DoctorDeps> = {}): DoctorDeps {
 }
 
 const lineFor = (lines: readonly DoctorLine[], check: string) => lines.find((l) => l.check === check);
-
-/** A port nothing listens on (it was free a moment ago). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, "close");
-  return port;
-}
 
 /** A TCP server on 127.0.0.1 that hands each connection to `onSocket`. */
 async function tcpServer(onSocket: (socket: Socket) => void): Promise<{ server: Server; port: number }> {

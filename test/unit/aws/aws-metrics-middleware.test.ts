@@ -2,7 +2,6 @@
  * The AWS metrics middleware on real SDK clients over the wire against fake-aws (aws-sdk-client-mock would
  * replace `send` and skip the middleware stack altogether).
  */
-import { createServer } from "node:net";
 import { DescribeImagesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { awsMetricsMiddleware } from "../../../src/aws/aws-metrics-middleware.js";
@@ -12,6 +11,7 @@ import { createSessionFactory } from "../../../src/aws/scoped-credentials.js";
 import { createMetrics } from "../../../src/metrics/metrics.js";
 import { type FakeAws, startFakeAws } from "../../fakes/fake-aws.js";
 import { ACCOUNT, adapterTarget, EXTERNAL_ID, placeOf, REGION, ROLE_ARN } from "../../support/ec2-adapter.js";
+import { freePort as closedPort } from "../../support/free-port.js";
 import { parsePrometheusText, sampleValue } from "../metrics/prometheus-text.js";
 
 const credentials = { accessKeyId: "test", secretAccessKey: "test" };
@@ -35,15 +35,6 @@ function recordingHook() {
 
 function ec2(endpoint: string, maxAttempts = 1): EC2Client {
   return new EC2Client({ region: REGION, credentials, endpoint, maxAttempts });
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return typeof address === "object" && address ? address.port : 0;
 }
 
 describe("awsMetricsMiddleware on an EC2Client", () => {

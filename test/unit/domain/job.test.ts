@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   describeImageFailure,
   FINAL_STATES,
+  IMAGE_STATES,
   type ImageState,
   isFinal,
   JOB_STATES,
@@ -16,16 +17,6 @@ import { makeJob, REQUESTER } from "../../fakes/job-fixtures.js";
 const APPROVER = "U0APPROVER";
 
 const NOW = Date.UTC(2026, 10, 28, 3, 0, 0);
-const IMAGE_STATES: ImageState[] = [
-  "pending",
-  "available",
-  "invalid",
-  "deregistered",
-  "transient",
-  "failed",
-  "error",
-  "disabled",
-];
 
 /** One event of every kind, image_state once per EC2 state. */
 const EVENTS: Record<string, JobEvent> = {

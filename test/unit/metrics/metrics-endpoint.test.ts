@@ -3,7 +3,6 @@
  * port), and the Slack requests the app's and the background client's calls add to it, against the fake
  * Slack Web API. Only the Slack surface is started: no store, watcher or AWS.
  */
-import { createServer } from "node:net";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../../src/config.js";
@@ -13,6 +12,7 @@ import { createBackgroundClient, createSlackApp, type SlackSurface } from "../..
 import { type FakeSlack, startFakeSlack } from "../../fakes/fake-slack.js";
 import { startFakeSocketMode } from "../../fakes/fake-socket-mode.js";
 import { eventually, ONE_TARGET_ENV, SIGNING_SECRET } from "../../support/bot-harness.js";
+import { freePort as closedPort } from "../../support/free-port.js";
 import { postSigned, slashCommandBody } from "../../support/slack-requests.js";
 import { parsePrometheusText, sampleValue } from "./prometheus-text.js";
 
@@ -61,15 +61,6 @@ async function startSurface(config: ReturnType<typeof loadConfig>, metrics?: Met
   );
   const { port } = await surface.listen();
   return port as number;
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return typeof address === "object" && address ? address.port : 0;
 }
 
 async function getMetrics(port: number) {

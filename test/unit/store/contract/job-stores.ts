@@ -10,10 +10,11 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
-import type { Awaitable, JobStore } from "../../../../src/domain/ports.js";
+import type { Awaitable, ImageEventPlace, JobStore } from "../../../../src/domain/ports.js";
 import { openDatabase } from "../../../../src/store/database.js";
 import { openPostgresJobStore, type PostgresJobStore } from "../../../../src/store/postgres-job-store.js";
 import { SqliteJobStore } from "../../../../src/store/sqlite-job-store.js";
+import { ACCOUNT_ID } from "../../../fakes/job-fixtures.js";
 import { postgresForTest } from "../../../support/postgres.js";
 
 export interface StoreOptions {
@@ -199,4 +200,9 @@ export function useJobStore(kind: JobStoreKind): StoreHandle {
 /** Runs a store call as a promise, so a synchronous store's throw is a rejection like an asynchronous one's. */
 export function attempt<T>(work: () => Awaitable<T>): Promise<T> {
   return Promise.resolve().then(work);
+}
+
+/** An image event (push mode) from the test jobs' own account and region (newJob's), unless told otherwise. */
+export function imageEvent(imageId: string, region = "eu-west-1", accountId = ACCOUNT_ID): ImageEventPlace {
+  return { imageId, region, accountId };
 }

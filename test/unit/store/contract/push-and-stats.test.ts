@@ -2,17 +2,11 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { JobStore } from "../../../../src/domain/ports.js";
 import { CLOCK_START } from "../../../fakes/fixed-clock.js";
-import { ACCOUNT_ID, newJob, REQUESTER } from "../../../fakes/job-fixtures.js";
-import { JOB_STORES, useJobStore } from "./job-stores.js";
+import { newJob, REQUESTER } from "../../../fakes/job-fixtures.js";
+import { imageEvent as event, JOB_STORES, useJobStore } from "./job-stores.js";
 
 const T0 = CLOCK_START;
 
-/** An image event from the jobs' own account and region (newJob's). */
-const event = (imageId: string, region = "eu-west-1", accountId = ACCOUNT_ID) => ({
-  imageId,
-  region,
-  accountId,
-});
 const MINUTE = 60_000;
 
 describe.each(JOB_STORES)("the $name job store", (kind) => {
