@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { CreateImageCommand, EC2Client } from "@aws-sdk/client-ec2";
+import type { NewJob } from "../src/domain/ports.js";
 import { openDatabase } from "../src/store/database.js";
 import { SqliteJobStore } from "../src/store/sqlite-job-store.js";
 import type { FakeAws } from "../test/fakes/fake-aws.js";
@@ -469,6 +470,28 @@ export interface SeededJob {
   readonly rootTs: string;
 }
 
+/** The i-th benchmark job of a run (ids, view and hash prefixed, so runs of different benches never meet). */
+export function benchJob(i: number, channel: string, prefix: string): NewJob {
+  return {
+    id: `${prefix}-job-${String(i).padStart(5, "0")}`,
+    idempotencyKey: `${prefix}-view-${i}`,
+    requestedBy: USER,
+    originChannelId: channel,
+    targetName: TARGET,
+    roleArn: ROLE_ARN,
+    region: REGION,
+    instanceId: INSTANCE,
+    instanceName: "web-1",
+    imageName: `${prefix} image ${i}`,
+    description: undefined,
+    noReboot: true,
+    tags: [],
+    excludedDevices: [],
+    channelId: channel,
+    requestHash: `${prefix}-${i}`,
+  };
+}
+
 /**
  * Writes `count` jobs whose images are pending into a new database, as the bot would have left them
  * after CreateImage. Given `slack`, their root and "pending" messages count as already posted and each
@@ -486,29 +509,9 @@ export async function seedPendingJobs(options: {
   const store = new SqliteJobStore(db);
   const now = Date.now();
   const seeded = imageIds.map((imageId, i) => {
-    const jobId = `bench-job-${String(i).padStart(5, "0")}`;
     const channel = options.channelOf(i);
-    store.insert(
-      {
-        id: jobId,
-        idempotencyKey: `bench-view-${i}`,
-        requestedBy: USER,
-        originChannelId: channel,
-        targetName: TARGET,
-        roleArn: ROLE_ARN,
-        region: REGION,
-        instanceId: INSTANCE,
-        instanceName: "web-1",
-        imageName: `bench image ${i}`,
-        description: undefined,
-        noReboot: true,
-        tags: [],
-        excludedDevices: [],
-        channelId: channel,
-        requestHash: `bench-${i}`,
-      },
-      now,
-    );
+    const { id: jobId } = benchJob(i, channel, "bench");
+    store.insert(benchJob(i, channel, "bench"), now);
     store.apply(jobId, { type: "image_created", imageId }, now);
     const rootTs = `1700000000.${String(i).padStart(6, "0")}`;
     if (options.slack) {

@@ -16,6 +16,7 @@
 import { join } from "node:path";
 import pg from "pg";
 import type { NewJob } from "../src/domain/ports.js";
+import { UNFINISHED } from "../src/store/job-rows.js";
 import { openPostgresJobStore } from "../src/store/postgres-job-store.js";
 import { startFakeAws } from "../test/fakes/fake-aws.js";
 import { startFakeSlack } from "../test/fakes/fake-slack.js";
@@ -23,18 +24,16 @@ import { type AwsProxy, type ProxiedCall, startAwsProxy } from "../test/support/
 import { createTestDatabase, startPostgres } from "../test/support/postgres.js";
 import {
   type BotProcess,
+  benchJob,
   EXTERNAL_ID,
   figure,
   INSTANCE,
   mapLimited,
-  REGION,
   ROLE_ARN,
   removeTempDirs,
   sleep,
   spawnBot,
-  TARGET,
   tempDir,
-  USER,
 } from "./lib.js";
 
 const JOBS = 1_000;
@@ -43,32 +42,13 @@ const LEASE_MS = 3_000;
 const PENDING_MS = 3_000;
 /** One scenario may take this long before it is reported as not finished. */
 const SCENARIO_DEADLINE_MS = 100_000;
-const UNFINISHED = "('awaiting_approval','queued','pending','cancelling')";
 const JOB_ID_TAG = "ami-bot:job-id";
 
 /** Each job its own channel: Slack posts are paced per channel (1.1 s apart), and that is not measured here. */
 const channelOf = (i: number) => `C0REP${String(i).padStart(5, "0")}`;
 
 function newJob(i: number): NewJob {
-  const channel = channelOf(i);
-  return {
-    id: `bench-replica-job-${String(i).padStart(5, "0")}`,
-    idempotencyKey: `bench-replica-view-${i}`,
-    requestedBy: USER,
-    originChannelId: channel,
-    targetName: TARGET,
-    roleArn: ROLE_ARN,
-    region: REGION,
-    instanceId: INSTANCE,
-    instanceName: "web-1",
-    imageName: `bench replica image ${i}`,
-    description: undefined,
-    noReboot: true,
-    tags: [],
-    excludedDevices: [],
-    channelId: channel,
-    requestHash: `bench-replica-${i}`,
-  };
+  return benchJob(i, channelOf(i), "bench-replica");
 }
 
 /** CreateImage's job-id tag, or undefined for other calls. */
