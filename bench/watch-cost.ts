@@ -19,6 +19,7 @@ import { pino } from "pino";
 import { Ec2Images } from "../src/aws/ec2-images.js";
 import type { Target, WatcherSettings } from "../src/config.js";
 import type { ImageService } from "../src/domain/ports.js";
+import { NO_AFTER_STEPS } from "../src/domain/target.js";
 import { openDatabase } from "../src/store/database.js";
 import { SqliteJobStore } from "../src/store/sqlite-job-store.js";
 import { createImageWatcher } from "../src/watcher/image-watcher.js";
@@ -68,6 +69,8 @@ function targetsFor(groups: number): Target[] {
       roleArn: `arn:aws:iam::${accountId}:role/ami-bot-target`,
       accountId,
       partition: "aws",
+      after: NO_AFTER_STEPS,
+      admins: [],
       externalId: undefined,
       regions: [REGIONS[g] as string],
       allow: { users: [USER], usergroups: [], channels: [] },

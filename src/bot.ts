@@ -5,12 +5,14 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { AmiStateEvent } from "./aws/ami-state-events.js";
+import { Ec2Cleanup } from "./aws/ec2-cleanup.js";
 import { Ec2Images } from "./aws/ec2-images.js";
 import type { EventsConsumer } from "./aws/events-consumer.js";
 import type { Config } from "./config.js";
 import type { Job } from "./domain/job.js";
 import {
   type Clock,
+  type ImageCleanup,
   type ImageService,
   type JobStore,
   type Notifier,
@@ -21,7 +23,9 @@ import { type SlackTokenRejectedError, StartupError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics/metrics.js";
 import { createBackgroundClient, createSlackApp } from "./slack/app.js";
-import { createAccessCheck } from "./slack/deps.js";
+import { createCleanupPoster } from "./slack/cleanup-poster.js";
+import type { CleanupCommandDeps } from "./slack/commands/ami-cleanup.js";
+import { createAccessCheck, type SlackDeps } from "./slack/deps.js";
 import { createHomeTabs } from "./slack/home/home-tabs.js";
 import { createInflightTracker } from "./slack/inflight.js";
 import { createPeopleDirectory, reportChannelRules } from "./slack/people-directory.js";
@@ -33,11 +37,14 @@ import { type Db, openDatabase } from "./store/database.js";
 import { type DatabaseLock, lockDatabase } from "./store/database-lock.js";
 import { SqliteJobStore } from "./store/sqlite-job-store.js";
 import { createImageWatcher } from "./watcher/image-watcher.js";
+import { createKeepSweep } from "./watcher/keep-sweep.js";
 import { createOutboxRelay } from "./watcher/outbox-relay.js";
 
 export interface BotOverrides {
   /** Replaces the EC2 adapter (its close() is called on stop when it has one). */
   readonly images?: ImageService & { close?: () => void };
+  /** Replaces the keep rule's EC2 adapter (its close() is called on stop when it has one). */
+  readonly cleanup?: ImageCleanup & { close?: () => void };
   readonly notifier?: Notifier;
   readonly clock?: Clock;
   readonly newJobId?: () => string;
@@ -148,6 +155,16 @@ async function assemble(
       return decision;
     },
   });
+  // The keep rule: a daily sweep per target with a rule, and `/ami cleanup` for its admins.
+  const cleanup = overrides.cleanup ?? new Ec2Cleanup({ timeouts: config.aws, onAwsCall: metrics.awsCall });
+  const sweep = createKeepSweep({
+    store,
+    cleanup,
+    targets: config.targets,
+    clock,
+    logger: logger.child({ component: "keep" }),
+    postSummary: createCleanupPoster(background),
+  });
   let accepting = true;
   const slack = createSlackApp(
     config,
@@ -177,7 +194,7 @@ async function assemble(
   });
   const inflight = createInflightTracker();
   slack.app.use(inflight.middleware);
-  registerListeners(slack.app, {
+  const slackDeps: SlackDeps & CleanupCommandDeps = {
     config,
     store,
     images,
@@ -197,7 +214,9 @@ async function assemble(
       watcher.wake();
       homes.jobChanged(job);
     },
-  });
+    cleanup: sweep,
+  };
+  registerListeners(slack.app, slackDeps);
 
   const { port } = await slack.listen();
   const mode = config.slack.appToken ? "socket" : "http";
@@ -209,6 +228,8 @@ async function assemble(
     if (!accepting) return;
     // Messages go out only once Slack has accepted the token: a refused token must not drop them.
     relay.start();
+    // Its summaries go to Slack, so the daily sweep starts once Slack has accepted the bot.
+    sweep.start();
     logger.info({ port, mode, unfinishedJobs: await store.unfinishedCount() }, "ami-bot ready");
     // A channel rule in a public channel grants nothing (anyone can join): say so where operators look.
     void reportChannelRules(directory, config.targets, logger);
@@ -238,10 +259,12 @@ async function assemble(
       watcher.stop({ graceMs: 5_000, cutShort: () => images.close?.() }),
       relay.stop(),
       events?.stop(),
+      sweep.stop({ graceMs: 5_000, cutShort: () => cleanup.close?.() }),
     ]);
     // Publishes still running read nothing more from the store once stopped.
     homes.stop();
     images.close?.();
+    cleanup.close?.();
     await opened.close();
     logger.info("ami-bot stopped");
   }

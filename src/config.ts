@@ -10,7 +10,12 @@ import {
 } from "./aws/session-policy.js";
 import { queueUrlProblem } from "./aws/sqs-queue-url.js";
 import { editDistance } from "./domain/edit-distance.js";
-import type { Target, WatcherSettings } from "./domain/target.js";
+import {
+  type AfterImageSettings,
+  NO_AFTER_STEPS,
+  type Target,
+  type WatcherSettings,
+} from "./domain/target.js";
 import { ConfigError } from "./errors.js";
 
 export type { AccessRule, InstanceScope, Target, WatcherSettings } from "./domain/target.js";
@@ -171,6 +176,99 @@ const flag = z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v 
   error: "must be true or false",
 });
 
+/** How many regions a target may offer copies into, and accounts it may offer sharing with. */
+const MAX_COPY_REGIONS = 10;
+const MAX_SHARE_ACCOUNTS = 20;
+const ACCOUNT_ID = /^\d{12}$/;
+/** A KMS key or alias ARN: partition, region, account, and `key/…` or `alias/…`. */
+const KMS_KEY_ARN =
+  /^arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):(?:key\/[\w-]{1,128}|alias\/[\w/+=,.@-]{1,250})$/;
+/** Words that would share with everyone (EC2's `all` group): refused by name, never treated as a typo. */
+const PUBLIC_WORDS = new Set(["all", "*", "public", "everyone"]);
+const MIN_KEEP_AGE_MS = 24 * 3_600_000;
+
+/** A copy destination: a region, or `{ region, kmsKeyId }` (the key its copies are encrypted with there). */
+const copyDestinationObject = z.strictObject(
+  {
+    region: z.string("must be a region such as eu-central-1"),
+    kmsKeyId: z.string("must be a KMS key or alias ARN").optional(),
+  },
+  {
+    error: (issue) =>
+      issue.code === "invalid_type" ? "must be a region (eu-central-1) or { region, kmsKeyId }" : undefined,
+  },
+);
+const copyDestinationSchema = z.preprocess(
+  (v) => (typeof v === "string" ? { region: v } : v),
+  copyDestinationObject,
+);
+
+/** The keep rule's oldest age: a duration as elsewhere, with days too (`90d`), and at least a day. */
+const age = z
+  .union([
+    z.number().positive("must be more than zero"),
+    z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, "use a number with d or h, e.g. 90d"),
+  ])
+  .transform((v) => (typeof v === "number" ? v * 1000 : parseDuration(v)))
+  .refine((ms) => ms >= MIN_KEEP_AGE_MS, "must be at least 1d (a day)");
+
+const keepSchema = z
+  .strictObject(
+    {
+      lastPerInstance: z.coerce
+        .number("must be a whole number")
+        .int("must be a whole number")
+        .min(1, "must be at least 1")
+        .max(1000, "must be at most 1000")
+        .optional(),
+      maxAge: age.optional(),
+      // Checked by checkKeep, so a missing channel is named with what it is for.
+      channel: z.string("must be a Slack channel id (C…/G…)").optional(),
+    },
+    {
+      error: (issue) =>
+        issue.code === "invalid_type" ? "must hold lastPerInstance and/or maxAge, and channel" : undefined,
+    },
+  )
+  .superRefine(checkKeep, {
+    when: (payload) =>
+      typeof payload.value === "object" &&
+      payload.value !== null &&
+      payload.issues.every((issue) => issue.code !== "unrecognized_keys"),
+  });
+
+const afterSchema = z.strictObject(
+  {
+    copyTo: z
+      .array(copyDestinationSchema, "must be a list of regions")
+      .max(MAX_COPY_REGIONS, `at most ${MAX_COPY_REGIONS} regions`)
+      .default([]),
+    // Numbers too: YAML reads an unquoted account id as one (checkAfter names a leading zero it lost).
+    shareWith: z
+      .array(
+        z.union([z.string(), z.number()], { error: "must be a 12-digit AWS account id" }),
+        "must be a list of 12-digit AWS account ids",
+      )
+      .max(MAX_SHARE_ACCOUNTS, `at most ${MAX_SHARE_ACCOUNTS} accounts`)
+      .default([]),
+    keep: keepSchema.optional(),
+  },
+  {
+    error: (issue) => (issue.code === "invalid_type" ? "must hold copyTo, shareWith and/or keep" : undefined),
+  },
+);
+
+/** Who may run `/ami cleanup`: people by id, never `*`. */
+const adminSchema = z.string("must be a Slack user id (U…/W…)").superRefine((id, ctx) => {
+  if (id === "*")
+    ctx.addIssue({
+      code: "custom",
+      message: "* is not allowed among admins: list user ids (U…/W…)",
+    });
+  else if (!/^[UW][A-Z0-9]{2,}$/.test(id))
+    ctx.addIssue({ code: "custom", message: `"${id.slice(0, 40)}" is not a Slack user id (U…/W…)` });
+});
+
 const targetSchema = z
   .strictObject({
     name: z.string().regex(/^[\w.-]{1,40}$/, "letters, digits, . _ - (at most 40)"),
@@ -224,9 +322,14 @@ const targetSchema = z
     allowGuests: flag.default(false),
     allowPublicChannels: flag.default(false),
     approval: approvalSchema.optional(),
+    after: afterSchema.default({ copyTo: [], shareWith: [] }),
+    admins: z.array(adminSchema, "must be a list of Slack user ids (U…/W…)").default([]),
   })
   // Run even when other fields are wrong, so a bad region is reported in the same round as they are.
   .superRefine(checkRegions, {
+    when: (payload) => typeof payload.value === "object" && payload.value !== null,
+  })
+  .superRefine(checkAfter, {
     when: (payload) => typeof payload.value === "object" && payload.value !== null,
   });
 
@@ -249,6 +352,9 @@ const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   "targets.*.allow": Object.keys(allowSchema.shape),
   "targets.*.approval": Object.keys(approvalSchema.shape),
   "targets.*.approval.approvers": Object.keys(approversSchema.shape),
+  "targets.*.after": Object.keys(afterSchema.shape),
+  "targets.*.after.copyTo.*": Object.keys(copyDestinationObject.shape),
+  "targets.*.after.keep": Object.keys(keepSchema.shape),
   watcher: Object.keys(watcherSchema.shape),
 };
 
@@ -259,21 +365,145 @@ const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
  */
 function checkRegions(target: { roleArn: unknown; regions: unknown }, ctx: z.RefinementCtx): void {
   if (!Array.isArray(target.regions)) return;
-  const arnPartition = typeof target.roleArn === "string" ? ROLE_ARN.exec(target.roleArn)?.[1] : undefined;
+  const arnPartition = partitionOfRole(target.roleArn);
   target.regions.forEach((region: unknown, i) => {
     if (typeof region !== "string" || !REGION.test(region)) return;
-    const known = partitionOf(region);
-    if (arnPartition ? isKnownRegion(arnPartition, region) : known !== undefined) return;
-    const bare = `"${region}" is not an AWS region`;
-    const message = arnPartition ? `${bare} in partition ${arnPartition}` : bare;
+    const problem = regionProblem(region, arnPartition);
     // In the one-target set-up the partition is named only when the region lives in another one.
+    if (problem)
+      ctx.addIssue({
+        code: "custom",
+        path: ["regions", i],
+        message: problem.message,
+        params: { envMessage: problem.envMessage },
+      });
+  });
+}
+
+function partitionOfRole(roleArn: unknown): string | undefined {
+  return typeof roleArn === "string" ? ROLE_ARN.exec(roleArn)?.[1] : undefined;
+}
+
+/**
+ * Why `region` is not a region of the role's partition, or undefined when it is one. `envMessage` names the
+ * partition only when the region lives in another one (the one-target set-up names no partition otherwise).
+ */
+function regionProblem(
+  region: string,
+  arnPartition: string | undefined,
+): { message: string; envMessage: string } | undefined {
+  const shaped = REGION.test(region);
+  const known = shaped ? partitionOf(region) : undefined;
+  if (shaped && (arnPartition ? isKnownRegion(arnPartition, region) : known !== undefined)) return undefined;
+  const bare = `"${region.slice(0, 40)}" is not an AWS region`;
+  const message = arnPartition ? `${bare} in partition ${arnPartition}` : bare;
+  return { message, envMessage: known ? message : bare };
+}
+
+/**
+ * The steps after the image, against the role: each copy region a real one of its partition, listed once,
+ * with a key of that region; each account a real account id, not the target's own, never the public.
+ */
+function checkAfter(target: { roleArn: unknown; after?: unknown }, ctx: z.RefinementCtx): void {
+  const after = target.after as { copyTo?: unknown; shareWith?: unknown } | null | undefined;
+  if (typeof after !== "object" || after === null) return;
+  const role = typeof target.roleArn === "string" ? ROLE_ARN.exec(target.roleArn) : null;
+  const arnPartition = role?.[1];
+  const ownAccount = role?.[2];
+  const issue = (path: (string | number)[], message: string, envMessage = message) =>
+    ctx.addIssue({ code: "custom", path: ["after", ...path], message, params: { envMessage } });
+
+  if (Array.isArray(after.copyTo)) {
+    const seen = new Set<string>();
+    after.copyTo.forEach((item: unknown, i) => {
+      const destination = typeof item === "string" ? { region: item } : item;
+      if (typeof destination !== "object" || destination === null) return;
+      const { region, kmsKeyId } = destination as { region?: unknown; kmsKeyId?: unknown };
+      if (typeof region !== "string") return;
+      const problem = regionProblem(region, arnPartition);
+      if (problem) issue(["copyTo", i, "region"], problem.message, problem.envMessage);
+      else if (seen.has(region)) issue(["copyTo", i, "region"], `"${region}" is listed twice`);
+      seen.add(region);
+      const keyProblem = typeof kmsKeyId === "string" && kmsKeyProblem(kmsKeyId, region, arnPartition);
+      if (keyProblem) issue(["copyTo", i, "kmsKeyId"], keyProblem);
+    });
+  }
+
+  if (Array.isArray(after.shareWith)) {
+    const seen = new Set<string>();
+    after.shareWith.forEach((raw: unknown, i) => {
+      if (typeof raw !== "string" && typeof raw !== "number") return;
+      const id = String(raw);
+      const problem = accountProblem(id, typeof raw === "number", ownAccount, seen);
+      if (problem) issue(["shareWith", i], problem);
+      seen.add(id);
+    });
+  }
+}
+
+/** Why `id` cannot be shared with, or undefined when it can; `seen` holds the accounts listed before it. */
+function accountProblem(
+  id: string,
+  fromNumber: boolean,
+  ownAccount: string | undefined,
+  seen: ReadonlySet<string>,
+): string | undefined {
+  if (PUBLIC_WORDS.has(id.trim().toLowerCase()))
+    return `"${id.trim()}" would make the images public; ami-bot never shares publicly`;
+  if (!ACCOUNT_ID.test(id))
+    return fromNumber
+      ? `${id.slice(0, 40)} is not an AWS account id (12 digits); quote account ids in YAML ("012345678901") so a leading 0 is kept`
+      : `"${id.slice(0, 40)}" is not an AWS account id (12 digits)`;
+  if (id === ownAccount) return `"${id}" is this target's own account: its images are already there`;
+  if (seen.has(id)) return `"${id}" is listed twice`;
+  return undefined;
+}
+
+/** A copy's key must be a KMS key or alias ARN of the region the copy is made in, in the role's partition. */
+function kmsKeyProblem(arn: string, region: string, arnPartition: string | undefined): string | undefined {
+  const shown = `"${arn.slice(0, 300)}"`;
+  const m = KMS_KEY_ARN.exec(arn);
+  if (!m)
+    return `${shown} is not a KMS key or alias ARN (arn:${arnPartition ?? "aws"}:kms:${region}:123456789012:key/… or …:alias/…)`;
+  if (arnPartition && m[1] !== arnPartition)
+    return `${shown} is in partition ${m[1]}, not ${arnPartition}, the role's`;
+  if (m[2] !== region)
+    return `${shown} is a key in ${m[2]}, not ${region}: a copy is encrypted with a key of the region it is made in`;
+  return undefined;
+}
+
+/** A keep rule says what to keep (a count, an age or both) and where each sweep's summary goes. */
+function checkKeep(
+  keep: { lastPerInstance?: unknown; maxAge?: unknown; channel?: unknown },
+  ctx: z.RefinementCtx,
+): void {
+  if (keep.lastPerInstance === undefined && keep.maxAge === undefined)
     ctx.addIssue({
       code: "custom",
-      path: ["regions", i],
-      message,
-      params: { envMessage: known ? message : bare },
+      path: [],
+      message:
+        "list lastPerInstance (1–1000) and/or maxAge (at least 1d, e.g. 90d): without either, the rule says nothing about what to clean up",
+      params: {
+        envMessage:
+          "set at least one: how many images to keep per instance (1–1000), or the oldest to keep (at least 1d, e.g. 90d)",
+      },
     });
-  });
+  if (keep.channel === undefined)
+    ctx.addIssue({
+      code: "custom",
+      path: ["channel"],
+      message: "required: the channel (C…/G…) each cleanup's summary is posted in",
+      params: {
+        envMessage:
+          "required when AMI_TARGET_KEEP_LAST or AMI_TARGET_KEEP_MAX_AGE is set: the channel (C…/G…) each cleanup's summary is posted in",
+      },
+    });
+  else if (typeof keep.channel === "string" && !/^[CG][A-Z0-9]{2,}$/.test(keep.channel))
+    ctx.addIssue({
+      code: "custom",
+      path: ["channel"],
+      message: `"${keep.channel.slice(0, 40)}" is not a Slack channel id (C…/G…)`,
+    });
 }
 
 /** An approval rule nobody can satisfy would leave every job waiting until it expires. */
@@ -297,9 +527,11 @@ function checkApprovers(approval: { approvers: unknown }, ctx: z.RefinementCtx):
 type Env = Readonly<Record<string, string | undefined>>;
 
 function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/.exec(text.trim());
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(text.trim());
   if (!m) return Number.NaN;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    m[2] as "ms" | "s" | "m" | "h" | "d"
+  ];
   return Number(m[1]) * unit;
 }
 
@@ -327,6 +559,14 @@ const ENV_NAMES: Record<string, string> = {
   "targets.0.allowPublicChannels": "AMI_TARGET_ALLOW_PUBLIC_CHANNELS",
   "targets.0.approval.approvers": "AMI_TARGET_APPROVERS",
   "targets.0.approval.expiresAfter": "AMI_TARGET_APPROVAL_EXPIRES",
+  "targets.0.after.copyTo": "AMI_TARGET_COPY_TO",
+  "targets.0.after.shareWith": "AMI_TARGET_SHARE_WITH",
+  // The keep rule's own fields before the rule itself: problems are named by the first key they start with.
+  "targets.0.after.keep.lastPerInstance": "AMI_TARGET_KEEP_LAST",
+  "targets.0.after.keep.maxAge": "AMI_TARGET_KEEP_MAX_AGE",
+  "targets.0.after.keep.channel": "AMI_TARGET_KEEP_CHANNEL",
+  "targets.0.after.keep": "AMI_TARGET_KEEP_LAST / AMI_TARGET_KEEP_MAX_AGE",
+  "targets.0.admins": "AMI_TARGET_ADMINS",
   "watcher.pollInterval": "AMI_POLL_INTERVAL",
   "watcher.slowAfter": "AMI_SLOW_AFTER",
   "watcher.slowPollInterval": "AMI_SLOW_POLL_INTERVAL",
@@ -410,6 +650,8 @@ function targetsFromEnv(env: Env): unknown {
         allowGuests: env.AMI_TARGET_ALLOW_GUESTS?.trim() || undefined,
         allowPublicChannels: env.AMI_TARGET_ALLOW_PUBLIC_CHANNELS?.trim() || undefined,
         approval: approvalFromEnv(env),
+        after: afterFromEnv(env),
+        admins: list(env.AMI_TARGET_ADMINS),
       },
     ],
     watcher: {
@@ -434,6 +676,30 @@ function approvalFromEnv(env: Env): unknown {
       usergroups: ids.filter((id) => id.startsWith("S")),
     },
     expiresAfter: env.AMI_TARGET_APPROVAL_EXPIRES?.trim() || undefined,
+  };
+}
+
+/**
+ * The steps after the image from AMI_TARGET_COPY_TO (regions, each optionally `region=kmsKeyArn`),
+ * AMI_TARGET_SHARE_WITH and the AMI_TARGET_KEEP_* variables (a keep rule when any of them is set).
+ */
+function afterFromEnv(env: Env): unknown {
+  const keepSet = [env.AMI_TARGET_KEEP_LAST, env.AMI_TARGET_KEEP_MAX_AGE, env.AMI_TARGET_KEEP_CHANNEL].some(
+    (v) => v?.trim(),
+  );
+  return {
+    copyTo: list(env.AMI_TARGET_COPY_TO).map((item) => {
+      const eq = item.indexOf("=");
+      return eq < 0 ? item : { region: item.slice(0, eq).trim(), kmsKeyId: item.slice(eq + 1).trim() };
+    }),
+    shareWith: list(env.AMI_TARGET_SHARE_WITH),
+    keep: keepSet
+      ? {
+          lastPerInstance: env.AMI_TARGET_KEEP_LAST?.trim() || undefined,
+          maxAge: env.AMI_TARGET_KEEP_MAX_AGE?.trim() || undefined,
+          channel: env.AMI_TARGET_KEEP_CHANNEL?.trim() || undefined,
+        }
+      : undefined,
   };
 }
 
@@ -648,6 +914,24 @@ function toTarget(t: z.infer<typeof targetSchema>): Target {
     allowPublicChannels: t.allowPublicChannels,
     approval: t.approval
       ? { approvers: t.approval.approvers, expiresAfterMs: t.approval.expiresAfter }
+      : undefined,
+    after: toAfterSettings(t.after),
+    admins: t.admins,
+  };
+}
+
+function toAfterSettings(a: z.infer<typeof afterSchema>): AfterImageSettings {
+  if (a.copyTo.length === 0 && a.shareWith.length === 0 && !a.keep) return NO_AFTER_STEPS;
+  return {
+    copyTo: a.copyTo.map((d) => ({ region: d.region, kmsKeyId: d.kmsKeyId })),
+    shareWith: a.shareWith.map(String),
+    keep: a.keep
+      ? {
+          lastPerInstance: a.keep.lastPerInstance,
+          maxAgeMs: a.keep.maxAge,
+          // Required by checkKeep: a rule without its channel never gets here.
+          channel: a.keep.channel ?? "",
+        }
       : undefined,
   };
 }

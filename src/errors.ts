@@ -24,6 +24,8 @@ export type AwsFailureCode =
   | "credentials_expired"
   | "aws_unavailable"
   | "dry_run_ok"
+  | "account_unknown"
+  | "kms_key_unusable"
   | "unknown";
 
 export class AwsRefusedError extends Error {

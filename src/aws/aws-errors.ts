@@ -22,7 +22,7 @@ export function isImageGone(error: unknown): boolean {
 /** Turns an EC2 SDK error into what a person can act on. Already-translated errors pass through. */
 export function translateEc2Error(
   error: unknown,
-  context: { instanceId?: string; imageName?: string } = {},
+  context: { instanceId?: string; imageName?: string; deniedMessage?: string } = {},
 ): AwsRefusedError {
   if (error instanceof AwsRefusedError) return error;
   const e = (error ?? {}) as SdkError;
@@ -69,7 +69,15 @@ export function translateEc2Error(
     case "AccessDeniedException":
       return refused(
         "access_denied",
-        "AWS denied the request: the target role (or ami-bot's session policy) does not allow imaging this instance. If it should, ask the people who run ami-bot to check the role's permissions and opt-in tag.",
+        context.deniedMessage ??
+          "AWS denied the request: the target role (or ami-bot's session policy) does not allow imaging this instance. If it should, ask the people who run ami-bot to check the role's permissions and opt-in tag.",
+      );
+    // An account to share with that AWS does not know (closed, mistyped in the settings).
+    case "InvalidAMIAttributeItemValue":
+    case "InvalidUserID.Malformed":
+      return refused(
+        "account_unknown",
+        "AWS does not know one of the accounts to share with (closed, or mistyped in ami-bot's settings), so the image was not shared. Ask the people who run ami-bot to check the target's shareWith list.",
       );
     case "RequestLimitExceeded":
     case "Throttling":
@@ -88,6 +96,12 @@ export function translateEc2Error(
         true,
       );
   }
+  // A KMS key the role may not use, disabled, or pending deletion (EC2 names these InvalidKMSKey.*, KMS.*).
+  if (/kms/i.test(name))
+    return refused(
+      "kms_key_unusable",
+      `AWS could not use the KMS key to encrypt the copy (${name}): the target role may not use it, or it is disabled. Ask the people who run ami-bot to check the key's policy.`,
+    );
   // Our own limits (connection, request, the per-call deadline) or a shutdown cut the call short.
   if (name === "TimeoutError" || name === "AbortError" || e.code === "ETIMEDOUT")
     return refused("aws_unavailable", "AWS did not answer in time; ami-bot will retry.", true);

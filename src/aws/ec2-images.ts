@@ -1,4 +1,5 @@
 import {
+  CopyImageCommand,
   CreateImageCommand,
   DeregisterImageCommand,
   type DeregisterImageCommandOutput,
@@ -10,12 +11,15 @@ import {
   type Filter,
   type Image,
   type Instance,
+  ModifyImageAttributeCommand,
+  ModifySnapshotAttributeCommand,
   type Snapshot,
 } from "@aws-sdk/client-ec2";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import type { ImageState } from "../domain/job.js";
 import type {
   Clock,
+  CopyImageParams,
   CreateImageParams,
   DeregisterOutcome,
   DeregisterParams,
@@ -26,6 +30,7 @@ import type {
   InstanceVolume,
   Place,
   Requester,
+  ShareImageParams,
 } from "../domain/ports.js";
 import type { Target } from "../domain/target.js";
 import { sortVolumes } from "../domain/volumes.js";
@@ -36,9 +41,11 @@ import { type AwsCallHook, awsMetricsMiddleware } from "./aws-metrics-middleware
 import { createSessionFactory, SessionCache, type SessionFactory } from "./scoped-credentials.js";
 import {
   cancelImagePolicy,
+  copyImagePolicy,
   createImagePolicy,
   type PolicyDocument,
   pickerPolicy,
+  shareImagePolicy,
   watcherPolicy,
 } from "./session-policy.js";
 import { type AwsTimeouts, callDeadlineMs, DEFAULT_AWS_TIMEOUTS, requestHandlerOptions } from "./timeouts.js";
@@ -76,6 +83,8 @@ export interface Ec2ImagesOptions {
 const FILTER_CHUNK = 200;
 /** The tag every image and snapshot the bot makes carries; the watcher lists pending ones by it. */
 const JOB_ID_TAG = "ami-bot:job-id";
+/** On a copy: the image it copies, so a restart finds the copy it may have made (with the job id). */
+const SOURCE_IMAGE_TAG = "ami-bot:source-image";
 /** EC2's largest page for DescribeImages and DescribeSnapshots. */
 const LIST_PAGE = 1000;
 /** At most this many pages of pending images (or snapshots) per check: 50,000 of them. */
@@ -139,6 +148,11 @@ function details(instance: Instance): InstanceDetails {
       m.DeviceName && m.Ebs ? [{ deviceName: m.DeviceName, volumeId: m.Ebs.VolumeId }] : [],
     ),
   };
+}
+
+/** CopyImage's idempotency token (at most 64 ASCII characters): one copy per job and destination region. */
+export function copyClientToken(jobId: string, region: string): string {
+  return `${jobId}:${region}`.slice(0, 64);
 }
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
@@ -515,6 +529,119 @@ export class Ec2Images implements ImageService {
         denied ? " (the target role does not allow ami-bot to delete them)" : ""
       }; delete them in the EC2 console, or they will go on costing storage.`,
     };
+  }
+
+  /**
+   * CopyImage in the destination region under a session allowed only this source image (while it carries
+   * the job's tag) and tagging only what the copy makes. The ClientToken is the job and region: AWS answers a
+   * repeat with the first call's copy, so the SDK's retries and a restart's second call make no second copy.
+   */
+  async copyImage(destination: Place, requester: Requester, params: CopyImageParams): Promise<string> {
+    const client = this.client(
+      destination,
+      requester,
+      copyImagePolicy(
+        this.policyScope(destination),
+        { region: params.sourceRegion, imageId: params.sourceImageId },
+        params.jobId,
+        params.kmsKeyId,
+      ),
+    );
+    const tags = [
+      { Key: "Name", Value: params.imageName },
+      { Key: JOB_ID_TAG, Value: params.jobId },
+      { Key: SOURCE_IMAGE_TAG, Value: params.sourceImageId },
+      { Key: "ami-bot:instance-id", Value: params.instanceId },
+      { Key: "ami-bot:requested-by", Value: requester.userId },
+      { Key: "ami-bot:channel", Value: requester.channelId },
+      ...params.tags.map((t) => ({ Key: t.key, Value: t.value })),
+    ];
+    try {
+      const out = await client.send(
+        new CopyImageCommand({
+          SourceRegion: params.sourceRegion,
+          SourceImageId: params.sourceImageId,
+          Name: params.imageName,
+          Description: params.description,
+          ClientToken: copyClientToken(params.jobId, destination.region),
+          // Without a key, an encrypted source's copy stays encrypted with EBS's default key in that region.
+          ...(params.kmsKeyId && { Encrypted: true, KmsKeyId: params.kmsKeyId }),
+          TagSpecifications: [
+            { ResourceType: "image", Tags: tags },
+            { ResourceType: "snapshot", Tags: tags },
+          ],
+        }),
+        this.call(),
+      );
+      if (!out.ImageId)
+        throw new AwsRefusedError("unknown", "AWS accepted the copy but returned no image id.", true);
+      return out.ImageId;
+    } catch (error) {
+      throw translateEc2Error(error, {
+        imageName: params.imageName,
+        deniedMessage: `AWS denied the copy into ${destination.region}: the target role does not allow ami-bot to copy images there. Ask the people who run ami-bot to turn on copies in the target role (AllowCopy).`,
+      });
+    }
+  }
+
+  /** Through the watcher's session in the destination: the copy carries the job's and the source's tags. */
+  async findCopy(destination: Place, jobId: string, sourceImageId: string): Promise<string | undefined> {
+    try {
+      const out = await this.watchClient(destination).send(
+        new DescribeImagesCommand({
+          Owners: ["self"],
+          Filters: [
+            { Name: `tag:${JOB_ID_TAG}`, Values: [jobId] },
+            { Name: `tag:${SOURCE_IMAGE_TAG}`, Values: [sourceImageId] },
+          ],
+        }),
+        this.call(),
+      );
+      return out.Images?.[0]?.ImageId;
+    } catch (error) {
+      throw this.watchError(destination, error);
+    }
+  }
+
+  /**
+   * Launch permission on the image, then create-volume permission on each of its snapshots, for exactly
+   * the chosen accounts: never the `all` group (public), which the session policy refuses as well. Adding a
+   * permission that is already there changes nothing, so a repeat after a crash is harmless.
+   */
+  async shareImage(place: Place, requester: Requester, params: ShareImageParams): Promise<void> {
+    if (params.accounts.some((a) => !/^\d{12}$/.test(a)))
+      throw new AwsRefusedError("unknown", "Only 12-digit account ids can be shared with.", false);
+    const client = this.client(
+      place,
+      requester,
+      shareImagePolicy(
+        this.policyScope(place),
+        params.imageId,
+        params.snapshotIds,
+        params.jobId,
+        params.accounts,
+      ),
+    );
+    const denied = `AWS denied sharing image ${params.imageId}: the target role does not allow ami-bot to share images. Ask the people who run ami-bot to turn on sharing in the target role (AllowShare).`;
+    const add = params.accounts.map((UserId) => ({ UserId }));
+    try {
+      await client.send(
+        new ModifyImageAttributeCommand({ ImageId: params.imageId, LaunchPermission: { Add: add } }),
+        this.call(),
+      );
+      for (const snapshotId of params.snapshotIds)
+        await client.send(
+          new ModifySnapshotAttributeCommand({
+            SnapshotId: snapshotId,
+            Attribute: "createVolumePermission",
+            OperationType: "add",
+            CreateVolumePermission: { Add: add },
+          }),
+          this.call(),
+        );
+    } catch (error) {
+      throw translateEc2Error(error, { deniedMessage: denied });
+    }
   }
 
   /** Through the watcher's session: finding the image is the watcher's kind of read, not the person's. */

@@ -2,6 +2,14 @@
  * A job is one requested image, from acceptance to a final state. Every state change goes through
  * `transition`, a pure function, so the rules live in one place and are tested exhaustively.
  */
+import {
+  type AfterStepEvent,
+  type AfterStepNoticeKind,
+  type AfterSteps,
+  abandonAfterSteps,
+  afterStepsDone,
+  applyAfterStep,
+} from "./after-steps.js";
 import type { Tag } from "./image-request.js";
 
 export const JOB_STATES = [
@@ -9,6 +17,8 @@ export const JOB_STATES = [
   "queued",
   "pending",
   "cancelling",
+  /** The image is available; the copies and sharing the person asked for are still under way. */
+  "finishing",
   "available",
   "failed",
   "refused",
@@ -29,6 +39,11 @@ export const FINAL_STATES: ReadonlySet<JobState> = new Set([
 ]);
 /** Unfinished states: the job still holds its instance and the watcher still has work for it. */
 export const UNFINISHED_STATES: readonly JobState[] = JOB_STATES.filter((s) => !FINAL_STATES.has(s));
+/**
+ * States that hold the instance: one such job per instance. A finishing job's image is made, so a new image
+ * of the instance may start while its copies run.
+ */
+export const BUSY_STATES: readonly JobState[] = UNFINISHED_STATES.filter((s) => s !== "finishing");
 
 /** A person's decision on a job waiting for approval. */
 export type Decision = "approved" | "denied";
@@ -93,6 +108,8 @@ export interface Job {
   readonly cancelledAt: number | undefined;
   /** Set just before DeregisterImage: after a crash the image may already be gone, and is looked up first. */
   readonly deregisterAttemptedAt: number | undefined;
+  /** Copies and sharing the person chose in the form, and how far each got; undefined when none. */
+  readonly after: AfterSteps | undefined;
 }
 
 /** A message the job owes the thread. Stored with the state change and delivered later, exactly once. */
@@ -118,7 +135,11 @@ export type NoticeKind =
   | "expired"
   | "cancelling"
   | "cancelled"
-  | "cancel_failed";
+  | "cancel_failed"
+  /** Steps after the image, keyed by region (`copy_available:eu-west-1`). */
+  | AfterStepNoticeKind
+  /** Once every step after the image has ended: what was copied and shared, and what was not. */
+  | "after_done";
 
 export interface Notice {
   readonly kind: NoticeKind;
@@ -141,7 +162,8 @@ export type JobEvent =
   /** The cancelled job's image is gone (deregistered, or never made). */
   | { readonly type: "cancel_done"; readonly imageExisted: boolean; readonly leftBehind?: string | undefined }
   /** AWS refused to deregister: the image goes on being made and watched. */
-  | { readonly type: "cancel_refused"; readonly reason: string };
+  | { readonly type: "cancel_refused"; readonly reason: string }
+  | AfterStepEvent;
 
 /** The fields a transition may change. */
 export type JobChanges = Partial<
@@ -158,6 +180,7 @@ export type JobChanges = Partial<
     | "decidedAt"
     | "cancelledBy"
     | "cancelledAt"
+    | "after"
   >
 >;
 
@@ -226,7 +249,18 @@ export function transition(job: Job, event: JobEvent, now: number): Transition {
       ]);
     case "image_state":
       if (job.state !== "pending") return NO_CHANGE;
-      if (event.state === "available") return finish("available", now, undefined, "available");
+      if (event.state === "available") {
+        // Copies and sharing follow: the thread hears the image is ready now, not when they are done.
+        if (job.after && !afterStepsDone(job.after))
+          return {
+            changes: { state: "finishing" },
+            notices: [
+              { kind: "available", key: "available" },
+              { kind: "root_update", key: "root_update:finishing" },
+            ],
+          };
+        return finish("available", now, undefined, "available");
+      }
       if (FAILED_IMAGE_STATES.has(event.state))
         return finish("failed", now, describeImageFailure(event.state, event.reason), "failed", [
           { kind: "requester_note", key: "requester_note" },
@@ -309,8 +343,30 @@ export function transition(job: Job, event: JobEvent, now: number): Transition {
           { kind: "root_update", key: `root_update:cancel_failed:${now}` },
         ],
       };
+    case "copy_attempted":
+    case "copy_created":
+    case "copy_state":
+    case "copy_refused":
+    case "image_shared":
+    case "share_refused": {
+      if (job.state !== "finishing" || !job.after) return NO_CHANGE;
+      const result = applyAfterStep(job.after, job.region, event, now);
+      if (!result) return NO_CHANGE;
+      const notices = result.notices.map((kind) => ({ kind, key: `${kind}:${event.region}` }));
+      if (!afterStepsDone(result.steps)) return { changes: { after: result.steps }, notices };
+      return finishAfterSteps(result.steps, now, notices);
+    }
     case "gave_up":
       if (job.state === "awaiting_approval") return NO_CHANGE;
+      // The image is made: only the steps still open end, and the job with them.
+      if (job.state === "finishing")
+        return job.after
+          ? finishAfterSteps(
+              abandonAfterSteps(job.after, "It was still not done when ami-bot stopped following it."),
+              now,
+              [],
+            )
+          : finish("available", now, undefined, "after_done");
       return finish(
         "timed_out",
         now,
@@ -323,6 +379,18 @@ export function transition(job: Job, event: JobEvent, now: number): Transition {
         [{ kind: "requester_note", key: "requester_note" }],
       );
   }
+}
+
+/** Every step after the image has ended: the job is available, and the thread gets the summary. */
+function finishAfterSteps(after: AfterSteps, now: number, notices: readonly Notice[]): Transition {
+  return {
+    changes: { state: "available", finishedAt: now, after },
+    notices: [
+      ...notices,
+      { kind: "after_done", key: "after_done" },
+      { kind: "root_update", key: "root_update" },
+    ],
+  };
 }
 
 /** EC2's StateReason in plain words. */

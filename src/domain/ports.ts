@@ -4,6 +4,7 @@
 
 import type { Tag } from "./image-request.js";
 import type { ImageState, Job, JobEvent, Notice } from "./job.js";
+import type { BotImage } from "./keep-rule.js";
 import type { Target } from "./target.js";
 
 export interface Clock {
@@ -71,6 +72,28 @@ export interface CreateImageParams {
   readonly excludedDevices: readonly string[];
 }
 
+/** A copy of a job's available image into another region (CopyImage, called in the destination region). */
+export interface CopyImageParams {
+  readonly jobId: string;
+  readonly sourceRegion: string;
+  readonly sourceImageId: string;
+  readonly instanceId: string;
+  readonly imageName: string;
+  readonly description: string | undefined;
+  /** The person's tags, as on the source image; ami-bot adds its own (job id, source image, instance). */
+  readonly tags: readonly Tag[];
+  /** The KMS key the copy is encrypted with in the destination; undefined: EBS's default for an encrypted source. */
+  readonly kmsKeyId: string | undefined;
+}
+
+/** Launch permission on one image, and create-volume permission on its snapshots, for these accounts. */
+export interface ShareImageParams {
+  readonly jobId: string;
+  readonly imageId: string;
+  readonly snapshotIds: readonly string[];
+  readonly accounts: readonly string[];
+}
+
 export interface DeregisterParams {
   readonly jobId: string;
   readonly imageId: string;
@@ -131,6 +154,50 @@ export interface ImageService {
   deregisterImage(place: Place, requester: Requester, params: DeregisterParams): Promise<DeregisterOutcome>;
   /** Progress (0–100) of snapshots in one place. */
   snapshotProgress(place: Place, snapshotIds: readonly string[]): Promise<Map<string, number>>;
+  /**
+   * CopyImage into `destination` (its region), under a session allowed to copy exactly the source image into
+   * that region and tag only what the copy makes. Returns the copy's id. Its ClientToken is derived from the
+   * job and region, so a repeated call (after a lost answer) returns the same copy instead of a second one.
+   */
+  copyImage(destination: Place, requester: Requester, params: CopyImageParams): Promise<string>;
+  /** The job's copy of `sourceImageId` in `destination`, found by its tags, for a crash before its id was stored. */
+  findCopy(destination: Place, jobId: string, sourceImageId: string): Promise<string | undefined>;
+  /**
+   * One ModifyImageAttribute (launch permission) and one ModifySnapshotAttribute per snapshot (create-volume
+   * permission), adding exactly `accounts`, never the public group, under a session allowed only those calls
+   * on those resources.
+   */
+  shareImage(place: Place, requester: Requester, params: ShareImageParams): Promise<void>;
+}
+
+/** What AWS did when asked to deregister an image for the keep rule. */
+export interface CleanupOutcome {
+  /** AWS no longer had the image (removed meanwhile): counts as done. */
+  readonly notFound: boolean;
+  /** Snapshots AWS did not delete (DeleteSnapshotResults neither `success` nor `skipped`), with its code. */
+  readonly snapshotsLeft: readonly { readonly snapshotId: string; readonly code: string }[];
+}
+
+/**
+ * The keep rule's view of EC2 in one place: the images ami-bot made there, which of them launch templates
+ * use, and removing one. Reads run under a read-only session; each removal under a session of its own,
+ * allowed to deregister only that image and delete only snapshots carrying the `ami-bot:job-id` tag.
+ */
+export interface ImageCleanup {
+  /** Every image this account owns in the place carrying the `ami-bot:job-id` tag (all pages). */
+  listBotImages(place: Place): Promise<BotImage[]>;
+  /** Which of these images the $Latest or $Default version of a launch template in the place names. */
+  inLaunchTemplates(place: Place, imageIds: readonly string[]): Promise<Set<string>>;
+  /**
+   * DeregisterImage with DeleteAssociatedSnapshots, for `requester` (CloudTrail's SourceIdentity). Only the
+   * listed snapshots (the image's, from listBotImages) may be deleted; any other is left and reported.
+   */
+  deregister(
+    place: Place,
+    requester: Requester,
+    imageId: string,
+    snapshotIds: readonly string[],
+  ): Promise<CleanupOutcome>;
 }
 
 export interface NewJob {
@@ -156,6 +223,10 @@ export interface NewJob {
   readonly approvalExpiresAt?: number | undefined;
   /** Listed approvers to tell by direct message (one notice each); user groups are mentioned in the thread. */
   readonly approverDms?: readonly string[] | undefined;
+  /** Regions to copy the image into once it is available, ticked in the form from the target's offer. */
+  readonly copyTo?: readonly string[] | undefined;
+  /** Accounts to share the image (and each copy) with, ticked in the form from the target's offer. */
+  readonly shareWith?: readonly string[] | undefined;
 }
 
 /** The rules a new job must meet, checked in the same transaction that stores it. */
@@ -236,6 +307,12 @@ export interface JobStore {
    */
   decide(jobId: string, event: JobEvent, now: number): Awaitable<{ job: Job; applied: boolean } | undefined>;
   /**
+   * As apply, only while this process holds its claim on the job (always, with one process per database):
+   * for marks that guard a call to AWS (CopyImage), so a replica that lost its lease never makes the call.
+   * True when the event was applied.
+   */
+  applyHeld(jobId: string, event: JobEvent, now: number): Awaitable<boolean>;
+  /**
    * Gives back claims on jobs this process took with `due` but will not work on now (queued jobs beyond its
    * free CreateImage slots), so another replica can start them at once.
    */
@@ -288,6 +365,12 @@ export interface JobStore {
   checkImageSoon(image: ImageEventPlace, now: number): Awaitable<Job | undefined>;
   /** Counts for metrics: jobs by state, undelivered messages and when the oldest was written. */
   stats(): Awaitable<StoreStats>;
+  /**
+   * Claims the keep rule's sweep of one target: true only for the one caller (of every replica on this
+   * database) that moved its last run to `now`, which happens when none ran in the last `everyMs`. One
+   * atomic compare-and-set, so two replicas checking at once never both sweep.
+   */
+  claimSweep(targetName: string, now: number, everyMs: number): Awaitable<boolean>;
 }
 
 /** The image an event names, and where it says it is: a job made in another account or region is not it. */

@@ -48,7 +48,38 @@ export interface Target {
    * it, and nothing is created before. Undefined: jobs start at once.
    */
   readonly approval: ApprovalRule | undefined;
+  /** What may follow the image, each step opt-in per job: copies, sharing, and the keep rule's cleanup. */
+  readonly after: AfterImageSettings;
+  /** People who may run `/ami cleanup` for this target (U…/W… ids). */
+  readonly admins: readonly string[];
 }
+
+/** A region an image may be copied into, with the KMS key its copies are encrypted with there (if any). */
+export interface CopyDestination {
+  readonly region: string;
+  /** A key ARN (or alias ARN) in that region; undefined: an encrypted source keeps EBS's default key. */
+  readonly kmsKeyId: string | undefined;
+}
+
+/** Which images ami-bot keeps: the newest `lastPerInstance` per instance and region, none older than `maxAgeMs`. */
+export interface KeepRule {
+  readonly lastPerInstance: number | undefined;
+  readonly maxAgeMs: number | undefined;
+  /** Where each sweep's summary goes (a channel id). */
+  readonly channel: string;
+}
+
+/**
+ * The account owner's offer: regions a person may copy an image into and accounts they may share it with
+ * (the form shows each, unticked), and the keep rule. Empty lists and no rule: nothing after the image.
+ */
+export interface AfterImageSettings {
+  readonly copyTo: readonly CopyDestination[];
+  readonly shareWith: readonly string[];
+  readonly keep: KeepRule | undefined;
+}
+
+export const NO_AFTER_STEPS: AfterImageSettings = { copyTo: [], shareWith: [], keep: undefined };
 
 /** Who may approve a target's jobs, and how long a job waits for a decision before it ends as expired. */
 export interface ApprovalRule {

@@ -125,6 +125,8 @@ export function placesFor(deps: SlackDeps, who: Principal) {
       reboot: t.reboot,
       tagKeys: t.tagKeys,
       approvers: t.approval ? approverMentions(t) : undefined,
+      copyTo: t.after.copyTo,
+      shareWith: t.after.shareWith,
     })),
   );
 }

@@ -16,6 +16,13 @@ export const BLOCK = {
   /** Says the volumes could not be listed, so the whole instance is imaged. */
   volumesNote: "volumes_note",
   tags: "tags",
+  /**
+   * The steps after the image, suffixed with the place (`copy_to.prod|eu-west-1`): each place offers its own,
+   * and choosing another starts them unticked. Accounts come ten to a block (Slack's limit on checkboxes):
+   * `share_with.prod|eu-west-1`, then `share_with.prod|eu-west-1.2`.
+   */
+  copyTo: "copy_to",
+  shareWith: "share_with",
   channel: "channel",
   check: "check",
   checkResult: "check_result",
@@ -38,6 +45,8 @@ export const ACTION = {
   reboot: "reboot_choice",
   volumes: "volumes_choice",
   tags: "tags_input",
+  copyTo: "copy_to_choice",
+  shareWith: "share_with_choice",
   channel: "channel_select",
   check: "check_access",
   /** Its value is the job id: untrusted, looked up and checked like every other action. */

@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 
 export type Db = Database.Database;
 
-import { UNFINISHED } from "./job-rows.js";
+import { BUSY, UNFINISHED } from "./job-rows.js";
 
 export { UNFINISHED };
 
@@ -125,6 +125,72 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX jobs_awaiting_approval ON jobs (target_name, created_at) WHERE state = 'awaiting_approval';`,
   // Push mode finds an image's job by its id (an EventBridge event names only the image).
   `CREATE INDEX jobs_unfinished_image ON jobs (image_id) WHERE state IN ${UNFINISHED};`,
+  // Copies and sharing after the image: a new unfinished state (finishing), which does not hold the instance,
+  // and the steps' progress. The table is rebuilt for the CHECK, as for approvals; the partial indexes are
+  // made with the new predicates (they serve only queries with the same text).
+  `CREATE TABLE jobs_v6 (
+     id TEXT PRIMARY KEY,
+     idempotency_key TEXT NOT NULL UNIQUE,
+     requested_by TEXT NOT NULL,
+     origin_channel_id TEXT NOT NULL,
+     target_name TEXT NOT NULL,
+     role_arn TEXT NOT NULL,
+     region TEXT NOT NULL,
+     instance_id TEXT NOT NULL,
+     instance_name TEXT,
+     image_name TEXT NOT NULL,
+     description TEXT,
+     no_reboot INTEGER NOT NULL,
+     tags TEXT NOT NULL,
+     channel_id TEXT NOT NULL,
+     root_channel_id TEXT,
+     root_ts TEXT,
+     state TEXT NOT NULL CHECK (state IN ('awaiting_approval','queued','pending','cancelling','finishing',
+       'available','failed','refused','timed_out','denied','expired','cancelled')),
+     image_id TEXT,
+     create_attempted_at INTEGER,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     last_error TEXT,
+     final_reason TEXT,
+     progress INTEGER NOT NULL DEFAULT 0,
+     slow_notified INTEGER NOT NULL DEFAULT 0,
+     next_check_at INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     finished_at INTEGER,
+     request_hash TEXT,
+     excluded_devices TEXT NOT NULL DEFAULT '[]',
+     approval_expires_at INTEGER,
+     decision TEXT CHECK (decision IN ('approved','denied')),
+     decided_by TEXT,
+     decided_at INTEGER,
+     cancelled_by TEXT,
+     cancelled_at INTEGER,
+     deregister_attempted_at INTEGER,
+     after_steps TEXT
+   );
+   INSERT INTO jobs_v6 (id, idempotency_key, requested_by, origin_channel_id, target_name, role_arn, region,
+     instance_id, instance_name, image_name, description, no_reboot, tags, channel_id, root_channel_id, root_ts,
+     state, image_id, create_attempted_at, attempts, last_error, final_reason, progress, slow_notified,
+     next_check_at, created_at, updated_at, finished_at, request_hash, excluded_devices, approval_expires_at,
+     decision, decided_by, decided_at, cancelled_by, cancelled_at, deregister_attempted_at)
+   SELECT id, idempotency_key, requested_by, origin_channel_id, target_name, role_arn, region,
+     instance_id, instance_name, image_name, description, no_reboot, tags, channel_id, root_channel_id, root_ts,
+     state, image_id, create_attempted_at, attempts, last_error, final_reason, progress, slow_notified,
+     next_check_at, created_at, updated_at, finished_at, request_hash, excluded_devices, approval_expires_at,
+     decision, decided_by, decided_at, cancelled_by, cancelled_at, deregister_attempted_at FROM jobs;
+   DROP TABLE jobs;
+   ALTER TABLE jobs_v6 RENAME TO jobs;
+   CREATE INDEX jobs_due ON jobs (next_check_at) WHERE state IN ${UNFINISHED};
+   CREATE INDEX jobs_unfinished_instance ON jobs (role_arn, region, instance_id) WHERE state IN ${BUSY};
+   CREATE INDEX jobs_requester_recent ON jobs (requested_by, target_name, created_at);
+   CREATE INDEX jobs_awaiting_approval ON jobs (target_name, created_at) WHERE state = 'awaiting_approval';
+   CREATE INDEX jobs_unfinished_image ON jobs (image_id) WHERE state IN ${UNFINISHED};`,
+  // The keep rule's daily sweep: when each target was last swept (claimSweep).
+  `CREATE TABLE keep_sweeps (
+     target_name TEXT PRIMARY KEY,
+     last_run_at INTEGER NOT NULL
+   );`,
 ];
 
 /** Opens (creating if needed) the database with WAL and a busy timeout, and brings its schema up to date. */

@@ -3,8 +3,17 @@
  * ms, flags as 0/1, JSON as text), their mapping to the domain's types, and the rules both stores apply
  * when they write them, so the two cannot drift apart.
  */
+
+import { type AfterSteps, planAfterSteps } from "../domain/after-steps.js";
 import type { Tag } from "../domain/image-request.js";
-import { type Decision, type Job, type JobState, type Notice, UNFINISHED_STATES } from "../domain/job.js";
+import {
+  BUSY_STATES,
+  type Decision,
+  type Job,
+  type JobState,
+  type Notice,
+  UNFINISHED_STATES,
+} from "../domain/job.js";
 import type { Admission, AdmissionRules, NewJob, OutboxMessage } from "../domain/ports.js";
 
 /**
@@ -12,6 +21,8 @@ import type { Admission, AdmissionRules, NewJob, OutboxMessage } from "../domain
  * same text, so every query and index takes this one string.
  */
 export const UNFINISHED = `(${UNFINISHED_STATES.map((s) => `'${s}'`).join(",")})`;
+/** The states that hold an instance (one job per instance), as SQL, for the admission check and its index. */
+export const BUSY = `(${BUSY_STATES.map((s) => `'${s}'`).join(",")})`;
 
 /** The hourly limit counts jobs started within this window before now. */
 export const RATE_WINDOW_MS = 3_600_000;
@@ -54,6 +65,8 @@ export interface JobRow {
   cancelled_by: string | null;
   cancelled_at: number | null;
   deregister_attempted_at: number | null;
+  /** JSON of AfterSteps; null when the person chose no copies or sharing. */
+  after_steps: string | null;
 }
 
 export interface OutboxRow {
@@ -103,6 +116,7 @@ export function toJob(r: JobRow): Job {
     cancelledBy: r.cancelled_by ?? undefined,
     cancelledAt: r.cancelled_at ?? undefined,
     deregisterAttemptedAt: r.deregister_attempted_at ?? undefined,
+    after: r.after_steps ? (JSON.parse(r.after_steps) as AfterSteps) : undefined,
   };
 }
 
@@ -129,7 +143,12 @@ export function newJobValues(job: NewJob, now: number) {
     noReboot: job.noReboot ? 1 : 0,
     tags: JSON.stringify(job.tags),
     excludedDevices: JSON.stringify(job.excludedDevices),
+    afterSteps: afterStepsJson(planAfterSteps(job.copyTo ?? [], job.shareWith ?? [])),
   } as const;
+}
+
+function afterStepsJson(steps: AfterSteps | undefined): string | null {
+  return steps ? JSON.stringify(steps) : null;
 }
 
 /** The notices a new job owes from the start: its root, and for an approval its request and approver DMs. */
@@ -182,7 +201,8 @@ export function changedValues(next: Job, changes: Partial<Job>) {
     decidedAt: next.decidedAt ?? null,
     cancelledBy: next.cancelledBy ?? null,
     cancelledAt: next.cancelledAt ?? null,
-    // A job that has just become the watcher's work (approved, cancelling) is due at once.
-    checkNow: changes.state === "queued" || changes.state === "cancelling",
+    afterSteps: afterStepsJson(next.after),
+    // A job that has just become the watcher's work (approved, cancelling, copies to start) is due at once.
+    checkNow: changes.state === "queued" || changes.state === "cancelling" || changes.state === "finishing",
   } as const;
 }

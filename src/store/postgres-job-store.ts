@@ -20,6 +20,7 @@ import type {
   StoreStats,
 } from "../domain/ports.js";
 import {
+  BUSY,
   changedValues,
   initialNotices,
   type JobRow,
@@ -149,8 +150,8 @@ export class PostgresJobStore implements JobStore {
     const result = await db.query(
       `INSERT INTO jobs (id, idempotency_key, requested_by, origin_channel_id, target_name, role_arn, region,
          instance_id, instance_name, image_name, description, no_reboot, tags, channel_id, request_hash, state,
-         next_check_at, created_at, updated_at, excluded_devices, approval_expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19, $20)
+         next_check_at, created_at, updated_at, excluded_devices, approval_expires_at, after_steps)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19, $20, $21)
        ON CONFLICT (idempotency_key) DO NOTHING`,
       [
         job.id,
@@ -173,6 +174,7 @@ export class PostgresJobStore implements JobStore {
         now,
         v.excludedDevices,
         v.approvalExpiresAt,
+        v.afterSteps,
       ],
     );
     if (result.rowCount === 0) return false;
@@ -204,7 +206,7 @@ export class PostgresJobStore implements JobStore {
       const earlier = await repeated();
       if (earlier) return earlier;
       const busy = await c.query<JobRow>(
-        `SELECT * FROM jobs WHERE role_arn = $1 AND region = $2 AND instance_id = $3 AND state IN ${UNFINISHED}
+        `SELECT * FROM jobs WHERE role_arn = $1 AND region = $2 AND instance_id = $3 AND state IN ${BUSY}
          ORDER BY created_at LIMIT 1`,
         [job.roleArn, job.region, job.instanceId],
       );
@@ -287,11 +289,14 @@ export class PostgresJobStore implements JobStore {
     if (taken.length > 0) this.options.onTakeover?.(kind, taken.length);
   }
 
-  private async applyTx(jobId: string, event: JobEvent, now: number) {
+  private async applyTx(jobId: string, event: JobEvent, now: number, onlyHeld = false) {
     const result = await this.tx(
       async (c): Promise<{ job: Job; applied: boolean; finished?: boolean } | undefined> => {
         // The row lock serialises every change to one job: two clicks at once are decided one after the other.
-        const { rows } = await c.query<JobRow>("SELECT * FROM jobs WHERE id = $1 FOR UPDATE", [jobId]);
+        const { rows } = await c.query<JobRow>(
+          `SELECT * FROM jobs WHERE id = $1${onlyHeld ? ` AND ${this.leaseHeld(2, 3)} AND lease_token = $4` : ""} FOR UPDATE`,
+          onlyHeld ? [jobId, this.options.owner, now, this.tokenOf(jobId)] : [jobId],
+        );
         if (!rows[0]) return undefined;
         const job = toJob(rows[0]);
         const { changes, notices } = transition(job, event, now);
@@ -301,7 +306,7 @@ export class PostgresJobStore implements JobStore {
           `UPDATE jobs SET state = $2, image_id = $3, final_reason = $4, progress = $5, slow_notified = $6,
            finished_at = $7, decision = $8, decided_by = $9, decided_at = $10, cancelled_by = $11,
            cancelled_at = $12, next_check_at = CASE WHEN $13 THEN $14 ELSE next_check_at END, attempts = 0,
-           last_error = NULL, updated_at = $14
+           last_error = NULL, updated_at = $14, after_steps = $15
          WHERE id = $1 RETURNING *`,
           [
             jobId,
@@ -318,6 +323,7 @@ export class PostgresJobStore implements JobStore {
             v.cancelledAt,
             v.checkNow,
             now,
+            v.afterSteps,
           ],
         );
         for (const n of notices) await this.enqueueOn(c, jobId, n.kind, n.key, now);
@@ -344,6 +350,10 @@ export class PostgresJobStore implements JobStore {
 
   decide(jobId: string, event: JobEvent, now: number): Promise<{ job: Job; applied: boolean } | undefined> {
     return this.applyTx(jobId, event, now);
+  }
+
+  async applyHeld(jobId: string, event: JobEvent, now: number): Promise<boolean> {
+    return (await this.applyTx(jobId, event, now, true))?.applied ?? false;
   }
 
   async holds(jobId: string, now: number): Promise<boolean> {
@@ -535,6 +545,18 @@ export class PostgresJobStore implements JobStore {
       [now, image.imageId, image.region, image.accountId],
     );
     return rows[0] ? toJob(rows[0]) : undefined;
+  }
+
+  async claimSweep(targetName: string, now: number, everyMs: number): Promise<boolean> {
+    // INSERT … ON CONFLICT locks the row and checks the WHERE against its latest version: of replicas
+    // claiming at once, exactly one moves it forward.
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO keep_sweeps (target_name, last_run_at) VALUES ($1, $2::bigint)
+       ON CONFLICT (target_name) DO UPDATE SET last_run_at = EXCLUDED.last_run_at
+       WHERE keep_sweeps.last_run_at <= $2::bigint - $3::bigint`,
+      [targetName, now, everyMs],
+    );
+    return (rowCount ?? 0) > 0;
   }
 
   async stats(): Promise<StoreStats> {

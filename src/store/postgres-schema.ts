@@ -4,7 +4,7 @@
  * in order, under an advisory lock, so replicas starting together never race to apply one.
  */
 import type pg from "pg";
-import { UNFINISHED } from "./job-rows.js";
+import { BUSY, UNFINISHED } from "./job-rows.js";
 
 export const POSTGRES_MIGRATIONS: readonly string[] = [
   `CREATE TABLE jobs (
@@ -76,6 +76,22 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      UNIQUE (job_id, key)
    );
    CREATE INDEX outbox_undelivered ON outbox (job_id, id) WHERE state IN ('queued','sending');`,
+  // Copies and sharing after the image: a new unfinished state (finishing), which does not hold the instance.
+  `ALTER TABLE jobs ADD COLUMN after_steps TEXT;
+   ALTER TABLE jobs DROP CONSTRAINT jobs_state_check;
+   ALTER TABLE jobs ADD CONSTRAINT jobs_state_check CHECK (state IN ('awaiting_approval','queued','pending',
+     'cancelling','finishing','available','failed','refused','timed_out','denied','expired','cancelled'));
+   DROP INDEX jobs_due;
+   CREATE INDEX jobs_due ON jobs (next_check_at) WHERE state IN ${UNFINISHED};
+   DROP INDEX jobs_unfinished_instance;
+   CREATE INDEX jobs_unfinished_instance ON jobs (role_arn, region, instance_id) WHERE state IN ${BUSY};
+   DROP INDEX jobs_unfinished_image;
+   CREATE INDEX jobs_unfinished_image ON jobs (image_id) WHERE state IN ${UNFINISHED};`,
+  // The keep rule's daily sweep: when each target was last swept (claimSweep), shared by the replicas.
+  `CREATE TABLE keep_sweeps (
+     target_name TEXT PRIMARY KEY,
+     last_run_at BIGINT NOT NULL
+   );`,
 ];
 
 /** An arbitrary constant: the advisory lock replicas take while migrating. */

@@ -11,6 +11,7 @@ import type {
 } from "../domain/ports.js";
 import { type Db, UNFINISHED } from "./database.js";
 import {
+  BUSY,
   changedValues,
   initialNotices,
   type JobRow,
@@ -51,10 +52,10 @@ export class SqliteJobStore implements JobStore {
       insertJob: db.prepare(
         `INSERT INTO jobs (id, idempotency_key, requested_by, origin_channel_id, target_name, role_arn, region,
            instance_id, instance_name, image_name, description, no_reboot, tags, channel_id, request_hash, state,
-           next_check_at, created_at, updated_at, excluded_devices, approval_expires_at)
+           next_check_at, created_at, updated_at, excluded_devices, approval_expires_at, after_steps)
          VALUES (@id, @idempotencyKey, @requestedBy, @originChannelId, @targetName, @roleArn, @region, @instanceId,
            @instanceName, @imageName, @description, @noReboot, @tags, @channelId, @requestHash, @state,
-           @nextCheckAt, @now, @now, @excludedDevices, @approvalExpiresAt)
+           @nextCheckAt, @now, @now, @excludedDevices, @approvalExpiresAt, @afterSteps)
          ON CONFLICT (idempotency_key) DO NOTHING`,
       ),
       hashByKey: db.prepare<[string], { request_hash: string | null }>(
@@ -62,7 +63,7 @@ export class SqliteJobStore implements JobStore {
       ),
       // The same `state IN (…)` as the partial index jobs_unfinished_instance, so SQLite can use it.
       unfinishedForInstance: db.prepare<[string, string, string], JobRow>(
-        `SELECT * FROM jobs WHERE role_arn = ? AND region = ? AND instance_id = ? AND state IN ${UNFINISHED}
+        `SELECT * FROM jobs WHERE role_arn = ? AND region = ? AND instance_id = ? AND state IN ${BUSY}
          ORDER BY created_at LIMIT 1`,
       ),
       startedSince: db.prepare<[string, string, number], { n: number; oldest: number | null }>(
@@ -93,7 +94,7 @@ export class SqliteJobStore implements JobStore {
       update: db.prepare(
         `UPDATE jobs SET state = @state, image_id = @imageId, final_reason = @finalReason, progress = @progress,
            slow_notified = @slowNotified, finished_at = @finishedAt, decision = @decision, decided_by = @decidedBy,
-           decided_at = @decidedAt, cancelled_by = @cancelledBy, cancelled_at = @cancelledAt,
+           decided_at = @decidedAt, cancelled_by = @cancelledBy, cancelled_at = @cancelledAt, after_steps = @afterSteps,
            next_check_at = CASE WHEN @checkNow THEN @now ELSE next_check_at END, attempts = 0, last_error = NULL,
            updated_at = @now WHERE id = @id`,
       ),
@@ -157,6 +158,12 @@ export class SqliteJobStore implements JobStore {
       ),
       unfinished: db.prepare<[], { n: number }>(
         `SELECT COUNT(*) AS n FROM jobs WHERE state IN ${UNFINISHED}`,
+      ),
+      // One statement: the row is made, or moved forward only when the last run is at least everyMs old.
+      claimSweep: db.prepare<{ target: string; now: number; everyMs: number }>(
+        `INSERT INTO keep_sweeps (target_name, last_run_at) VALUES (@target, @now)
+         ON CONFLICT (target_name) DO UPDATE SET last_run_at = excluded.last_run_at
+         WHERE keep_sweeps.last_run_at <= @now - @everyMs`,
       ),
     };
 
@@ -254,6 +261,11 @@ export class SqliteJobStore implements JobStore {
     return this.announce(this.applyTx.immediate(jobId, event, now));
   }
 
+  applyHeld(jobId: string, event: JobEvent, now: number): boolean {
+    // One process per database file: it always holds its jobs.
+    return this.announce(this.applyTx(jobId, event, now))?.applied ?? false;
+  }
+
   holds(_jobId: string, _now: number): boolean {
     return true;
   }
@@ -328,6 +340,10 @@ export class SqliteJobStore implements JobStore {
   checkImageSoon(image: ImageEventPlace, now: number): Job | undefined {
     const row = this.s.checkImageSoon.get(now, image.imageId, image.region, image.accountId);
     return row ? toJob(row) : undefined;
+  }
+
+  claimSweep(targetName: string, now: number, everyMs: number): boolean {
+    return this.s.claimSweep.run({ target: targetName, now, everyMs }).changes > 0;
   }
 
   stats(): StoreStats {

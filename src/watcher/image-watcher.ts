@@ -13,6 +13,7 @@ import type { Clock, ImageService, JobStore, Place, Requester, StepHook } from "
 import { excludedDevicesProblem } from "../domain/volumes.js";
 import { AwsRefusedError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { createAfterStepsRunner } from "./after-steps-runner.js";
 import { createSemaphore } from "./semaphore.js";
 
 export interface ImageWatcherDeps {
@@ -78,6 +79,16 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   let stopping = false;
   /** A tick left queued jobs for lack of a free CreateImage slot. */
   let moreQueued = false;
+
+  const runAfterSteps = createAfterStepsRunner({
+    store,
+    images,
+    targets,
+    settings,
+    clock,
+    logger,
+    ...(deps.onStep && { onStep: deps.onStep }),
+  });
 
   const placeOf = (job: Job): Place | undefined => {
     const target: Target | undefined = targets.get(job.targetName);
@@ -525,6 +536,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
       await store.release(deferred);
     }
     const cancelling = due.filter((j) => j.state === "cancelling");
+    const finishing = due.filter((j) => j.state === "finishing");
     const groups = new Map<string, { place: Place; jobs: Job[] }>();
     for (const job of due.filter((j) => j.state === "pending")) {
       const place = placeOf(job);
@@ -574,8 +586,20 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
             .finally(() => deps.onNotices?.()),
         ),
       ),
+      ...finishing.map((job) =>
+        launch([job], () =>
+          (stopping ? Promise.resolve() : runAfterSteps(job))
+            .catch((e: unknown) => guarded(job, () => recordFailure(job, e, clock.now())))
+            .finally(() => deps.onNotices?.()),
+        ),
+      ),
     ];
-    for (const job of [...queued, ...cancelling, ...[...groups.values()].flatMap((g) => g.jobs)])
+    for (const job of [
+      ...queued,
+      ...cancelling,
+      ...finishing,
+      ...[...groups.values()].flatMap((g) => g.jobs),
+    ])
       launched.add(job.id);
     deps.onNotices?.();
     return work;

@@ -382,3 +382,91 @@ describe.concurrent("a crash while a job is cancelled", () => {
     }
   });
 });
+
+/**
+ * Copies are crash-safe like CreateImage: the attempt is stored before CopyImage, and a restarted bot looks
+ * for the copy by its tags (and calls again only with the same ClientToken), so each region gets one copy
+ * and the thread hears of it once.
+ */
+describe.concurrent("a crash while an image is copied", () => {
+  const AFTER = { AMI_TARGET_COPY_TO: "us-east-1", AMI_TARGET_SHARE_WITH: "210987654321" };
+  it.for([
+    // CopyImage returned; its id was never stored.
+    { step: "copy_image_returned", copiedBeforeCrash: 1 },
+    // The attempt was stored; CopyImage never called.
+    { step: "copy_attempted:us-east-1", copiedBeforeCrash: 0 },
+  ])(
+    "copies once and reports once when the bot is killed at $step",
+    { timeout: 180_000 },
+    async ({ step, copiedBeforeCrash }, { expect, onTestFinished }) => {
+      await slots.acquire();
+      onTestFinished(() => slots.release());
+      const fakes = await startChildFakes();
+      const { slack, aws, dbPath } = fakes;
+      aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
+      try {
+        const first = await fakes.start({ crashAt: step, env: AFTER });
+        const restarted = first.exit.then(async (exit: ChildExit) => ({
+          exit,
+          next: await fakes.start({ env: AFTER }),
+        }));
+        restarted.catch(() => undefined);
+
+        const command = await first.command();
+        expect(command.status).toBe(200);
+        await slack.waitFor("views.open");
+        const sent = await first.interaction(
+          viewSubmission(
+            slack,
+            { ...FORM, imageName: "web-1 crash copy", copyTo: ["us-east-1"], shareWith: ["210987654321"] },
+            { viewId: "V0CRASHCPY" },
+          ),
+        );
+        expect(sent.status).toBe(200);
+        const source = await eventually(() => [...aws.images.values()][0], 30_000, "the image");
+        aws.setImageState(source.imageId, "available");
+
+        const { exit, next: second } = await withinMs(restarted, 30_000, `the crash at ${step}`);
+        expect(exit.signal).toBe("SIGKILL");
+        expect(aws.calls("CopyImage")).toHaveLength(copiedBeforeCrash);
+
+        const copy = await eventually(
+          () => [...aws.images.values()].find((i) => i.sourceImageId === source.imageId),
+          30_000,
+          "the copy",
+        );
+        aws.completeImage(copy.imageId);
+        const root = await eventually(
+          () => {
+            const r = slack.messages.find((m) => !m.threadTs);
+            return r && slack.repliesTo(r.ts).some((m) => keyOf(m) === "after_done") ? r : undefined;
+          },
+          30_000,
+          "the summary",
+        );
+        await settleAndStop(second, 500);
+
+        expect(aws.calls("CopyImage")).toHaveLength(1);
+        expect([...aws.images.values()].filter((i) => i.region === "us-east-1")).toHaveLength(1);
+        expect(aws.calls("CreateImage")).toHaveLength(1);
+        const keys = slack.repliesTo(root.ts).map(keyOf);
+        expect(new Set(keys).size, `duplicate replies: ${keys}`).toBe(keys.length);
+        expect(keys.filter((k) => !k.startsWith("progress:"))).toEqual([
+          "creating",
+          "pending",
+          "available",
+          "shared:eu-west-1",
+          "copy_started:us-east-1",
+          "copy_available:us-east-1",
+          "shared:us-east-1",
+          "after_done",
+        ]);
+        const { jobs, outbox } = readDatabase(dbPath);
+        expect(jobs).toEqual([{ id: expect.any(String), state: "available", image_id: source.imageId }]);
+        expect(outbox.filter((m) => m.state !== "delivered")).toEqual([]);
+      } finally {
+        await fakes.close();
+      }
+    },
+  );
+});

@@ -1033,7 +1033,130 @@ function stateOf(h: Harness): unknown {
   }
 }
 
-const ROWS: readonly Row[] = [...BASE_ROWS, ...GUARDRAIL_ROWS, ...DECISION_ROWS];
+// — Steps after the image: prod offers copies to eu-central-1 and us-east-1 and sharing with SHARE_ACCOUNT —
+const COPY_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const SHARE_ACCOUNT = "210987654321";
+const COPY_BLOCK = "copy_to.prod|eu-west-1";
+const SHARE_BLOCK = "share_with.prod|eu-west-1";
+const RETRY_JOB = "7e7a0000-0000-4000-8000-000000000001";
+
+/**
+ * A submission of prod's form with the copy and share boxes ticked as given: raw option values, so forged
+ * ones (another region, `all`, a number) go in as a person's client could send them.
+ */
+function submitTicks(
+  ticks: {
+    copyTo?: readonly unknown[];
+    shareWith?: readonly unknown[];
+    blocks?: { copy?: string; share?: string };
+  },
+  opts: { user?: string; answers?: Partial<FormAnswers>; viewId?: string } = {},
+): Pick<Row, "send"> {
+  const option = (value: unknown) => ({ text: { type: "plain_text", text: String(value) }, value });
+  return {
+    send: (h) => {
+      const payload = h.submission(
+        { ...VALID, ...opts.answers },
+        { userId: opts.user ?? ALLOWED_USER, viewId: opts.viewId ?? nextViewId() },
+      ) as { view: { private_metadata?: string; state: { values: Record<string, unknown> } } };
+      payload.view.private_metadata = metadataFor(CHANNEL);
+      const values = payload.view.state.values;
+      if (ticks.copyTo)
+        values[ticks.blocks?.copy ?? COPY_BLOCK] = {
+          copy_to_choice: { type: "checkboxes", selected_options: ticks.copyTo.map(option) },
+        };
+      if (ticks.shareWith)
+        values[ticks.blocks?.share ?? SHARE_BLOCK] = {
+          share_with_choice: { type: "checkboxes", selected_options: ticks.shareWith.map(option) },
+        };
+      return h.interaction(payload);
+    },
+  };
+}
+
+/** Submits prod's form as `viewId` with these copy ticks, and waits for its image and root message. */
+async function firstSubmission(h: Harness, viewId: string, copyTo: readonly string[]): Promise<void> {
+  const roots = () => h.slack.callsTo("chat.postMessage").filter((c) => !c.args.thread_ts).length;
+  const before = roots();
+  const res = await submitTicks({ copyTo }, { viewId }).send(h);
+  expect(res.body).toBe("");
+  await eventually(() => h.aws.calls("CreateImage").length > 0, 10_000, "the first CreateImage");
+  await eventually(() => roots() > before, 10_000, "its root message");
+}
+
+/** RETRY_JOB: prod's refused job that had ticked copies and accounts, some no longer offered. */
+function storeRetryJob(h: Harness): Promise<void> {
+  const now = Date.now();
+  h.store.insert(
+    {
+      id: RETRY_JOB,
+      idempotencyKey: "V0RETRY001",
+      requestedBy: ALLOWED_USER,
+      originChannelId: CHANNEL,
+      targetName: "prod",
+      roleArn: ROLE_ARN,
+      region: "eu-west-1",
+      instanceId: GOOD,
+      instanceName: "web-1",
+      imageName: "web-1 retried",
+      description: undefined,
+      noReboot: true,
+      tags: [],
+      excludedDevices: [],
+      channelId: CHANNEL,
+      requestHash: "x",
+      copyTo: ["ap-south-1", "us-east-1"],
+      shareWith: ["999999999999", SHARE_ACCOUNT],
+    },
+    now,
+  );
+  // In the same tick as the insert, so the watcher never starts it.
+  h.store.apply(
+    RETRY_JOB,
+    { type: "create_refused", reason: "An image named web-1 retried already exists." },
+    now,
+  );
+  return Promise.resolve();
+}
+
+/** The tick boxes of `blockId` in a view: the values offered, and those ticked from the start. */
+function tickBoxes(view: ModalView, blockId: string): { offered: string[]; ticked: string[] } {
+  const element = (view.blocks.find((b) => b.block_id === blockId) as { element?: Record<string, unknown> })
+    ?.element;
+  const values = (list: unknown) => ((list ?? []) as { value: string }[]).map((o) => o.value);
+  return { offered: values(element?.options), ticked: values(element?.initial_options) };
+}
+
+const NOT_OFFERED_REGION = (region: string) =>
+  `“${region}” is not one of the regions offered for copies here.`;
+const NOT_OFFERED_ACCOUNT = (account: string) =>
+  `“${account}” is not one of the accounts offered for sharing here.`;
+
+// biome-ignore format: the table reads best one row per line where it fits
+const AFTER_STEP_ROWS: readonly Row[] = [
+  { category: "after steps", name: "the form offers prod's copy regions (not its own) and accounts, none ticked", ...command(ALLOWED_USER, CHANNEL, ""), outcome: { kind: "modal", check: (view) => { expect(tickBoxes(view, COPY_BLOCK)).toEqual({ offered: ["eu-central-1", "us-east-1"], ticked: [] }); expect(tickBoxes(view, SHARE_BLOCK)).toEqual({ offered: [SHARE_ACCOUNT], ticked: [] }); } } },
+  { category: "after steps", name: "a target that offers nothing draws no copy or share field", ...command(LAB_USER, CHANNEL, ""), outcome: { kind: "modal", check: (view) => { expect(JSON.stringify(view.blocks)).not.toMatch(/copy_to|share_with/); } } },
+  { category: "after steps", name: "a forged copy region", ...submitTicks({ copyTo: ["us-west-2"] }), outcome: { kind: "form_errors", errors: { [COPY_BLOCK]: NOT_OFFERED_REGION("us-west-2") } } },
+  { category: "after steps", name: "the job's own region as a copy", ...submitTicks({ copyTo: ["eu-west-1"] }), outcome: { kind: "form_errors", errors: { [COPY_BLOCK]: "The image is made in eu-west-1: it cannot also be copied there." } } },
+  { category: "after steps", name: "a copy region ticked twice", ...submitTicks({ copyTo: ["eu-central-1", "eu-central-1"] }), outcome: { kind: "form_errors", errors: { [COPY_BLOCK]: "“eu-central-1” is ticked twice." } } },
+  { category: "after steps", name: "more copy regions than offered", ...submitTicks({ copyTo: ["eu-central-1", "us-east-1", "eu-central-1"] }), outcome: { kind: "form_errors", errors: { [COPY_BLOCK]: "3 choices are ticked, but only 2 are offered here." } } },
+  { category: "after steps", name: "a forged account", ...submitTicks({ shareWith: ["999999999999"] }), outcome: { kind: "form_errors", errors: { [SHARE_BLOCK]: NOT_OFFERED_ACCOUNT("999999999999") } } },
+  { category: "after steps", name: "`all` as an account (public sharing)", ...submitTicks({ shareWith: ["all"] }), outcome: { kind: "form_errors", errors: { [SHARE_BLOCK]: "“all” would make the image public: ami-bot never shares images publicly." } } },
+  { category: "after steps", name: "a checkbox value that is not a string", ...submitTicks({ copyTo: [42] }), outcome: { kind: "form_errors", errors: { [COPY_BLOCK]: "ami-bot could not read what is ticked here. Untick the boxes and tick them again." } } },
+  { category: "after steps", name: "an offered account beside a forged region: nothing is chosen", ...submitTicks({ copyTo: ["ap-south-1"], shareWith: [SHARE_ACCOUNT] }), outcome: { kind: "form_errors", errors: { [COPY_BLOCK]: NOT_OFFERED_REGION("ap-south-1") } } },
+  { category: "after steps", name: "prod's regions ticked in a block for another place", ...submitTicks({ copyTo: ["eu-central-1"], blocks: { copy: "copy_to.lab|eu-west-1" } }), outcome: { kind: "form_errors", errors: { "copy_to.lab|eu-west-1": "These were listed for another account or region. Choose the account and region again, then tick what you want." } } },
+  { category: "after steps", name: "a copy forged into a target that offers none", ...submitTicks({ copyTo: ["eu-central-1"], blocks: { copy: "copy_to.lab|eu-west-1" } }, { user: LAB_USER, answers: LAB_VALID }), outcome: { kind: "form_errors", errors: { "copy_to.lab|eu-west-1": NOT_OFFERED_REGION("eu-central-1") } } },
+  { category: "after steps", name: "offered ticks are stored with the job", ...submitTicks({ copyTo: ["us-east-1", "eu-central-1"], shareWith: [SHARE_ACCOUNT] }), aws: "create", outcome: { kind: "accepted", check: async (h) => {
+    const [job] = await h.store.recentJobs({ requestedBy: ALLOWED_USER, places: [{ targetName: "prod", roleArn: ROLE_ARN, region: "eu-west-1" }] }, 1);
+    expect(job?.after?.copies.map((c) => c.region)).toEqual(["eu-central-1", "us-east-1"]);
+    expect(job?.after?.shareWith).toEqual([SHARE_ACCOUNT]);
+  } } },
+  { category: "after steps", name: "a replay of the view with other ticks is told apart", prepare: (h) => firstSubmission(h, "V0REPLAY01", ["eu-central-1"]), ...submitTicks({ copyTo: ["us-east-1"] }, { viewId: "V0REPLAY01" }), aws: "create", outcome: { kind: "form_errors", errors: { instance: "This form was already sent with other values, and that request stands. Close the form and type /ami again to ask for another image." } } },
+  { category: "after steps", name: "Try again ticks only the earlier choices still offered", prepare: storeRetryJob, ...tryAgainClick(ALLOWED_USER, RETRY_JOB), aws: "read-only", outcome: { kind: "modal", check: (view) => { expect(tickBoxes(view, COPY_BLOCK).ticked).toEqual(["us-east-1"]); expect(tickBoxes(view, SHARE_BLOCK).ticked).toEqual([SHARE_ACCOUNT]); } } },
+  { category: "after steps", name: "a target sharing with `all` is refused at start", send: async () => ({ status: 0, body: "", json: () => undefined }), outcome: { kind: "nothing" }, custom: async () => { expect(fileConfigProblems({ after: { shareWith: ["all"] } })).toEqual(['config targets.0.after.shareWith.0: "all" would make the images public; ami-bot never shares publicly']); expect(configProblems({ AMI_TARGET_SHARE_WITH: "123456789012" })).toEqual([`AMI_TARGET_SHARE_WITH: "123456789012" is this target's own account: its images are already there`]); } },
+];
+
+const ROWS: readonly Row[] = [...BASE_ROWS, ...GUARDRAIL_ROWS, ...DECISION_ROWS, ...AFTER_STEP_ROWS];
 
 /** The config file: prod (opt-in tag scope, user and channel rules), secret, lab (guardrails), gated (approvals). */
 function writeConfig(dir: string): string {
@@ -1049,6 +1172,11 @@ function writeConfig(dir: string): string {
           regions: ["eu-west-1"],
           allow: { users: [ALLOWED_USER], channels: [OPS_CHANNEL, PUBLIC_OPS, UNKNOWN_PRIVACY] },
           instanceTags: { "ami-bot:allowed": "true" },
+          // Offered in the form, never ticked by default. eu-west-1 (its own region) is not shown.
+          after: {
+            copyTo: ["eu-west-1", "eu-central-1", { region: "us-east-1", kmsKeyId: COPY_KEY }],
+            shareWith: [SHARE_ACCOUNT],
+          },
         },
         {
           name: "secret",

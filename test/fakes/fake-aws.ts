@@ -14,10 +14,12 @@
  * - Session policy enforcement, so scoping is testable: an EC2 call signed with a session's key must be
  *   allowed by that session's Policy, resource by resource: an explicit Deny wins, else some Allow must
  *   apply. Action and Resource match with `*`/`?` wildcards. Conditions: StringEquals and StringLike,
- *   plain (any value of the key matches; an absent key never matches) or with `ForAllValues:` (every value
- *   matches; an absent key or no values is true, as in IAM); and `Null`. Any other
- *   operator is refused as MalformedPolicyDocument, so a policy the fake cannot judge fails loudly
- *   instead of being judged wrong. Context keys: `aws:RequestedRegion`, `aws:SourceIdentity` (the
+ *   plain (any value of the key matches; an absent key never matches), with `ForAllValues:` (every value
+ *   matches; an absent key or no values is true, as in IAM) or `ForAnyValue:` (some value matches; an
+ *   absent key is false); their negations StringNotEquals and StringNotLike (plain: no value matches, an
+ *   absent key is true; `ForAllValues:` every value fails to match; `ForAnyValue:` some value does); and
+ *   `Null`. Any other operator is refused as MalformedPolicyDocument, so a policy the fake cannot judge fails
+ *   loudly instead of being judged wrong. Context keys: `aws:RequestedRegion`, `aws:SourceIdentity` (the
  *   session's), and per call:
  *   - CreateImage needs ec2:CreateImage on the instance ARN (context `aws:ResourceTag/<key>` and
  *     `ec2:ResourceTag/<key>` from the instance's tags) and on the new image and snapshot ARNs (context
@@ -29,7 +31,18 @@
  *     deleted only if ec2:DeleteSnapshot on its ARN is allowed (context from the snapshot's tags). As in
  *     EC2, a snapshot that may not be deleted does not fail the call: the image is still deregistered,
  *     the snapshot stays (see `snapshots`) and is reported as `missing-permissions`.
- *   - Describe* calls (DescribeVolumes too) need their action on resource `*`.
+ *   - CopyImage (signed for the destination region, so `aws:RequestedRegion` is the destination) needs
+ *     ec2:CopyImage on the source image ARN `arn:aws:ec2:<SourceRegion>::image/<id>` (context
+ *     `aws:ResourceTag/<key>` and `ec2:ResourceTag/<key>` from the source's tags) and on the new image's ARN
+ *     in the destination (context `aws:TagKeys` and `aws:RequestTag/<key>` from the image TagSpecification),
+ *     plus, when TagSpecifications are sent, ec2:CreateTags on the new image and snapshot ARNs with that tag
+ *     context and `ec2:CreateAction=CopyImage`, as for CreateImage.
+ *   - ModifyImageAttribute needs ec2:ModifyImageAttribute on the image ARN, ModifySnapshotAttribute
+ *     ec2:ModifySnapshotAttribute on `arn:aws:ec2:<region>::snapshot/<id>`; context `aws:ResourceTag/<key>`
+ *     and `ec2:ResourceTag/<key>` from that resource's tags, and the multi-valued `ec2:Add/userId`,
+ *     `ec2:Add/group`, `ec2:Remove/userId`, `ec2:Remove/group` (each only when the call names some).
+ *   - Describe* calls (DescribeVolumes, DescribeImageAttribute, DescribeSnapshotAttribute and
+ *     DescribeLaunchTemplateVersions too) need their action on resource `*`.
  *   A session without a Policy, and any non-session key (the bot's own `test` key), may do anything: the
  *   fake does not model the role's or the base identity's IAM.
  * - CreateImage checks, in order: instance exists, permission, DryRun (→ DryRunOperation 412, nothing made),
@@ -50,6 +63,9 @@
  *   fewer matches than MaxResults, or none, and still have a NextToken; images and snapshots are filtered
  *   first and then cut (full pages). A token the fake did not issue is InvalidParameterValue.
  * - Filters: the ones each Describe call names, `tag:<key>` and `tag-key` (any of the resource's tag keys).
+ *   DescribeImages: image-id, name, state, is-public, owner-id, creation-date (wildcards, as in EC2); it
+ *   answers creationDate, isPublic, deregistrationProtection and, as EC2 does for each kind, sourceInstanceId
+ *   or sourceImageId/sourceImageRegion, for every image of the region, copies included.
  *   DescribeImages/DescribeSnapshots honour Owner.N (`Owners`, `OwnerIds` in the SDK): `self` or an account
  *   id. Every image and snapshot the fake makes is owned by its one account, which is `self` to every caller
  *   (whichever role's session calls); `addImage({ ownerId })` makes one that is another's, shared with it.
@@ -59,8 +75,47 @@
  *   the region (else InvalidAMIID.NotFound, also for one already deregistered), permission, DryRun. The
  *   image is removed (DescribeImages no longer returns it) and, with DeleteAssociatedSnapshots=true, so
  *   are the snapshots the session may delete; the answer lists each with its return code.
+ * - Deregistration protection: `addImage({ deregistrationProtection })` (true is EC2's
+ *   `enabled-without-cooldown`; DescribeImages shows `disabled` otherwise). DeregisterImage of a protected
+ *   image fails, after the permission and DryRun checks, with InvalidParameterValue (the fake's choice of
+ *   code: EC2's exact answer was not found in its documentation) and nothing is removed.
+ * - CopyImage (called in the destination region) checks, in order: SourceRegion, SourceImageId and Name
+ *   given (else MissingParameter), KmsKeyId only with Encrypted=true (else InvalidParameterCombination, the
+ *   fake's rule from EC2's documentation), the source image exists in SourceRegion (else
+ *   InvalidAMIID.NotFound), permission, DryRun, then the ClientToken: per destination region, a repeat with
+ *   the same parameters answers the first copy's ImageId and makes nothing, different parameters are
+ *   IdempotentParameterMismatch. Then the source must be available (else InvalidAMIID.Unavailable, "is
+ *   currently pending and may not be used for this operation", EC2's answer to sharing a pending image) and
+ *   Name unused in the destination (InvalidAMIName.Duplicate). The copy is a pending image in the
+ *   destination with one new snapshot per source snapshot (tagged by the snapshot TagSpecification;
+ *   CopyImageTags=true also copies the source's tags onto the image), and remembers its source, `encrypted`
+ *   and `kmsKeyId` (DescribeImages shows them in blockDeviceMapping). DescribeImages
+ *   shows sourceImageId/sourceImageRegion for copies and sourceInstanceId only for CreateImage's images,
+ *   as EC2 does. A copy completes like a created image (`autoComplete`, or `completeImage`), but ends
+ *   `failed` instead when its KmsKeyId was given to `denyKmsKey` (StateReason
+ *   Client.InvalidKMSKey.InvalidState, as EC2 reports an unusable key: after the call, not in it) or its
+ *   region to `failCopiesTo`.
+ * - ModifyImageAttribute: launch permission only, as `LaunchPermission.Add|Remove.N.UserId|Group` or the
+ *   older `UserId.N`/`UserGroup.N` with OperationType and Attribute=launchPermission (organization ARNs and
+ *   other attributes are InvalidParameterValue: not modelled). Checks: image exists in the region
+ *   (InvalidAMIID.NotFound), permission, DryRun, the image is available (else InvalidAMIID.Unavailable, as
+ *   EC2 answers for a pending one), then every account id is 12 digits and not one given to
+ *   `addUnknownAccount`, every group is `all` (else InvalidAMIAttributeItemValue, nothing changed). Kept in
+ *   the image's `launchPermissions` (account ids and groups); the group `all` sets `public`, so a test can
+ *   assert that never happens. ModifySnapshotAttribute is the same for createVolumePermission
+ *   (`CreateVolumePermission.Add|Remove.N.UserId|Group`, or `UserId.N` and `UserGroup.N`, which is what the
+ *   SDK sends for GroupNames, with OperationType), on any snapshot of the region, the images' and those a
+ *   deregistration left (else InvalidSnapshot.NotFound); a bad or unknown account is InvalidParameterValue.
+ *   DescribeImageAttribute (launchPermission, description, deregistrationProtection) and
+ *   DescribeSnapshotAttribute (createVolumePermission) read them back.
+ * - Launch templates, for the cleanup sweep: `addLaunchTemplate` and `addLaunchTemplateVersion` make them
+ *   (per region); DescribeLaunchTemplateVersions takes LaunchTemplateId or LaunchTemplateName (not both)
+ *   with versions (`$Latest`, `$Default`, numbers), MinVersion/MaxVersion or none (every version), or
+ *   neither with only `$Latest` and/or `$Default`: that version of every template in the region, as EC2
+ *   allows. Filters image-id and is-default-version; MaxResults 1–200 and NextToken as elsewhere.
  * - Not modelled: signatures, timed session expiry, pagination of DescribeVolumes, IAM of
- *   roles/base identity, deregistration protection, the Recycle Bin, snapshots shared by several images.
+ *   roles/base identity, the Recycle Bin, snapshots shared by several images, KMS itself (a key is an
+ *   opaque string), image ownership checks on ModifyImageAttribute/ModifySnapshotAttribute.
  * - Partition is always `aws`. An instance added without `region` exists in whichever region is asked.
  */
 import { randomBytes, randomUUID } from "node:crypto";
@@ -126,12 +181,28 @@ export interface FakeSnapshot {
   readonly sizeGiB: number;
   progress: number;
   readonly tags: Record<string, string>;
+  /** ModifySnapshotAttribute's createVolumePermission: account ids and groups (`all`). */
+  readonly createVolumePermissions: Set<string>;
+  /** Shared with the group `all`. */
+  public: boolean;
+}
+
+/** A snapshot as a test describes it for `addImage`; what it leaves out is made up or defaulted. */
+export interface FakeSnapshotSpec {
+  readonly snapshotId?: string;
+  readonly deviceName?: string;
+  readonly sizeGiB?: number;
+  /** Default: the image's tags (ami-bot tags its snapshots as it tags the image). */
+  readonly tags?: Record<string, string>;
 }
 
 export interface FakeImage {
   readonly imageId: string;
   readonly region: string;
+  /** The instance it was made from; a copy has its source's. */
   readonly instanceId: string;
+  /** What DescribeImages shows as sourceInstanceId: CreateImage's images only, as in EC2. */
+  readonly sourceInstanceId: string | undefined;
   readonly name: string;
   readonly description: string | undefined;
   readonly noReboot: boolean;
@@ -141,6 +212,34 @@ export interface FakeImage {
   readonly snapshots: FakeSnapshot[];
   state: string;
   stateReason: { code: string; message: string } | undefined;
+  /** A copy's source (CopyImage's SourceImageId and SourceRegion). */
+  readonly sourceImageId: string | undefined;
+  readonly sourceRegion: string | undefined;
+  readonly encrypted: boolean;
+  readonly kmsKeyId: string | undefined;
+  /** ModifyImageAttribute's launchPermission: account ids and groups (`all`). */
+  readonly launchPermissions: Set<string>;
+  /** Shared with the group `all`. */
+  public: boolean;
+  /** As EC2 spells it: `disabled`, `enabled-without-cooldown` or `enabled-with-cooldown`. */
+  deregistrationProtection: string;
+}
+
+export interface FakeLaunchTemplateVersion {
+  readonly versionNumber: number;
+  /** launchTemplateData.imageId; a version may have none. */
+  readonly imageId: string | undefined;
+  readonly createTime: string;
+}
+
+export interface FakeLaunchTemplate {
+  readonly launchTemplateId: string;
+  readonly name: string;
+  readonly region: string;
+  /** Its versions, 1, 2, …: the last is `$Latest`. */
+  readonly versions: FakeLaunchTemplateVersion[];
+  /** Which version is `$Default`. */
+  defaultVersion: number;
 }
 
 export interface FakeSession {
@@ -169,7 +268,10 @@ export interface FakeAwsOptions {
   readonly roles?: Record<string, { externalId?: string }>;
   /** Delay before every answer. */
   readonly latencyMs?: number;
-  /** Images turn available (snapshots 100%) this long after creation. Off by default. */
+  /**
+   * Images (CreateImage's and CopyImage's) turn available (snapshots 100%) this long after creation, or
+   * failed for copies `failCopiesTo`/`denyKmsKey` apply to. Off by default.
+   */
   readonly autoComplete?: { readonly afterMs: number };
   readonly port?: number;
 }
@@ -205,17 +307,63 @@ export interface FakeAws {
     region?: string;
   }): FakeInstance;
   /**
-   * An image made outside the bot, without snapshots: by default this account's, available and untagged;
-   * `ownerId` makes it another account's, shared with this one (listed unless Owner.N leaves it out).
+   * An image made outside the bot (or an older one of the bot's, for the cleanup sweep): by default this
+   * account's, available, untagged, made now, unprotected and without snapshots. `ownerId` makes it another
+   * account's, shared with this one (listed unless Owner.N leaves it out). `snapshots`: a count (devices
+   * /dev/xvda, /dev/sdb, …, 8 GiB, tagged as the image) or each one. `sourceInstanceId` is what
+   * DescribeImages shows (as for CreateImage's images); `instanceId` alone does not show.
    */
   addImage(image: {
     name: string;
     region: string;
     instanceId?: string;
+    sourceInstanceId?: string;
     ownerId?: string;
     tags?: Record<string, string>;
     state?: string;
+    /** An ISO date string or milliseconds since the epoch. Default: now. */
+    creationDate?: string | number;
+    /** true is EC2's `enabled-without-cooldown`; or EC2's own string. Default: disabled. */
+    deregistrationProtection?: boolean | "enabled-without-cooldown" | "enabled-with-cooldown";
+    snapshots?: number | readonly FakeSnapshotSpec[];
+    description?: string;
   }): FakeImage;
+  /** Launch templates by id, in creation order. */
+  readonly launchTemplates: ReadonlyMap<string, FakeLaunchTemplate>;
+  /**
+   * A launch template in `region` whose launch data names `imageId`. Without `version`, one version (1,
+   * both `$Latest` and `$Default`); with `$Latest`, version 1 (the default) has no image and version 2 (the
+   * latest) has `imageId`; with `$Default`, version 1 (the default) has `imageId` and version 2 (the latest)
+   * none. A name is unique per region.
+   */
+  addLaunchTemplate(template: {
+    region: string;
+    name: string;
+    imageId?: string;
+    version?: "$Latest" | "$Default";
+  }): FakeLaunchTemplate;
+  /** A new (latest) version of a launch template; `makeDefault` also makes it `$Default`. */
+  addLaunchTemplateVersion(
+    launchTemplateId: string,
+    version: { imageId?: string; makeDefault?: boolean },
+  ): FakeLaunchTemplateVersion;
+  /**
+   * Copies into `region` that complete from now on end `failed` with this StateReason (a string is the
+   * message, with code Server.InternalError) instead of available; `undefined` clears it.
+   */
+  failCopiesTo(region: string, reason: string | { code: string; message: string } | undefined): void;
+  /**
+   * A copy with this KmsKeyId (as sent: id, ARN or alias) ends `failed` with StateReason
+   * Client.InvalidKMSKey.InvalidState when it completes, as EC2 reports a key it cannot use.
+   */
+  denyKmsKey(keyId: string): void;
+  /** An account id EC2 does not know: sharing with it is refused (InvalidAMIAttributeItemValue and so on). */
+  addUnknownAccount(accountId: string): void;
+  /**
+   * What `autoComplete` does, now: a pending image turns available (snapshots 100%), or failed for a copy
+   * `failCopiesTo`/`denyKmsKey` applies to. Answers the image's state after; an image not pending is left.
+   */
+  completeImage(imageId: string): string;
   addRole(roleArn: string, role?: { externalId?: string }): void;
   setImageState(imageId: string, state: string, reason?: string): void;
   setSnapshotProgress(imageId: string, percent: number): void;
@@ -353,6 +501,120 @@ function filterBy<T extends { tags: Record<string, string> }>(
   );
 }
 
+/** TagSpecification.N as sent: ResourceType (image, snapshot) → its tags. */
+function tagSpecifications(params: Record<string, string>): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (let i = 1; params[`TagSpecification.${i}.ResourceType`] !== undefined; i++)
+    out[params[`TagSpecification.${i}.ResourceType`] ?? ""] = pairs(params, `TagSpecification.${i}.Tag`);
+  return out;
+}
+
+/** What tags asked for a resource being made put in the request context. */
+const requestedTags = (tags: Record<string, string> | undefined): PolicyContext =>
+  tags
+    ? {
+        "aws:TagKeys": Object.keys(tags),
+        ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [`aws:RequestTag/${k}`, v])),
+      }
+    : {};
+
+/** What an existing resource's tags put in the request context. */
+const resourceTags = (tags: Record<string, string>): PolicyContext =>
+  Object.fromEntries(
+    ["aws:ResourceTag", "ec2:ResourceTag"].flatMap((prefix) =>
+      Object.entries(tags).map(([k, v]) => [`${prefix}/${k}`, v]),
+    ),
+  );
+
+interface PermissionChange {
+  readonly add: { readonly userIds: string[]; readonly groups: string[] };
+  readonly remove: { readonly userIds: string[]; readonly groups: string[] };
+  /** `ec2:Add/userId` and the like, each only when the call names some. */
+  readonly context: PolicyContext;
+}
+
+/**
+ * ModifyImageAttribute's launch permission or ModifySnapshotAttribute's create-volume permission as sent:
+ * `<structured>.Add|Remove.N.UserId|Group`, or the older `UserId.N` and `UserGroup.N` (`GroupName.N` too)
+ * with OperationType. Anything else (organization ARNs, other attributes) is not modelled and refused.
+ */
+function permissionChange(
+  params: Record<string, string>,
+  idParam: string,
+  attribute: string,
+  structured: string,
+): PermissionChange {
+  const add = { userIds: [] as string[], groups: [] as string[] };
+  const remove = { userIds: [] as string[], groups: [] as string[] };
+  const used = new Set(["Action", "Version", "DryRun", idParam, "Attribute", "OperationType"]);
+  for (const [op, into] of [
+    ["Add", add],
+    ["Remove", remove],
+  ] as const)
+    for (let i = 1; Object.keys(params).some((k) => k.startsWith(`${structured}.${op}.${i}.`)); i++) {
+      const at = `${structured}.${op}.${i}`;
+      const userId = params[`${at}.UserId`];
+      const group = params[`${at}.Group`];
+      if (userId !== undefined) into.userIds.push(userId);
+      if (group !== undefined) into.groups.push(group);
+      used.add(`${at}.UserId`).add(`${at}.Group`);
+    }
+  const legacy = {
+    userIds: list(params, "UserId"),
+    groups: [...list(params, "UserGroup"), ...list(params, "GroupName")],
+  };
+  for (const prefix of ["UserId", "UserGroup", "GroupName"])
+    for (let i = 1; params[`${prefix}.${i}`] !== undefined; i++) used.add(`${prefix}.${i}`);
+  if (legacy.userIds.length + legacy.groups.length > 0) {
+    const into =
+      params.OperationType === "add" ? add : params.OperationType === "remove" ? remove : undefined;
+    if (!into)
+      throw new AwsFault(
+        "MissingParameter",
+        400,
+        "The request must contain the parameter operationType (add or remove)",
+      );
+    into.userIds.push(...legacy.userIds);
+    into.groups.push(...legacy.groups);
+  }
+  const notModelled = Object.keys(params).filter((k) => !used.has(k));
+  if ((params.Attribute !== undefined && params.Attribute !== attribute) || notModelled.length > 0)
+    throw new AwsFault(
+      "InvalidParameterValue",
+      400,
+      `fake-aws models only the ${attribute} attribute by account id and group (got: ${[
+        ...(params.Attribute !== undefined && params.Attribute !== attribute
+          ? [`Attribute=${params.Attribute}`]
+          : []),
+        ...notModelled,
+      ].join(", ")})`,
+    );
+  const all = [add, remove].flatMap((c) => [...c.userIds, ...c.groups]);
+  if (all.length === 0)
+    throw new AwsFault("MissingParameter", 400, `The request must contain the parameter ${structured}`);
+  const context: Record<string, string[]> = {};
+  for (const [name, values] of [
+    ["ec2:Add/userId", add.userIds],
+    ["ec2:Add/group", add.groups],
+    ["ec2:Remove/userId", remove.userIds],
+    ["ec2:Remove/group", remove.groups],
+  ] as const)
+    if (values.length > 0) context[name] = [...values];
+  return { add, remove, context };
+}
+
+/** EC2's answer for an image that is not (yet) available to copy or share. */
+const unavailable = (imageId: string, state: string) =>
+  new AwsFault(
+    "InvalidAMIID.Unavailable",
+    400,
+    `The AMI ID '${imageId}' is currently ${state} and may not be used for this operation`,
+  );
+
+/** Launch or create-volume permissions as EC2 lists them: an account id as userId, else a group. */
+const permissionItems = (permissions: ReadonlySet<string>) =>
+  [...permissions].map((v) => (/^\d{12}$/.test(v) ? { userId: v } : { group: v }));
+
 const asList = (v: unknown): string[] | undefined => {
   const all = typeof v === "string" ? [v] : Array.isArray(v) ? v : undefined;
   return all?.every((x): x is string => typeof x === "string") ? all : undefined;
@@ -360,7 +622,7 @@ const asList = (v: unknown): string[] | undefined => {
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
-const MODELLED_OPERATORS = /^((ForAllValues:)?String(Equals|Like)|Null)$/;
+const MODELLED_OPERATORS = /^((ForAllValues:|ForAnyValue:)?String(Not)?(Equals|Like)|Null)$/;
 
 /** Parses a policy JSON; throws MalformedPolicyDocument for shapes the fake cannot evaluate. */
 function parsePolicy(text: string): FakePolicy {
@@ -400,11 +662,17 @@ function holds(op: string, key: string, values: readonly string[], context: Poli
   const raw = context[key];
   const have = raw === undefined ? [] : typeof raw === "string" ? [raw] : raw;
   if (op === "Null") return values.every((v) => (v === "true") === (raw === undefined));
-  const [qualifier, base] = op.includes(":") ? op.split(":", 2) : [undefined, op];
-  const matches = (value: string) =>
-    base === "StringEquals" ? values.includes(value) : values.some((pattern) => glob(pattern, value));
-  // ForAllValues over an absent key or no values is true, as in IAM (so it never proves a key was sent).
-  return qualifier === "ForAllValues" ? have.every(matches) : have.some(matches);
+  const [qualifier, base = ""] = op.includes(":") ? op.split(":", 2) : [undefined, op];
+  const negated = base.startsWith("StringNot");
+  const hit = (value: string) =>
+    base.endsWith("Equals") ? values.includes(value) : values.some((pattern) => glob(pattern, value));
+  const matches = (value: string) => hit(value) !== negated;
+  // ForAllValues over an absent key or no values is true, as in IAM (so it never proves a key was sent);
+  // ForAnyValue over them is false.
+  if (qualifier === "ForAllValues") return have.every(matches);
+  if (qualifier === "ForAnyValue") return have.some(matches);
+  // Plain: a negated operator holds when no value matches (an absent key too), the others when one does.
+  return negated ? !have.some(hit) : have.some(hit);
 }
 
 /**
@@ -470,6 +738,12 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
     { snapshot: FakeSnapshot; region: string; ownerId: string; startTime: string }
   >();
   const sessions = new Map<string, FakeSession>();
+  const launchTemplates = new Map<string, FakeLaunchTemplate>();
+  // CopyImage's ClientToken, per destination region → the first call's parameters and copy.
+  const copyTokens = new Map<string, { fingerprint: string; imageId: string }>();
+  const copyFailures = new Map<string, { code: string; message: string }>();
+  const deniedKmsKeys = new Set<string>();
+  const unknownAccounts = new Set<string>();
   const faults = new Map<string, (FakeFault & { left: number })[]>();
   const expired = new Set<string>();
   // A Describe call's NextToken → where its page starts.
@@ -490,6 +764,58 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
     image.stateReason = reason === undefined ? undefined : { code: "Server.InternalError", message: reason };
     if (state === "available") for (const s of image.snapshots) s.progress = 100;
   };
+
+  /** A pending image completes: available, or failed for a copy into a failing region or with a denied key. */
+  const completeImage = (imageId: string): string => {
+    const image = images.get(imageId);
+    if (!image) throw new Error(`fake-aws: no image ${imageId}`);
+    if (image.state !== "pending") return image.state;
+    const copy = image.sourceImageId !== undefined;
+    const failure =
+      copy && image.kmsKeyId !== undefined && deniedKmsKeys.has(image.kmsKeyId)
+        ? {
+            code: "Client.InvalidKMSKey.InvalidState",
+            message: `The KMS key ${image.kmsKeyId} is not accessible: it does not exist, is disabled, or this account may not use it.`,
+          }
+        : copy
+          ? copyFailures.get(image.region)
+          : undefined;
+    if (failure) {
+      image.state = "failed";
+      image.stateReason = { ...failure };
+    } else setImageState(imageId, "available");
+    return image.state;
+  };
+
+  /** With `autoComplete`, the image completes that long after it was made. */
+  const scheduleCompletion = (imageId: string) => {
+    if (!options.autoComplete) return;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      if (images.has(imageId)) completeImage(imageId);
+    }, options.autoComplete.afterMs);
+    timer.unref();
+    timers.add(timer);
+  };
+
+  /** A snapshot of the region by id: an image's, or one a deregistration left. */
+  const snapshotIn = (region: string, snapshotId: string): FakeSnapshot | undefined => {
+    for (const image of images.values())
+      if (image.region === region)
+        for (const snapshot of image.snapshots) if (snapshot.snapshotId === snapshotId) return snapshot;
+    const left = leftSnapshots.get(snapshotId);
+    return left?.region === region ? left.snapshot : undefined;
+  };
+
+  const newSnapshot = (deviceName: string, sizeGiB: number, tags: Record<string, string>, progress = 0) => ({
+    snapshotId: `snap-${hex(17)}`,
+    deviceName,
+    sizeGiB,
+    progress,
+    tags: { ...tags },
+    createVolumePermissions: new Set<string>(),
+    public: false,
+  });
 
   /** Whether a session's policy allows this; keys that are not sessions may do anything (see the file comment). */
   function allowed(
@@ -536,19 +862,16 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
       if (i.region === region && i.name === name && i.state !== "deregistered") return true;
     return false;
   };
-  /** What an existing resource's tags put in the request context. */
-  const resourceTags = (tags: Record<string, string>): PolicyContext =>
-    Object.fromEntries(
-      ["aws:ResourceTag", "ec2:ResourceTag"].flatMap((prefix) =>
-        Object.entries(tags).map(([k, v]) => [`${prefix}/${k}`, v]),
-      ),
-    );
-
   /**
    * MaxResults and NextToken as EC2 checks them: MaxResults 5–1000, never beside a list of ids (`idsParam`
    * names that list in the error), and only tokens the fake issued.
    */
-  function paging(p: Record<string, string>, idsGiven: boolean, idsParam: string) {
+  function paging(
+    p: Record<string, string>,
+    idsGiven: boolean,
+    idsParam: string,
+    range: { min: number; max: number } = { min: 5, max: 1000 },
+  ) {
     const maxResults = p.MaxResults === undefined ? undefined : Number(p.MaxResults);
     if (maxResults !== undefined && idsGiven)
       throw new AwsFault(
@@ -556,11 +879,14 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
         400,
         `The parameter ${idsParam} cannot be used with the parameter maxResults`,
       );
-    if (maxResults !== undefined && !(Number.isInteger(maxResults) && maxResults >= 5 && maxResults <= 1000))
+    if (
+      maxResults !== undefined &&
+      !(Number.isInteger(maxResults) && maxResults >= range.min && maxResults <= range.max)
+    )
       throw new AwsFault(
         "InvalidParameterValue",
         400,
-        `Value ( ${p.MaxResults} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.`,
+        `Value ( ${p.MaxResults} ) for parameter maxResults is invalid. Expecting a value between ${range.min} and ${range.max}.`,
       );
     let start = 0;
     if (p.NextToken !== undefined) {
@@ -568,8 +894,8 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
       if (at === undefined) throw new AwsFault("InvalidParameterValue", 400, "Invalid NextToken");
       start = at;
     }
-    // Without MaxResults, everything; a NextToken alone continues with pages of 1,000.
-    const size = maxResults ?? (p.NextToken === undefined ? Number.POSITIVE_INFINITY : 1000);
+    // Without MaxResults, everything; a NextToken alone continues with pages of the most allowed.
+    const size = maxResults ?? (p.NextToken === undefined ? Number.POSITIVE_INFINITY : range.max);
     return <T>(rows: readonly T[]): { page: T[]; nextToken: string | undefined } => {
       const page = rows.slice(start, start + size);
       if (start + size >= rows.length) return { page, nextToken: undefined };
@@ -606,20 +932,12 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
         const snapArns = snapshots.map((s) => `arn:aws:ec2:${region}::snapshot/${s}`);
         const instanceArn = `arn:aws:ec2:${region}:${accountId}:instance/${instance.instanceId}`;
         // TagSpecification.N: ResourceType image → image tags, snapshot → every snapshot's tags.
-        const tagsFor: Record<string, Record<string, string>> = {};
-        for (let i = 1; p[`TagSpecification.${i}.ResourceType`] !== undefined; i++)
-          tagsFor[p[`TagSpecification.${i}.ResourceType`] ?? ""] = pairs(p, `TagSpecification.${i}.Tag`);
+        const tagsFor = tagSpecifications(p);
         // The instance is judged by the tags it carries; what is made, by the tags asked for it.
-        const tagContext = (prefixes: string[], tags: Record<string, string>) =>
-          Object.fromEntries(
-            prefixes.flatMap((prefix) => Object.entries(tags).map(([k, v]) => [`${prefix}/${k}`, v])),
-          );
-        const requested = (tags: Record<string, string> | undefined): PolicyContext =>
-          tags ? { "aws:TagKeys": Object.keys(tags), ...tagContext(["aws:RequestTag"], tags) } : {};
         const perResource: Record<string, PolicyContext> = {
-          [instanceArn]: tagContext(["aws:ResourceTag", "ec2:ResourceTag"], instance.tags),
-          [imageArn]: requested(tagsFor.image),
-          ...Object.fromEntries(snapArns.map((arn) => [arn, requested(tagsFor.snapshot)])),
+          [instanceArn]: resourceTags(instance.tags),
+          [imageArn]: requestedTags(tagsFor.image),
+          ...Object.fromEntries(snapArns.map((arn) => [arn, requestedTags(tagsFor.snapshot)])),
         };
         authorize(key, region, "ec2:CreateImage", [instanceArn, imageArn, ...snapArns], {}, perResource);
         const tagged = [...(tagsFor.image ? [imageArn] : []), ...(tagsFor.snapshot ? snapArns : [])];
@@ -657,6 +975,7 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
           imageId,
           region,
           instanceId: instance.instanceId,
+          sourceInstanceId: instance.instanceId,
           name,
           description: p.Description,
           noReboot: p.NoReboot === "true",
@@ -664,24 +983,297 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
           ownerId: accountId,
           tags: tagsFor.image ?? {},
           snapshots: snapshots.map((snapshotId, n) => ({
+            ...newSnapshot(kept[n]?.deviceName ?? "", kept[n]?.sizeGiB ?? 0, tagsFor.snapshot ?? {}),
             snapshotId,
-            deviceName: kept[n]?.deviceName ?? "",
-            sizeGiB: kept[n]?.sizeGiB ?? 0,
-            progress: 0,
-            tags: { ...tagsFor.snapshot },
           })),
           state: "pending",
           stateReason: undefined,
+          sourceImageId: undefined,
+          sourceRegion: undefined,
+          encrypted: false,
+          kmsKeyId: undefined,
+          launchPermissions: new Set(),
+          public: false,
+          deregistrationProtection: "disabled",
         });
-        if (options.autoComplete) {
-          const timer = setTimeout(() => {
-            timers.delete(timer);
-            if (images.get(imageId)?.state === "pending") setImageState(imageId, "available");
-          }, options.autoComplete.afterMs);
-          timer.unref();
-          timers.add(timer);
-        }
+        scheduleCompletion(imageId);
         return xml({ imageId });
+      }
+      case "CopyImage": {
+        for (const required of ["SourceRegion", "SourceImageId", "Name"])
+          if (!p[required])
+            throw new AwsFault("MissingParameter", 400, `The request must contain the parameter ${required}`);
+        const sourceRegion = p.SourceRegion ?? "";
+        const sourceImageId = p.SourceImageId ?? "";
+        const name = p.Name ?? "";
+        const encrypted = p.Encrypted === "true";
+        if (p.KmsKeyId !== undefined && !encrypted)
+          throw new AwsFault(
+            "InvalidParameterCombination",
+            400,
+            "KmsKeyId requires Encrypted=true (fake-aws follows EC2's documented rule)",
+          );
+        const source = images.get(sourceImageId);
+        if (source?.region !== sourceRegion)
+          throw new AwsFault(
+            "InvalidAMIID.NotFound",
+            400,
+            `The image id '[${sourceImageId}]' does not exist`,
+          );
+        const tagsFor = tagSpecifications(p);
+        // A repeat is judged on the copy it would answer with; a first call on the one it would make.
+        const tokenKey = p.ClientToken === undefined ? undefined : `${region}\n${p.ClientToken}`;
+        const earlier = tokenKey === undefined ? undefined : copyTokens.get(tokenKey);
+        const imageId = earlier?.imageId ?? `ami-${hex(17)}`;
+        const snapshots =
+          images.get(imageId)?.snapshots ??
+          source.snapshots.map((s) => newSnapshot(s.deviceName, s.sizeGiB, tagsFor.snapshot ?? {}));
+        const sourceArn = `arn:aws:ec2:${sourceRegion}::image/${sourceImageId}`;
+        const imageArn = `arn:aws:ec2:${region}::image/${imageId}`;
+        const snapArns = snapshots.map((s) => `arn:aws:ec2:${region}::snapshot/${s.snapshotId}`);
+        const perResource: Record<string, PolicyContext> = {
+          [sourceArn]: resourceTags(source.tags),
+          [imageArn]: requestedTags(tagsFor.image),
+          ...Object.fromEntries(snapArns.map((arn) => [arn, requestedTags(tagsFor.snapshot)])),
+        };
+        authorize(key, region, "ec2:CopyImage", [sourceArn, imageArn], {}, perResource);
+        const tagged = [...(tagsFor.image ? [imageArn] : []), ...(tagsFor.snapshot ? snapArns : [])];
+        if (tagged.length > 0)
+          authorize(key, region, "ec2:CreateTags", tagged, { "ec2:CreateAction": "CopyImage" }, perResource);
+        if (p.DryRun === "true")
+          throw new AwsFault("DryRunOperation", 412, "Request would have succeeded, but DryRun flag is set.");
+        const fingerprint = JSON.stringify(
+          Object.entries(p)
+            .filter(([k]) => !["Action", "Version", "DryRun"].includes(k))
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        );
+        if (earlier) {
+          if (earlier.fingerprint !== fingerprint)
+            throw new AwsFault(
+              "IdempotentParameterMismatch",
+              400,
+              `The client token '${p.ClientToken}' was used before with different parameters.`,
+            );
+          return xml({ imageId });
+        }
+        if (source.state !== "available") throw unavailable(sourceImageId, source.state);
+        if (nameInUse(region, name))
+          throw new AwsFault("InvalidAMIName.Duplicate", 400, `AMI name ${name} is already in use`);
+        images.set(imageId, {
+          imageId,
+          region,
+          instanceId: source.instanceId,
+          sourceInstanceId: undefined,
+          name,
+          description: p.Description,
+          noReboot: source.noReboot,
+          creationDate: new Date().toISOString(),
+          ownerId: accountId,
+          tags: { ...(p.CopyImageTags === "true" ? source.tags : {}), ...tagsFor.image },
+          snapshots,
+          state: "pending",
+          stateReason: undefined,
+          sourceImageId,
+          sourceRegion,
+          encrypted: encrypted || source.encrypted,
+          kmsKeyId: p.KmsKeyId,
+          launchPermissions: new Set(),
+          public: false,
+          deregistrationProtection: "disabled",
+        });
+        if (tokenKey !== undefined) copyTokens.set(tokenKey, { fingerprint, imageId });
+        scheduleCompletion(imageId);
+        return xml({ imageId });
+      }
+      case "ModifyImageAttribute": {
+        const imageId = p.ImageId ?? "";
+        const image = images.get(imageId);
+        if (image?.region !== region)
+          throw new AwsFault("InvalidAMIID.NotFound", 400, `The image id '[${imageId}]' does not exist`);
+        const change = permissionChange(p, "ImageId", "launchPermission", "LaunchPermission");
+        const arn = `arn:aws:ec2:${region}::image/${imageId}`;
+        authorize(key, region, "ec2:ModifyImageAttribute", [arn], change.context, {
+          [arn]: resourceTags(image.tags),
+        });
+        if (p.DryRun === "true")
+          throw new AwsFault("DryRunOperation", 412, "Request would have succeeded, but DryRun flag is set.");
+        if (image.state !== "available") throw unavailable(imageId, image.state);
+        const badItem = (value: string, type: string) =>
+          new AwsFault(
+            "InvalidAMIAttributeItemValue",
+            400,
+            `Invalid attribute item value "${value}" for ${type} item type.`,
+          );
+        for (const id of [...change.add.userIds, ...change.remove.userIds])
+          if (!/^\d{12}$/.test(id) || (change.add.userIds.includes(id) && unknownAccounts.has(id)))
+            throw badItem(id, "userId");
+        for (const group of [...change.add.groups, ...change.remove.groups])
+          if (group !== "all") throw badItem(group, "group");
+        for (const v of [...change.add.userIds, ...change.add.groups]) image.launchPermissions.add(v);
+        for (const v of [...change.remove.userIds, ...change.remove.groups])
+          image.launchPermissions.delete(v);
+        image.public = image.launchPermissions.has("all");
+        return xml({ return: true });
+      }
+      case "ModifySnapshotAttribute": {
+        const snapshotId = p.SnapshotId ?? "";
+        const snapshot = snapshotIn(region, snapshotId);
+        if (!snapshot)
+          throw new AwsFault("InvalidSnapshot.NotFound", 400, `The snapshot '${snapshotId}' does not exist.`);
+        const change = permissionChange(p, "SnapshotId", "createVolumePermission", "CreateVolumePermission");
+        const arn = `arn:aws:ec2:${region}::snapshot/${snapshotId}`;
+        authorize(key, region, "ec2:ModifySnapshotAttribute", [arn], change.context, {
+          [arn]: resourceTags(snapshot.tags),
+        });
+        if (p.DryRun === "true")
+          throw new AwsFault("DryRunOperation", 412, "Request would have succeeded, but DryRun flag is set.");
+        for (const id of [...change.add.userIds, ...change.remove.userIds])
+          if (!/^\d{12}$/.test(id) || (change.add.userIds.includes(id) && unknownAccounts.has(id)))
+            throw new AwsFault(
+              "InvalidParameterValue",
+              400,
+              `Value (${id}) for parameter userId is invalid. It is not a valid AWS account id.`,
+            );
+        for (const group of [...change.add.groups, ...change.remove.groups])
+          if (group !== "all")
+            throw new AwsFault(
+              "InvalidParameterValue",
+              400,
+              `Value (${group}) for parameter group is invalid. Only "all" is supported.`,
+            );
+        for (const v of [...change.add.userIds, ...change.add.groups])
+          snapshot.createVolumePermissions.add(v);
+        for (const v of [...change.remove.userIds, ...change.remove.groups])
+          snapshot.createVolumePermissions.delete(v);
+        snapshot.public = snapshot.createVolumePermissions.has("all");
+        return xml({ return: true });
+      }
+      case "DescribeImageAttribute": {
+        authorize(key, region, "ec2:DescribeImageAttribute", ["*"]);
+        const imageId = p.ImageId ?? "";
+        const image = images.get(imageId);
+        if (image?.region !== region)
+          throw new AwsFault("InvalidAMIID.NotFound", 400, `The image id '[${imageId}]' does not exist`);
+        switch (p.Attribute) {
+          case "launchPermission":
+            return xml({ imageId, launchPermission: permissionItems(image.launchPermissions) });
+          case "description":
+            return xml({ imageId, description: { value: image.description } });
+          case "deregistrationProtection":
+            return xml({ imageId, deregistrationProtection: { value: image.deregistrationProtection } });
+          default:
+            throw new AwsFault(
+              "InvalidParameterValue",
+              400,
+              `fake-aws models DescribeImageAttribute for launchPermission, description and deregistrationProtection only (got ${p.Attribute})`,
+            );
+        }
+      }
+      case "DescribeSnapshotAttribute": {
+        authorize(key, region, "ec2:DescribeSnapshotAttribute", ["*"]);
+        const snapshotId = p.SnapshotId ?? "";
+        const snapshot = snapshotIn(region, snapshotId);
+        if (!snapshot)
+          throw new AwsFault("InvalidSnapshot.NotFound", 400, `The snapshot '${snapshotId}' does not exist.`);
+        if (p.Attribute !== "createVolumePermission")
+          throw new AwsFault(
+            "InvalidParameterValue",
+            400,
+            `fake-aws models DescribeSnapshotAttribute for createVolumePermission only (got ${p.Attribute})`,
+          );
+        return xml({ snapshotId, createVolumePermission: permissionItems(snapshot.createVolumePermissions) });
+      }
+      case "DescribeLaunchTemplateVersions": {
+        authorize(key, region, "ec2:DescribeLaunchTemplateVersions", ["*"]);
+        const versions = list(p, "LaunchTemplateVersion");
+        const byId = p.LaunchTemplateId;
+        const byName = p.LaunchTemplateName;
+        if (byId !== undefined && byName !== undefined)
+          throw new AwsFault(
+            "InvalidParameterCombination",
+            400,
+            "Specify either the launch template ID or the launch template name, but not both.",
+          );
+        const inRegion = [...launchTemplates.values()].filter((t) => t.region === region);
+        const latest = (t: FakeLaunchTemplate) => t.versions.length;
+        let rows: { t: FakeLaunchTemplate; v: FakeLaunchTemplateVersion }[];
+        if (byId !== undefined || byName !== undefined) {
+          const template = inRegion.find((t) =>
+            byId !== undefined ? t.launchTemplateId === byId : t.name === byName,
+          );
+          if (!template)
+            throw byId !== undefined
+              ? new AwsFault(
+                  "InvalidLaunchTemplateId.NotFound",
+                  400,
+                  `The specified launch template, with template ID ${byId}, does not exist.`,
+                )
+              : new AwsFault(
+                  "InvalidLaunchTemplateName.NotFoundException",
+                  400,
+                  `The specified launch template, with template name ${byName}, does not exist.`,
+                );
+          const min = p.MinVersion === undefined ? 1 : Number(p.MinVersion);
+          const max = p.MaxVersion === undefined ? Number.POSITIVE_INFINITY : Number(p.MaxVersion);
+          const wanted = (n: number) =>
+            versions.length === 0 ||
+            versions.some((v) =>
+              v === "$Latest"
+                ? n === latest(template)
+                : v === "$Default"
+                  ? n === template.defaultVersion
+                  : Number(v) === n,
+            );
+          rows = template.versions
+            .filter((v) => wanted(v.versionNumber) && v.versionNumber >= min && v.versionNumber <= max)
+            .map((v) => ({ t: template, v }));
+        } else {
+          if (versions.length === 0)
+            throw new AwsFault(
+              "MissingParameter",
+              400,
+              "The request must contain the parameter LaunchTemplateId or LaunchTemplateName, or the versions $Latest or $Default",
+            );
+          const bad = versions.find((v) => v !== "$Latest" && v !== "$Default");
+          if (bad !== undefined)
+            throw new AwsFault(
+              "InvalidParameterValue",
+              400,
+              `Version ${bad} needs a launch template: without LaunchTemplateId or LaunchTemplateName only $Latest and $Default are allowed.`,
+            );
+          rows = inRegion.flatMap((t) =>
+            t.versions
+              .filter(
+                (v) =>
+                  (versions.includes("$Latest") && v.versionNumber === latest(t)) ||
+                  (versions.includes("$Default") && v.versionNumber === t.defaultVersion),
+              )
+              .map((v) => ({ t, v })),
+          );
+        }
+        const cut = paging(p, false, "LaunchTemplateVersions", { min: 1, max: 200 });
+        const { page, nextToken } = cut(
+          filterBy(
+            p,
+            rows.map((r) => ({ ...r, tags: {} })),
+            {
+              "image-id": (r) => r.v.imageId ?? "",
+              "is-default-version": (r) => String(r.v.versionNumber === r.t.defaultVersion),
+            },
+          ),
+        );
+        return xml({
+          launchTemplateVersionSet: page.map(({ t, v }) => ({
+            launchTemplateId: t.launchTemplateId,
+            launchTemplateName: t.name,
+            versionNumber: v.versionNumber,
+            createTime: v.createTime,
+            createdBy: `arn:aws:iam::${accountId}:root`,
+            defaultVersion: v.versionNumber === t.defaultVersion,
+            launchTemplateData: { imageId: v.imageId },
+          })),
+          nextToken,
+        });
       }
       case "DeregisterImage": {
         const imageId = p.ImageId ?? "";
@@ -701,6 +1293,12 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
         );
         if (p.DryRun === "true")
           throw new AwsFault("DryRunOperation", 412, "Request would have succeeded, but DryRun flag is set.");
+        if (image.deregistrationProtection !== "disabled")
+          throw new AwsFault(
+            "InvalidParameterValue",
+            400,
+            `Deregistration protection is enabled for ${imageId} (${image.deregistrationProtection}): disable it before you deregister the image.`,
+          );
         images.delete(imageId);
         const deleting = p.DeleteAssociatedSnapshots === "true";
         const results = image.snapshots.map((snapshot) => {
@@ -738,6 +1336,9 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
             "image-id": (i) => i.imageId,
             name: (i) => i.name,
             state: (i) => i.state,
+            "is-public": (i) => String(i.public),
+            "owner-id": (i) => i.ownerId,
+            "creation-date": (i) => i.creationDate,
           }),
         );
         return xml({
@@ -746,14 +1347,25 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
             imageState: i.state,
             imageOwnerId: i.ownerId,
             creationDate: i.creationDate,
+            isPublic: i.public,
             name: i.name,
             description: i.description,
             blockDeviceMapping: i.snapshots.map((s) => ({
               deviceName: s.deviceName,
-              ebs: { snapshotId: s.snapshotId, volumeSize: s.sizeGiB, deleteOnTermination: true },
+              ebs: {
+                snapshotId: s.snapshotId,
+                volumeSize: s.sizeGiB,
+                deleteOnTermination: true,
+                encrypted: i.encrypted,
+                kmsKeyId: i.kmsKeyId,
+              },
             })),
             stateReason: i.stateReason,
             tagSet: tagSet(i.tags),
+            sourceInstanceId: i.sourceInstanceId,
+            deregistrationProtection: i.deregistrationProtection,
+            sourceImageId: i.sourceImageId,
+            sourceImageRegion: i.sourceRegion,
           })),
           nextToken,
         });
@@ -1020,24 +1632,97 @@ export async function startFakeAws(options: FakeAwsOptions = {}): Promise<FakeAw
     },
     instances,
     sessions,
-    addImage({ name, region, instanceId, ownerId, tags, state }) {
+    addImage(spec) {
+      const { name, region, tags = {}, state = "available" } = spec;
+      const specs: readonly FakeSnapshotSpec[] =
+        typeof spec.snapshots === "object"
+          ? spec.snapshots
+          : Array.from({ length: spec.snapshots ?? 0 }, (_, n) => ({
+              deviceName: n === 0 ? "/dev/xvda" : `/dev/sd${String.fromCharCode(97 + n)}`,
+            }));
+      const protection = spec.deregistrationProtection;
       const image: FakeImage = {
         imageId: `ami-${hex(17)}`,
         region,
-        instanceId: instanceId ?? "i-0000000000000000f",
+        instanceId: spec.instanceId ?? spec.sourceInstanceId ?? "i-0000000000000000f",
+        sourceInstanceId: spec.sourceInstanceId,
         name,
-        description: undefined,
+        description: spec.description,
         noReboot: true,
-        creationDate: new Date().toISOString(),
-        ownerId: ownerId ?? accountId,
+        creationDate:
+          spec.creationDate === undefined
+            ? new Date().toISOString()
+            : new Date(spec.creationDate).toISOString(),
+        ownerId: spec.ownerId ?? accountId,
         tags: { ...tags },
-        snapshots: [],
-        state: state ?? "available",
+        snapshots: specs.map((s, n) => ({
+          ...newSnapshot(
+            s.deviceName ?? (n === 0 ? "/dev/xvda" : `/dev/sd${String.fromCharCode(97 + n)}`),
+            s.sizeGiB ?? 8,
+            s.tags ?? tags,
+            state === "available" ? 100 : 0,
+          ),
+          ...(s.snapshotId !== undefined && { snapshotId: s.snapshotId }),
+        })),
+        state,
         stateReason: undefined,
+        sourceImageId: undefined,
+        sourceRegion: undefined,
+        encrypted: false,
+        kmsKeyId: undefined,
+        launchPermissions: new Set(),
+        public: false,
+        deregistrationProtection:
+          protection === true ? "enabled-without-cooldown" : protection ? protection : "disabled",
       };
       images.set(image.imageId, image);
       return image;
     },
+    launchTemplates,
+    addLaunchTemplate({ region, name, imageId, version }) {
+      for (const t of launchTemplates.values())
+        if (t.region === region && t.name === name)
+          throw new Error(`fake-aws: a launch template ${name} already exists in ${region}`);
+      const createTime = new Date().toISOString();
+      const template: FakeLaunchTemplate = {
+        launchTemplateId: `lt-${hex(17)}`,
+        name,
+        region,
+        versions:
+          version === undefined
+            ? [{ versionNumber: 1, imageId, createTime }]
+            : [
+                { versionNumber: 1, imageId: version === "$Default" ? imageId : undefined, createTime },
+                { versionNumber: 2, imageId: version === "$Latest" ? imageId : undefined, createTime },
+              ],
+        defaultVersion: 1,
+      };
+      launchTemplates.set(template.launchTemplateId, template);
+      return template;
+    },
+    addLaunchTemplateVersion(launchTemplateId, { imageId, makeDefault = false }) {
+      const template = launchTemplates.get(launchTemplateId);
+      if (!template) throw new Error(`fake-aws: no launch template ${launchTemplateId}`);
+      const version = {
+        versionNumber: template.versions.length + 1,
+        imageId,
+        createTime: new Date().toISOString(),
+      };
+      template.versions.push(version);
+      if (makeDefault) template.defaultVersion = version.versionNumber;
+      return version;
+    },
+    failCopiesTo(region, reason) {
+      if (reason === undefined) copyFailures.delete(region);
+      else
+        copyFailures.set(
+          region,
+          typeof reason === "string" ? { code: "Server.InternalError", message: reason } : { ...reason },
+        );
+    },
+    denyKmsKey: (keyId) => void deniedKmsKeys.add(keyId),
+    addUnknownAccount: (id) => void unknownAccounts.add(id),
+    completeImage,
     addInstance(i) {
       const specs: readonly FakeVolumeSpec[] =
         typeof i.volumes === "object"

@@ -3,6 +3,7 @@ import { pino } from "pino";
 import type { Target, WatcherSettings } from "../../src/config.js";
 import type { Job } from "../../src/domain/job.js";
 import type { NewJob, Place } from "../../src/domain/ports.js";
+import { NO_AFTER_STEPS } from "../../src/domain/target.js";
 import type { Logger } from "../../src/logger.js";
 import { openDatabase } from "../../src/store/database.js";
 import { SqliteJobStore } from "../../src/store/sqlite-job-store.js";
@@ -31,6 +32,8 @@ export function testTarget(overrides: Partial<Target> = {}): Target {
     allowGuests: false,
     allowPublicChannels: false,
     approval: undefined,
+    after: NO_AFTER_STEPS,
+    admins: [],
     ...overrides,
   };
 }
@@ -96,6 +99,7 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
     cancelledBy: undefined,
     cancelledAt: undefined,
     deregisterAttemptedAt: undefined,
+    after: undefined,
     ...overrides,
   };
 }

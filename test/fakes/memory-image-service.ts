@@ -6,6 +6,7 @@ import { placeKey } from "../../src/domain/access.js";
 import type { Tag } from "../../src/domain/image-request.js";
 import type { ImageState } from "../../src/domain/job.js";
 import type {
+  CopyImageParams,
   CreateImageParams,
   DeregisterOutcome,
   DeregisterParams,
@@ -16,6 +17,7 @@ import type {
   InstanceVolume,
   Place,
   Requester,
+  ShareImageParams,
 } from "../../src/domain/ports.js";
 import { sortVolumes } from "../../src/domain/volumes.js";
 import { AwsRefusedError } from "../../src/errors.js";
@@ -42,6 +44,8 @@ export interface MemoryImage {
   readonly description: string | undefined;
   /** Devices CreateImage was asked to leave out. */
   readonly excludedDevices: readonly string[];
+  /** Accounts given launch permission (shareImage). */
+  readonly sharedWith: string[];
 }
 
 interface MemoryInstance {
@@ -124,6 +128,7 @@ export class MemoryImageService implements ImageService {
       noReboot: image.noReboot ?? false,
       description: image.description,
       excludedDevices: image.excludedDevices ?? [],
+      sharedWith: image.sharedWith ?? [],
     };
     this.placeImages(keyOf(place)).set(imageId, stored);
     return stored;
@@ -331,6 +336,52 @@ export class MemoryImageService implements ImageService {
   async snapshotProgress(place: Place, snapshotIds: readonly string[]): Promise<Map<string, number>> {
     this.record("snapshotProgress", place, undefined, [[...snapshotIds]]);
     return new Map(snapshotIds.map((s) => [s, this.progress.get(s) ?? 0]));
+  }
+
+  /**
+   * As CopyImage with its ClientToken: a copy in the destination tagged with the job and source image; a
+   * repeat for the same job and destination returns the first copy.
+   */
+  async copyImage(destination: Place, requester: Requester, params: CopyImageParams): Promise<string> {
+    this.record("copyImage", destination, requester, [params]);
+    await this.held("copyImage", destination);
+    const source = this.placeImages(placeKey(destination.target.name, params.sourceRegion)).get(
+      params.sourceImageId,
+    );
+    if (!source)
+      throw new AwsRefusedError("unknown", `AWS has no image ${params.sourceImageId} to copy.`, false);
+    const earlier = this.copyIn(destination, params.jobId, params.sourceImageId);
+    if (earlier) return earlier.imageId;
+    return this.addImage(destination, {
+      name: params.imageName,
+      instanceId: params.instanceId,
+      description: params.description,
+      tags: [...params.tags, { key: "ami-bot:source-image", value: params.sourceImageId }],
+      jobId: params.jobId,
+      snapshotIds: source.snapshotIds.map(() => this.newId("snap")),
+    }).imageId;
+  }
+
+  async findCopy(destination: Place, jobId: string, sourceImageId: string): Promise<string | undefined> {
+    this.record("findCopy", destination, undefined, [jobId, sourceImageId]);
+    return this.copyIn(destination, jobId, sourceImageId)?.imageId;
+  }
+
+  async shareImage(place: Place, requester: Requester, params: ShareImageParams): Promise<void> {
+    this.record("shareImage", place, requester, [params]);
+    await this.held("shareImage", place);
+    const image = this.placeImages(keyOf(place)).get(params.imageId);
+    if (!image) throw new AwsRefusedError("unknown", `AWS has no image ${params.imageId}.`, false);
+    for (const account of params.accounts)
+      if (!image.sharedWith.includes(account)) image.sharedWith.push(account);
+  }
+
+  private copyIn(destination: Place, jobId: string, sourceImageId: string): MemoryImage | undefined {
+    return this.imagesIn(destination).find(
+      (i) =>
+        i.tags.some((t) => t.key === JOB_ID_TAG && t.value === jobId) &&
+        i.tags.some((t) => t.key === "ami-bot:source-image" && t.value === sourceImageId),
+    );
   }
 
   // ---- internals ----

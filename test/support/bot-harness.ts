@@ -70,6 +70,19 @@ export interface FormAnswers {
   readonly tags?: string;
   readonly channel?: string;
   readonly where?: string;
+  /** Ticked copy regions and share accounts, in the blocks drawn for `where` (default prod|eu-west-1). */
+  readonly copyTo?: readonly string[];
+  readonly shareWith?: readonly string[];
+}
+
+/** A checkboxes element's state, as Slack sends it, with these values ticked. */
+function ticked(actionId: string, values: readonly string[]): Record<string, unknown> {
+  return {
+    [actionId]: {
+      type: "checkboxes",
+      selected_options: values.map((value) => ({ value, text: { type: "plain_text", text: value } })),
+    },
+  };
 }
 
 /** view.state.values as Slack would send them for the given answers. */
@@ -126,6 +139,10 @@ export function formState(a: FormAnswers, nameBlock = "image_name"): Record<stri
     channel: {
       channel_select: { type: "conversations_select", selected_conversation: a.channel ?? CHANNEL },
     },
+    ...(a.copyTo && { [`copy_to.${a.where ?? "prod|eu-west-1"}`]: ticked("copy_to_choice", a.copyTo) }),
+    ...(a.shareWith && {
+      [`share_with.${a.where ?? "prod|eu-west-1"}`]: ticked("share_with_choice", a.shareWith),
+    }),
   };
 }
 

@@ -64,6 +64,8 @@ describe("loadConfig from the environment only", () => {
         allowGuests: false,
         allowPublicChannels: false,
         approval: undefined,
+        after: { copyTo: [], shareWith: [], keep: undefined },
+        admins: [],
       },
     ]);
   });
@@ -461,7 +463,7 @@ describe("loadConfig with a file", () => {
       }),
     );
     expect(problemsOf({ ...BASE, AMI_BOT_CONFIG: path })).toEqual([
-      "config targets.0.owner: unknown key; the keys here are name, roleArn, externalId, regions, allow, instanceTags, reboot, tagKeys, jobsPerHour, allowGuests, allowPublicChannels, approval",
+      "config targets.0.owner: unknown key; the keys here are name, roleArn, externalId, regions, allow, instanceTags, reboot, tagKeys, jobsPerHour, allowGuests, allowPublicChannels, approval, after, admins",
     ]);
   });
 

@@ -19,9 +19,13 @@ import {
 import { createLogger } from "../../src/logger.js";
 import { checkPostgres } from "../../src/store/postgres-check.js";
 import { openPostgresJobStore } from "../../src/store/postgres-job-store.js";
+import { POSTGRES_MIGRATIONS } from "../../src/store/postgres-schema.js";
 import { type FakeSqs, startFakeSqs } from "../fakes/fake-sqs.js";
 import { freePort as closedPort } from "../support/free-port.js";
 import { postgresForTest, type TestDatabase } from "../support/postgres.js";
+
+/** The schema version the store migrates to. */
+const LATEST = POSTGRES_MIGRATIONS.length;
 
 const DATABASE_CHECK = "Postgres database (DATABASE_URL)";
 const QUEUE_CHECK = "Events queue (AMI_EVENTS_QUEUE_URL)";
@@ -202,14 +206,19 @@ describe("npm run doctor: optional dependencies", () => {
         await store.close();
         const { line } = await doctorOn(migrated.url);
         expect(line?.status).toBe("PASS");
-        expect(line?.detail).toMatch(/^PostgreSQL \d+\.\d+; schema at version 1 of 1$/);
+        expect(line?.detail).toMatch(
+          new RegExp(`^PostgreSQL \\d+\\.\\d+; schema at version ${LATEST} of ${LATEST}$`),
+        );
 
         // A newer release migrated further: this one would run on a schema it does not know.
-        await asSuperuser(migrated.url, "INSERT INTO ami_bot_schema (version, applied_at) VALUES (2, now())");
+        await asSuperuser(
+          migrated.url,
+          `INSERT INTO ami_bot_schema (version, applied_at) VALUES (${LATEST + 1}, now())`,
+        );
         const newer = await doctorOn(migrated.url);
         expect(newer.line?.status).toBe("WARN");
-        expect(newer.line?.detail).toMatch(
-          /; schema at version 2, newer than this ami-bot knows \(1\): a newer release migrated this database — run that release on every replica$/,
+        expect(newer.line?.detail).toContain(
+          `; schema at version ${LATEST + 1}, newer than this ami-bot knows (${LATEST}): a newer release migrated this database — run that release on every replica`,
         );
       } finally {
         await migrated.drop();
@@ -317,7 +326,7 @@ describe("npm run doctor: optional dependencies", () => {
         await asSuperuser(db.url, grants);
         const granted = await doctorOn(asRole(db.url, role));
         expect(granted.line?.status).toBe("PASS");
-        expect(granted.line?.detail).toMatch(/; schema at version 1 of 1$/);
+        expect(granted.line?.detail).toMatch(new RegExp(`; schema at version ${LATEST} of ${LATEST}$`));
       } finally {
         await db.drop();
       }

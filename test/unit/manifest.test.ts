@@ -228,6 +228,26 @@ describe("deploy/target-role.yaml", () => {
     "AWS::Partition": "aws",
     "AWS::AccountId": "123456789012",
   };
+  /** The statements in the branch of every Fn::If that is taken when `condition` holds (nested ones too). */
+  const underCondition = (condition: string): JsonObject[] => {
+    const found: JsonObject[] = [];
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) for (const item of node) walk(item);
+      else if (isRecord(node)) {
+        const fnIf = node["Fn::If"];
+        if (Array.isArray(fnIf) && fnIf[0] === condition) collectStatements(fnIf[1], found);
+        for (const value of Object.values(node)) walk(value);
+      }
+    };
+    walk(template);
+    return found;
+  };
+  // The steps after an image (copy, share, cleanup), each present only when its parameter is "true".
+  const afterSteps = new Set(
+    ["CopyAllowed", "ShareAllowed", "CleanupAllowed"].flatMap((condition) => underCondition(condition)),
+  );
+  /** The statements every deployment has, whatever the Allow* parameters say. */
+  const always = () => collectStatements(template).filter((s) => !afterSteps.has(s));
 
   it("requires the ExternalId and a Slack SourceIdentity whenever the bot assumes the role", () => {
     const assume = trust.filter((s) => asArray(s.Action).includes("sts:AssumeRole"));
@@ -274,12 +294,15 @@ describe("deploy/target-role.yaml", () => {
     expect(at(onImages[0], "Condition", "Null", "aws:RequestTag/ami-bot:job-id")).toBe("false");
   });
 
-  it("allows CreateTags only as part of CreateImage", () => {
-    const createTags = collectStatements(template).filter((s) =>
-      asArray(s.Action).includes("ec2:CreateTags"),
-    );
+  it("allows CreateTags only as part of CreateImage, or of CopyImage when AllowCopy is on", () => {
+    const createTags = always().filter((s) => asArray(s.Action).includes("ec2:CreateTags"));
     expect(createTags).toHaveLength(1);
     expect(at(createTags[0], "Condition", "StringEquals", "ec2:CreateAction")).toBe("CreateImage");
+    const whileCopying = underCondition("CopyAllowed").filter((s) =>
+      asArray(s.Action).includes("ec2:CreateTags"),
+    );
+    expect(whileCopying).toHaveLength(1);
+    expect(at(whileCopying[0], "Condition", "StringEquals", "ec2:CreateAction")).toBe("CopyImage");
   });
 
   it("limits the tag keys on new images and snapshots to Name, ami-bot:* and AllowedTagKeys", () => {
@@ -294,14 +317,15 @@ describe("deploy/target-role.yaml", () => {
         { "Fn::Join": [",", ["Name", "ami-bot:*", { "Fn::Join": [",", { Ref: "AllowedTagKeys" }] }]] },
       ],
     };
+    // CreateTags, and CreateImage / CopyImage on the new images and snapshots (the request's tags).
     const tagging = collectStatements(template).filter(
       (s) =>
         s.Effect === "Allow" &&
         (asArray(s.Action).includes("ec2:CreateTags") ||
-          (asArray(s.Action).includes("ec2:CreateImage") &&
-            asArray(s.Resource).some((r) => /::(image|snapshot)\//.test(JSON.stringify(r))))),
+          (["ec2:CreateImage", "ec2:CopyImage"].some((a) => asArray(s.Action).includes(a)) &&
+            at(s, "Condition", "Null", "aws:RequestTag/ami-bot:job-id") === "false")),
     );
-    expect(tagging).toHaveLength(2);
+    expect(tagging).toHaveLength(4);
     for (const statement of tagging)
       expect(at(statement, "Condition", "ForAllValues:StringLike", "aws:TagKeys")).toEqual(allowedKeys);
   });
@@ -369,7 +393,7 @@ describe("deploy/target-role.yaml", () => {
   });
 
   it("allows exactly the Describe calls the bot makes, and only on the one statement", () => {
-    const describes = collectStatements(template).filter((s) =>
+    const describes = always().filter((s) =>
       asArray(s.Action).some((a) => String(a).startsWith("ec2:Describe")),
     );
     expect(describes).toHaveLength(1);
@@ -379,6 +403,110 @@ describe("deploy/target-role.yaml", () => {
       "ec2:DescribeInstances",
       "ec2:DescribeSnapshots",
       "ec2:DescribeVolumes",
+    ]);
+  });
+
+  it('adds copy, share and cleanup statements only when AllowCopy, AllowShare, AllowCleanup are "true"', () => {
+    const steps: [string, string][] = [
+      ["AllowCopy", "CopyAllowed"],
+      ["AllowShare", "ShareAllowed"],
+      ["AllowCleanup", "CleanupAllowed"],
+    ];
+    for (const [parameter, condition] of steps) {
+      expect(at(template, "Parameters", parameter), parameter).toEqual(
+        expect.objectContaining({ Type: "String", Default: "false", AllowedValues: ["true", "false"] }),
+      );
+      expect(at(template, "Conditions", condition)).toEqual({ "Fn::Equals": [{ Ref: parameter }, "true"] });
+      expect(underCondition(condition).length, condition).toBeGreaterThan(0);
+    }
+    // Every Fn::If on them adds nothing when false.
+    const branches: unknown[][] = [];
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) for (const item of node) walk(item);
+      else if (isRecord(node)) {
+        const fnIf = node["Fn::If"];
+        if (Array.isArray(fnIf) && fnIf[0] !== "OptInRequired") branches.push(fnIf);
+        for (const value of Object.values(node)) walk(value);
+      }
+    };
+    walk(at(role, "Properties", "Policies"));
+    expect(branches.map((b) => b[0]).sort()).toEqual([
+      "CleanupAllowed",
+      // The keep rule's identity is let through the readers' Deny only with AllowCleanup.
+      "CleanupAllowed",
+      "CopyAllowed",
+      "CopyWithKmsKeys",
+      "CopyWithKmsKeys",
+      "ShareAllowed",
+    ]);
+    for (const branch of branches) expect(branch[2]).toEqual({ Ref: "AWS::NoValue" });
+
+    // Each step's actions appear under its condition only.
+    const actions = (statements: JsonObject[]) =>
+      new Set(statements.flatMap((s) => asArray(s.Action).map(String)));
+    const alwaysActions = actions(always());
+    for (const action of ["ec2:CopyImage", "ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute"])
+      expect(alwaysActions.has(action), action).toBe(false);
+    expect([...alwaysActions].some((a) => a.startsWith("kms:"))).toBe(false);
+    expect(alwaysActions.has("ec2:DescribeLaunchTemplateVersions")).toBe(false);
+    expect([...actions(underCondition("CopyAllowed"))].sort()).toEqual([
+      "ec2:CopyImage",
+      "ec2:CreateTags",
+      "kms:CreateGrant",
+      "kms:Decrypt",
+      "kms:DescribeKey",
+      "kms:Encrypt",
+      "kms:GenerateDataKeyWithoutPlaintext",
+      "kms:ReEncryptFrom",
+      "kms:ReEncryptTo",
+    ]);
+    expect([...actions(underCondition("ShareAllowed"))].sort()).toEqual([
+      "ec2:ModifyImageAttribute",
+      "ec2:ModifySnapshotAttribute",
+    ]);
+    expect([...actions(underCondition("CleanupAllowed"))]).toEqual(["ec2:DescribeLaunchTemplateVersions"]);
+  });
+
+  it("uses the copy's KMS keys only when listed, only through EC2, and grants only for AWS resources", () => {
+    expect(at(template, "Parameters", "CopyKmsKeyArns")).toMatchObject({
+      Type: "CommaDelimitedList",
+      Default: "",
+    });
+    expect(at(template, "Conditions", "CopyWithKmsKeys")).toEqual({
+      "Fn::And": [
+        { Condition: "CopyAllowed" },
+        { "Fn::Not": [{ "Fn::Equals": [{ "Fn::Join": ["", { Ref: "CopyKmsKeyArns" }] }, ""] }] },
+      ],
+    });
+    const kms = underCondition("CopyWithKmsKeys");
+    expect(kms).toHaveLength(2);
+    for (const statement of kms) {
+      expect(statement.Resource).toEqual({ Ref: "CopyKmsKeyArns" });
+      const via = at(statement, "Condition", "StringLike", "kms:ViaService");
+      const sub = isRecord(via) ? subTemplate(via) : undefined;
+      expect(sub && substitute(sub, { "AWS::URLSuffix": "amazonaws.com" })).toBe("ec2.*.amazonaws.com");
+    }
+    const grant = kms.find((s) => asArray(s.Action).includes("kms:CreateGrant"));
+    expect(at(grant, "Condition", "StringEquals", "kms:GrantIsForAWSResource")).toBe("true");
+  });
+
+  it("shares only what carries the job-id tag, and denies adding any group (public) to a snapshot", () => {
+    const share = underCondition("ShareAllowed");
+    for (const statement of share.filter((s) => s.Effect === "Allow"))
+      expect(at(statement, "Condition", "Null", "aws:ResourceTag/ami-bot:job-id")).toBe("false");
+    const denies = share.filter((s) => s.Effect === "Deny");
+    expect(denies).toHaveLength(1);
+    expect(denies[0]).toMatchObject({
+      Action: "ec2:ModifySnapshotAttribute",
+      Condition: { Null: { "ec2:Add/group": "false" } },
+    });
+  });
+
+  it("copies only images with the job-id tag, into copies the request tags with one", () => {
+    const copies = underCondition("CopyAllowed").filter((s) => asArray(s.Action).includes("ec2:CopyImage"));
+    expect(copies.map((s) => at(s, "Condition", "Null"))).toEqual([
+      { "aws:ResourceTag/ami-bot:job-id": "false" },
+      { "aws:RequestTag/ami-bot:job-id": "false" },
     ]);
   });
 

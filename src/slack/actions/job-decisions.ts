@@ -60,6 +60,7 @@ export function stateNowText(job: Job): string {
       return `${what} was already denied${by(job.decidedBy, job.decidedAt)}.`;
     case "expired":
       return `${what} expired: nobody decided in time. Nothing was created.`;
+    case "finishing":
     case "available":
       return `${what} is already made: \`${job.imageId ?? ""}\` is available. Removing finished images is not something ami-bot does; use the EC2 console.`;
     case "failed":

@@ -7,7 +7,8 @@
 import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from "@slack/bolt";
 import { allowedPlaces, deniedMessage, placeKey } from "../../domain/access.js";
 import type { Job } from "../../domain/job.js";
-import { createImageModal, type ModalState, placeValue } from "../blocks/modal.js";
+import type { Target } from "../../domain/target.js";
+import { copyOffer, createImageModal, type ModalState, placeValue } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
 import { showRetriedJobExtras } from "../views/retry-form.js";
 import { clicked, findJob, jobIdOf, tellClicker } from "./job-click.js";
@@ -70,6 +71,7 @@ export function createTryAgain(deps: SlackDeps) {
       description: job.description,
       tagsText: tagLines(job),
       reboot: target.reboot === "ask" && !job.noReboot,
+      ...earlierChoices(job, target),
     };
     // The origin is where the button was clicked: the submission decides access from there, as checked here.
     const origin = channelId ?? job.channelId;
@@ -95,6 +97,7 @@ function stateRefusal(job: Job): string | undefined {
       return "That image request was cancelled. Type `/ami` to start a new one.";
     case "denied":
       return "That image request was denied. Type `/ami` to ask again, with the approver's reason in mind.";
+    case "finishing":
     case "available":
       return `That image was made: \`${job.imageId ?? ""}\` is available. Type \`/ami\` to make another.`;
     case "failed":
@@ -103,6 +106,19 @@ function stateRefusal(job: Job): string | undefined {
     case "expired":
       return undefined;
   }
+}
+
+/**
+ * The copy regions and accounts the job had ticked, those its target still offers from the job's region
+ * (the form shows only those; anything no longer offered is left out, never ticked by surprise).
+ */
+function earlierChoices(job: Job, target: Target): Pick<ModalState, "copyTo" | "shareWith"> {
+  const regions = new Set(copyOffer(target.after.copyTo, job.region).map((d) => d.region));
+  const accounts = new Set(target.after.shareWith);
+  return {
+    copyTo: (job.after?.copies ?? []).map((c) => c.region).filter((r) => regions.has(r)),
+    shareWith: (job.after?.shareWith ?? []).filter((a) => accounts.has(a)),
+  };
 }
 
 /** "web-1 (i-0abc…)" as the picker writes it (the form reads the name back from it), within 75 characters. */

@@ -27,6 +27,7 @@ export const STATE_WORDS: Readonly<Record<JobState, { readonly emoji: string; re
   refused: { emoji: ":no_entry:", word: "refused" },
   timed_out: { emoji: ":warning:", word: "timed out" },
   cancelling: { emoji: ":octagonal_sign:", word: "cancelling" },
+  finishing: { emoji: ":white_check_mark:", word: "available, copying and sharing" },
   cancelled: { emoji: ":octagonal_sign:", word: "cancelled" },
   denied: { emoji: ":no_entry_sign:", word: "denied" },
   expired: { emoji: ":hourglass:", word: "expired" },

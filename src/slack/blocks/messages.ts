@@ -11,6 +11,7 @@ import type { Target } from "../../config.js";
 import type { Tag } from "../../domain/image-request.js";
 import type { Job } from "../../domain/job.js";
 import { ACTION, BLOCK } from "../ids.js";
+import { afterStepReply, afterStepsField, nextStepsText } from "./after-step-messages.js";
 import { consoleImageUrl, escapeText, formatDuration, literal, prose } from "./format.js";
 
 type KnownBlock = types.KnownBlock;
@@ -115,6 +116,8 @@ function statusLine(job: Job, ctx: MessageContext): string {
       return ":hourglass: Expired: nobody approved it in time. Nothing was created.";
     case "pending":
       return `:hourglass_flowing_sand: Image \`${job.imageId}\` is pending${job.progress ? ` (snapshots ${job.progress}%+)` : ""}`;
+    case "finishing":
+      return `:white_check_mark: Image ${imageLink(job, ctx)} is available; copying and sharing as asked…`;
     case "available":
       return `:white_check_mark: Image ${imageLink(job, ctx)} is available (took ${took})`;
     case "failed":
@@ -152,6 +155,7 @@ export function rootMessage(job: Job, ctx: MessageContext): SlackMessage {
             ? [mrkdwn(`*Volumes left out*\n${deviceList(job.excludedDevices)}`)]
             : []),
           ...(job.tags.length ? [mrkdwn(`*Tags*\n${tagList(job.tags)}`)] : []),
+          ...afterField(job, ctx),
         ],
       },
       { type: "section", text: mrkdwn(status) },
@@ -162,6 +166,11 @@ export function rootMessage(job: Job, ctx: MessageContext): SlackMessage {
       },
     ],
   };
+}
+
+function afterField(job: Job, ctx: MessageContext): MrkdwnElement[] {
+  const text = afterStepsField(job, ctx.target?.partition ?? "aws");
+  return text ? [mrkdwn(text)] : [];
 }
 
 /** Who approved, denied or cancelled, and when: on the root for as long as the job is shown. */
@@ -232,7 +241,12 @@ export function replyMessage(job: Job, key: string, ctx: MessageContext): SlackM
       case "checks_failing":
         return `:warning: I can't check on the image right now: ${prose(job.lastError ?? "AWS did not answer")} I'll keep trying.`;
       case "available":
-        return `:white_check_mark: Image ${imageLink(job, ctx)} (${literal(job.imageName)}) is available, after ${formatDuration((job.finishedAt ?? ctx.now) - job.createdAt)}.`;
+        return `:white_check_mark: Image ${imageLink(job, ctx)} (${literal(job.imageName)}) is available${
+          // With steps after it, the job's end is not the image's: say what comes next instead.
+          job.after
+            ? `.${nextStepsText(job)}`
+            : `, after ${formatDuration((job.finishedAt ?? ctx.now) - job.createdAt)}.`
+        }`;
       case "failed":
         return `:x: The image failed. ${prose(job.finalReason ?? "")}`;
       case "refused":
@@ -260,7 +274,7 @@ export function replyMessage(job: Job, key: string, ctx: MessageContext): SlackM
       case "cancel_failed":
         return `:warning: The image could not be cancelled: ${prose(job.finalReason ?? "AWS refused.")} It goes on being made; I'll keep posting here.`;
       default:
-        return `Update: ${kind}`;
+        return afterStepReply(job, key, ctx.target?.partition ?? "aws") ?? `Update: ${kind}`;
     }
   })();
   const message = plainMessage(text);

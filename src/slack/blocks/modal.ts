@@ -2,7 +2,7 @@
  * The /ami modal, mirroring the EC2 console's Create image form. Pure: tests assert its JSON directly.
  */
 import type { types } from "@slack/bolt";
-import type { RebootPolicy } from "../../domain/target.js";
+import type { CopyDestination, RebootPolicy } from "../../domain/target.js";
 import { ACTION, BLOCK, CREATE_VIEW } from "../ids.js";
 import { escapeText } from "./format.js";
 import { type VolumeField, volumeBlocks } from "./volumes.js";
@@ -20,6 +20,10 @@ export interface PlaceOption {
   readonly tagKeys?: readonly string[] | undefined;
   /** Who must approve a job in this target (as mentions), when it needs an approval. */
   readonly approvers?: string | undefined;
+  /** Regions the target offers copies into (the place's own region is not shown), and their keys. */
+  readonly copyTo?: readonly CopyDestination[] | undefined;
+  /** Accounts the target offers sharing with. */
+  readonly shareWith?: readonly string[] | undefined;
 }
 
 export interface ModalState {
@@ -41,6 +45,33 @@ export interface ModalState {
   readonly description?: string | undefined;
   readonly tagsText?: string | undefined;
   readonly reboot?: boolean | undefined;
+  /** Copy regions and accounts to show ticked ("Try again"); only those the place still offers are. */
+  readonly copyTo?: readonly string[] | undefined;
+  readonly shareWith?: readonly string[] | undefined;
+}
+
+/** Slack's limit on the options of one checkboxes element. */
+export const MAX_CHECKBOXES = 10;
+
+/** The regions a place offers copies into: its target's, less the region the image is made in. */
+export function copyOffer(
+  destinations: readonly CopyDestination[],
+  region: string,
+): readonly CopyDestination[] {
+  return destinations.filter((d) => d.region !== region);
+}
+
+/** The copy field's block id for a place (`copy_to.prod|eu-west-1`). */
+export function copyToBlockId(place: string): string {
+  return `${BLOCK.copyTo}.${place}`;
+}
+
+/** The share field's block ids for a place offering `accounts` accounts, ten to a block. */
+export function shareWithBlockIds(place: string, accounts: number): string[] {
+  const blocks = Math.ceil(accounts / MAX_CHECKBOXES);
+  return Array.from({ length: blocks }, (_, i) =>
+    i === 0 ? `${BLOCK.shareWith}.${place}` : `${BLOCK.shareWith}.${place}.${i + 1}`,
+  );
 }
 
 export function placeValue(p: { targetName: string; region: string }): string {
@@ -167,6 +198,7 @@ export function createImageModal(state: ModalState, privateMetadata: string): Mo
         ...(state.tagsText ? { initial_value: state.tagsText } : {}),
       },
     },
+    ...afterStepBlocks(place, state),
     {
       type: "input",
       block_id: BLOCK.channel,
@@ -278,6 +310,77 @@ function rebootBlock(policy: RebootPolicy, instance: ModalState["instance"], tic
   };
 }
 
+/**
+ * What may follow the image, as the place's target offers it: a box per region to copy into and per account
+ * to share with, none ticked unless a retried job had them. Nothing leaves the account unless someone ticks it.
+ */
+function afterStepBlocks(
+  place: PlaceOption | undefined,
+  ticked: Pick<ModalState, "copyTo" | "shareWith">,
+): KnownBlock[] {
+  if (!place) return [];
+  const key = placeValue(place);
+  const blocks: KnownBlock[] = [];
+  const copies = copyOffer(place.copyTo ?? [], place.region);
+  if (copies.length > 0)
+    blocks.push(
+      checkboxBlock({
+        blockId: copyToBlockId(key),
+        actionId: ACTION.copyTo,
+        label: "Copy to other regions",
+        hint: `Each ticked region gets its own copy once the image is available. Unticked: the image stays in ${place.region} only.`,
+        options: copies.slice(0, MAX_CHECKBOXES).map((d) => ({
+          text: d.kmsKeyId ? `${d.region} · encrypted with your key` : d.region,
+          value: d.region,
+        })),
+        ticked: ticked.copyTo,
+      }),
+    );
+  const accounts = place.shareWith ?? [];
+  shareWithBlockIds(key, accounts.length).forEach((blockId, i) => {
+    blocks.push(
+      checkboxBlock({
+        blockId,
+        actionId: ACTION.shareWith,
+        label: i === 0 ? "Share with accounts" : "Share with more accounts",
+        hint: "Ticked accounts may launch the image and its copies, and make volumes from their snapshots. Unticked: no other account can use them.",
+        options: accounts
+          .slice(i * MAX_CHECKBOXES, (i + 1) * MAX_CHECKBOXES)
+          .map((account) => ({ text: account, value: account })),
+        ticked: ticked.shareWith,
+      }),
+    );
+  });
+  return blocks;
+}
+
+/** An optional input of tick boxes; `ticked` values among the options start ticked. */
+function checkboxBlock(field: {
+  blockId: string;
+  actionId: string;
+  label: string;
+  hint: string;
+  options: readonly { text: string; value: string }[];
+  ticked: readonly string[] | undefined;
+}): KnownBlock {
+  const options = field.options.map((o) => ({ text: plain(o.text.slice(0, 75)), value: o.value }));
+  const initial = options.filter((o) => field.ticked?.includes(o.value));
+  return {
+    type: "input",
+    block_id: field.blockId,
+    optional: true,
+    label: plain(field.label),
+    hint: plain(field.hint),
+    element: {
+      type: "checkboxes",
+      action_id: field.actionId,
+      options,
+      // Slack refuses an empty initial_options: left out when nothing starts ticked.
+      ...(initial.length > 0 ? { initial_options: initial } : {}),
+    },
+  };
+}
+
 /** "web-1 (i-0abc…)" from the picker's option text, or the id alone. */
 function instanceWords(instance: { id: string; label: string }): string {
   const name = /^(.*?)\s*\(i-[0-9a-f]+\)/.exec(instance.label)?.[1]?.trim();
@@ -310,10 +413,12 @@ export function helpText(): string {
     "• `/ami i-0123456789abcdef0` opens it with that instance chosen.",
     "• `/ami check i-0123456789abcdef0` asks AWS (dry run) whether you could image it, creating nothing.",
     "• `/ami list` shows the latest images in this channel; `/ami list mine` shows yours, wherever you asked.",
+    "• `/ami cleanup preview [target]` lists what the target's keep rule would remove now, touching nothing; `/ami cleanup run [target]` removes it now (for the target's admins).",
     "• `/ami help` shows this.",
     "On a job's message, *Cancel* stops it (for whoever asked, and the target's approvers); where a target needs an approval, its approvers *Approve* or *Deny* it there, in their DM or on ami-bot's Home tab.",
     "ami-bot's *Home* tab lists your latest images, and the requests waiting for your approval.",
     "You choose the account and region, the instance, the image name, tags and, where the account's owners allow it, whether to reboot.",
+    "Where the account's owners offer them, you may also tick regions to copy the image into and accounts to share it with; nothing is copied or shared unless you tick it.",
     "Updates go to the channel you pick; the final result is posted there too.",
   ].join("\n");
 }

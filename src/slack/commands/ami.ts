@@ -11,6 +11,7 @@ import { escapeText } from "../blocks/format.js";
 import { helpText } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
 import { openCreateForm } from "../views/open-create-form.js";
+import { type CleanupCommandDeps, cleanupCommand } from "./ami-cleanup.js";
 import { listJobs, listScope } from "./ami-list.js";
 
 export type Args = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
@@ -19,9 +20,10 @@ export type Args = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
 const MAX_CHECKED_PLACES = 10;
 
 /** The words `/ami` takes before any argument; anything else that looks like a word gets a hint. */
-const SUBCOMMANDS = ["check", "list", "help"] as const;
+const SUBCOMMANDS = ["check", "list", "help", "cleanup"] as const;
 
-export function createAmiCommand(deps: SlackDeps) {
+/** `cleanup`, when given, serves `/ami cleanup`; the composition root passes it beside the other deps. */
+export function createAmiCommand(deps: SlackDeps & CleanupCommandDeps) {
   return async (args: Args): Promise<void> => {
     const { command, ack, client, context, respond } = args;
     // Socket Mode numbers the first delivery 0; HTTP sends no retry header on it at all.
@@ -41,6 +43,10 @@ export function createAmiCommand(deps: SlackDeps) {
           response_type: "ephemeral",
           text: "`/ami list` shows the latest images in this channel and `/ami list mine` yours. Type `/ami help` for the rest.",
         });
+      return;
+    }
+    if (verb === "cleanup") {
+      await cleanupCommand(deps, args, words.slice(1));
       return;
     }
     const checking = verb === "check";

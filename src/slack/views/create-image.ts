@@ -15,12 +15,15 @@ import {
 } from "../../domain/image-request.js";
 import type { Job } from "../../domain/job.js";
 import type { Admission, InstanceDetails, InstanceSummary, Place } from "../../domain/ports.js";
+import type { Target } from "../../domain/target.js";
 import { checkDeviceNames, excludedDevicesProblem } from "../../domain/volumes.js";
 import { AwsRefusedError } from "../../errors.js";
-import { placeValue } from "../blocks/modal.js";
+import { copyOffer, placeValue } from "../blocks/modal.js";
 import { audit, placesFor, principalOf, type SlackDeps } from "../deps.js";
 import {
+  type AfterChoices,
   findElement,
+  readAfterChoices,
   readRequestInput,
   readVolumeChoice,
   type StateValues,
@@ -83,8 +86,15 @@ export function createImageSubmission(deps: SlackDeps) {
     if (choiceProblem) problems.volumes = choiceProblem;
     // Someone no rule allows is told so, and whom to ask, whatever the form claims.
     const placeClaimed = input.targetName !== undefined && input.region !== undefined;
-    if (places.length === 0 || (placeClaimed && !allowedHere.has(`${input.targetName}|${input.region}`)))
-      problems.where = deniedMessage(who);
+    const placeAllowed = placeClaimed && allowedHere.has(`${input.targetName}|${input.region}`);
+    if (places.length === 0 || (placeClaimed && !placeAllowed)) problems.where = deniedMessage(who);
+    // Copies and sharing: only what the chosen place offers, checked before AWS is asked anything.
+    const choices = afterChoices(
+      values,
+      placeAllowed ? deps.config.targets.find((t) => t.name === input.targetName) : undefined,
+      input.region,
+    );
+    const choicesRefused = Object.keys(choices.errors).length > 0;
     let instance: InstanceDetails | undefined;
     if (result.ok && target) {
       const request = result.request;
@@ -94,7 +104,8 @@ export function createImageSubmission(deps: SlackDeps) {
       else if (!mayPostTo(target, who, request.channelId))
         problems.channel =
           "You may use ami-bot here because of this channel's rule, so the updates must stay in a channel that rule lists. Choose one of those.";
-      else {
+      // Refused choices are reported without asking AWS about the instance: the form goes back as it is.
+      else if (!choicesRefused) {
         const checked = await precheckInstance(
           deps,
           { target, region: request.region },
@@ -114,8 +125,9 @@ export function createImageSubmission(deps: SlackDeps) {
       }
     }
 
-    if (!result.ok || !target || Object.keys(problems).length > 0) {
-      const errors: Record<string, string> = {};
+    if (!result.ok || !target || choicesRefused || Object.keys(problems).length > 0) {
+      // The choices' errors are keyed by their blocks already (several hold accounts).
+      const errors: Record<string, string> = { ...choices.errors };
       for (const [field, message] of Object.entries(problems) as [FormField, string][]) {
         // Errors are keyed by the block the field is really in (the name's block id is versioned).
         const blockId = findElement(values, FIELD_ACTION[field])?.blockId ?? FIELD_BLOCK[field];
@@ -135,6 +147,15 @@ export function createImageSubmission(deps: SlackDeps) {
             ? "place not allowed for this user"
             : "updates channel not allowed by a channel rule",
           ...(input.targetName ? { target: input.targetName } : {}),
+        });
+      else if (choicesRefused)
+        audit(deps, {
+          user: userId,
+          action: "submit",
+          allowed: false,
+          reason: "copy or share choices the target does not offer",
+          ...(input.targetName ? { target: input.targetName } : {}),
+          ...(input.region ? { region: input.region } : {}),
         });
       else if (result.ok && target)
         audit(deps, {
@@ -158,7 +179,7 @@ export function createImageSubmission(deps: SlackDeps) {
           id: jobId,
           // One job per view: a submission delivered twice, or a double click, creates one image.
           idempotencyKey: `view:${view.id}`,
-          requestHash: requestHash(request, excludedDevices),
+          requestHash: requestHash(request, excludedDevices, choices),
           requestedBy: userId,
           originChannelId: origin ?? request.channelId,
           targetName: target.name,
@@ -172,6 +193,8 @@ export function createImageSubmission(deps: SlackDeps) {
           tags: request.tags,
           excludedDevices,
           channelId: request.channelId,
+          copyTo: choices.copyTo,
+          shareWith: choices.shareWith,
           // The two-person rule: the job waits, and nothing is asked of AWS, until an approver decides.
           ...(target.approval && {
             approvalExpiresAt: deps.clock.now() + target.approval.expiresAfterMs,
@@ -226,7 +249,15 @@ export function createImageSubmission(deps: SlackDeps) {
     deps.onStep("submission_acked");
     if (inserted) {
       deps.logger.info(
-        { jobId, user: userId, target: target.name, region: request.region, instance: request.instanceId },
+        {
+          jobId,
+          user: userId,
+          target: target.name,
+          region: request.region,
+          instance: request.instanceId,
+          ...(choices.copyTo.length > 0 && { copyTo: choices.copyTo }),
+          ...(choices.shareWith.length > 0 && { shareWith: choices.shareWith }),
+        },
         "job accepted",
       );
       deps.onJobAccepted();
@@ -267,7 +298,11 @@ function withAwsName(request: ImageRequest, instance: InstanceSummary | undefine
  * What was asked, as a hash: a second submission of one view must ask for the same thing. A default name
  * counts as "none typed" (it carries the minute), so a genuine redelivery a minute later still matches.
  */
-function requestHash(r: ImageRequest, excludedDevices: readonly string[]): string {
+function requestHash(
+  r: ImageRequest,
+  excludedDevices: readonly string[],
+  choices: Pick<AfterChoices, "copyTo" | "shareWith">,
+): string {
   const asked = {
     target: r.targetName,
     region: r.region,
@@ -279,8 +314,30 @@ function requestHash(r: ImageRequest, excludedDevices: readonly string[]): strin
     channel: r.channelId,
     // Only when some are left out, so the hash of a whole-instance request is what it always was.
     ...(excludedDevices.length > 0 && { excluded: [...excludedDevices].sort() }),
+    // Likewise only when ticked: a replay of the view with other ticks is another request.
+    ...(choices.copyTo.length > 0 && { copyTo: [...choices.copyTo].sort() }),
+    ...(choices.shareWith.length > 0 && { shareWith: [...choices.shareWith].sort() }),
   };
   return createHash("sha256").update(JSON.stringify(asked)).digest("hex");
+}
+
+/**
+ * The copy regions and accounts ticked, against what the chosen place's target offers now (the settings may
+ * have changed since the form opened). Without a place the person may use, nothing is chosen: the place's
+ * own error says why.
+ */
+function afterChoices(
+  values: StateValues,
+  target: Target | undefined,
+  region: string | undefined,
+): AfterChoices {
+  if (!target || region === undefined) return { copyTo: [], shareWith: [], errors: {} };
+  return readAfterChoices(values, {
+    place: placeValue({ targetName: target.name, region }),
+    region,
+    copyTo: copyOffer(target.after.copyTo, region).map((d) => d.region),
+    shareWith: target.after.shareWith,
+  });
 }
 
 /** The words under the form's instance field when a guardrail refuses the job, or undefined when accepted. */

@@ -40,6 +40,11 @@ export async function showRetriedJobExtras(
   ]);
   if (!drawsSomething(volumes) && freeName === undefined) return;
   const nameVersion = freeName === undefined ? 0 : 1;
+  // The earlier copy and share ticks, drawn again with the rest (their block ids are unchanged).
+  const ticked: Pick<ModalState, "copyTo" | "shareWith"> = {
+    copyTo: state.copyTo,
+    shareWith: state.shareWith,
+  };
   await updateModal(
     client,
     { id: view.id, hash: view.hash },
@@ -59,6 +64,7 @@ export async function showRetriedJobExtras(
       description: state.description,
       tagsText: state.tagsText,
       reboot: state.reboot,
+      ...ticked,
     },
     deps.logger,
   );

@@ -20,7 +20,7 @@ import {
   watcherPolicy,
   worstCaseCreatePolicyLength,
 } from "../../../src/aws/session-policy.js";
-import type { Target } from "../../../src/domain/target.js";
+import { NO_AFTER_STEPS, type Target } from "../../../src/domain/target.js";
 import {
   type FakeAws,
   type PolicyContext,
@@ -58,6 +58,8 @@ function target(account = ACCOUNT, overrides: Partial<Target> = {}): Target {
     allowGuests: false,
     allowPublicChannels: false,
     approval: undefined,
+    after: NO_AFTER_STEPS,
+    admins: [],
     ...overrides,
   };
 }

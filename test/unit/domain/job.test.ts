@@ -37,6 +37,13 @@ const EVENTS: Record<string, JobEvent> = {
   cancel_requested: { type: "cancel_requested", by: APPROVER },
   cancel_done: { type: "cancel_done", imageExisted: true },
   cancel_refused: { type: "cancel_refused", reason: "AWS refused." },
+  // The steps after the image (a job in the table chose none: see after-steps.test.ts for those that did).
+  copy_attempted: { type: "copy_attempted", region: "us-east-1" },
+  copy_created: { type: "copy_created", region: "us-east-1", imageId: "ami-0copy" },
+  copy_state: { type: "copy_state", region: "us-east-1", state: "available" },
+  copy_refused: { type: "copy_refused", region: "us-east-1", reason: "No." },
+  image_shared: { type: "image_shared", region: "eu-west-1" },
+  share_refused: { type: "share_refused", region: "eu-west-1", reason: "No." },
 };
 
 const cancelledBy = { cancelledBy: APPROVER, cancelledAt: NOW };
@@ -129,6 +136,10 @@ const EXPECTED: Partial<Record<JobState, Record<string, Transition>>> = {
       "requester_note",
     ]),
   },
+  // A finishing job without steps (none in the table) only ends, when ami-bot gives up following it.
+  finishing: {
+    gave_up: finished("available", undefined, ["after_done"]),
+  },
   pending: {
     cancel_requested: cancelling,
     "image_state:available": finished("available", undefined, ["available"]),
@@ -156,7 +167,7 @@ describe("transition", () => {
   });
 
   it("covers every job state and every image state when the table is built", () => {
-    expect(PAIRS).toHaveLength(JOB_STATES.length * (IMAGE_STATES.length + 11));
+    expect(PAIRS).toHaveLength(JOB_STATES.length * (IMAGE_STATES.length + 17));
   });
 
   it.each([...FINAL_STATES])("ignores every event when the job is already %s", (state) => {

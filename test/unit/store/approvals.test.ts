@@ -4,7 +4,7 @@
  */
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { MIGRATIONS, migrate } from "../../../src/store/database.js";
+import { MIGRATIONS, migrate, UNFINISHED } from "../../../src/store/database.js";
 import { SqliteJobStore } from "../../../src/store/sqlite-job-store.js";
 import { CLOCK_START } from "../../fakes/fixed-clock.js";
 
@@ -54,7 +54,7 @@ describe("the migration that adds approvals and cancel", () => {
     // The due query still uses its partial index after the rebuild.
     const plan = db
       .prepare(
-        `EXPLAIN QUERY PLAN SELECT * FROM jobs WHERE state IN ('awaiting_approval','queued','pending','cancelling')
+        `EXPLAIN QUERY PLAN SELECT * FROM jobs WHERE state IN ${UNFINISHED}
          AND next_check_at <= 1 ORDER BY next_check_at, created_at LIMIT 10`,
       )
       .all() as { detail: string }[];

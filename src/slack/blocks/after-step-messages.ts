@@ -1,0 +1,110 @@
+/**
+ * What the thread and the root message say about the steps after the image: each copy started, available
+ * (with its own console link) or failed, each image shared or not, and the summary once all have ended.
+ * Pure: rendered from the job as stored when the message goes out.
+ */
+import { type CopyStep, type ImageShare, regionOfKey } from "../../domain/after-steps.js";
+import type { Job } from "../../domain/job.js";
+import { consoleImageUrl, prose } from "./format.js";
+
+function link(partition: string, region: string, imageId: string): string {
+  return `<${consoleImageUrl(partition, region, imageId)}|\`${imageId}\`>`;
+}
+
+function accounts(job: Job): string {
+  return (job.after?.shareWith ?? []).join(", ");
+}
+
+function copyIn(job: Job, region: string): CopyStep | undefined {
+  return job.after?.copies.find((c) => c.region === region);
+}
+
+/** The thread's reply for one after-step notice (`copy_available:eu-west-1`); undefined for other kinds. */
+export function afterStepReply(job: Job, key: string, partition: string): string | undefined {
+  const kind = key.split(":")[0];
+  const region = regionOfKey(key);
+  const copy = copyIn(job, region);
+  switch (kind) {
+    case "copy_started":
+      return `:arrows_counterclockwise: Copying the image to *${region}*…`;
+    case "copy_available":
+      return `:white_check_mark: The copy in *${region}* is available: ${copy?.imageId ? link(partition, region, copy.imageId) : "(no id)"}.`;
+    case "copy_failed":
+      return `:x: The copy to *${region}* failed. ${prose(copy?.reason ?? "")} The image in ${job.region}${(job.after?.copies.length ?? 0) > 1 ? " and the other copies are" : " is"} not affected.`;
+    case "shared": {
+      const imageId = region === job.region ? job.imageId : copy?.imageId;
+      return `:handshake: ${imageId ? `\`${imageId}\`` : "The image"} in ${region} is shared with ${accounts(job)} (launch permission, and create-volume permission on its snapshots).`;
+    }
+    case "share_failed": {
+      const share = region === job.region ? job.after?.share : copy?.share;
+      return `:warning: The image in ${region} was not shared. ${prose(share?.reason ?? "")}`;
+    }
+    case "after_done":
+      return afterDoneText(job, partition);
+    default:
+      return undefined;
+  }
+}
+
+/** The "available" reply's last words when steps follow: what happens next. */
+export function nextStepsText(job: Job): string {
+  const after = job.after;
+  if (!after) return "";
+  const parts: string[] = [];
+  if (after.copies.length) parts.push(`copying it to ${after.copies.map((c) => c.region).join(", ")}`);
+  if (after.shareWith.length) parts.push(`sharing it with ${accounts(job)}`);
+  return parts.length ? ` Next: ${parts.join(" and ")}; updates follow here.` : "";
+}
+
+function afterDoneText(job: Job, partition: string): string {
+  const after = job.after;
+  if (!after) return ":white_check_mark: Done.";
+  const lines = [":checkered_flag: *All steps after the image are done.*", ...summaryLines(job, partition)];
+  return lines.join("\n");
+}
+
+function shareWord(share: ImageShare | undefined): string {
+  if (!share) return "";
+  switch (share.state) {
+    case "shared":
+      return ", shared";
+    case "failed":
+      return ", *not shared*";
+    case "skipped":
+      return "";
+    case "waiting":
+      return ", sharing…";
+  }
+}
+
+/** One line per image: the source and each copy, with its state and sharing. */
+function summaryLines(job: Job, partition: string): string[] {
+  const after = job.after;
+  if (!after) return [];
+  const lines = [
+    `• ${job.region}: ${job.imageId ? link(partition, job.region, job.imageId) : "the image"}${shareWord(after.share)}`,
+  ];
+  for (const c of after.copies) {
+    const what =
+      c.state === "available" && c.imageId
+        ? `${link(partition, c.region, c.imageId)}${shareWord(c.share)}`
+        : c.state === "failed"
+          ? `copy failed: ${prose(c.reason ?? "", 300)}`
+          : c.state === "pending"
+            ? `copying${c.imageId ? ` (\`${c.imageId}\`)` : ""}…`
+            : "copy waiting for the image";
+    lines.push(`• ${c.region}: ${what}`);
+  }
+  return lines;
+}
+
+/** The root message's field: what the person chose after the image, and how far it got. */
+export function afterStepsField(job: Job, partition: string): string | undefined {
+  const after = job.after;
+  if (!after) return undefined;
+  const chosen: string[] = [];
+  if (after.copies.length) chosen.push(`Copy to ${after.copies.map((c) => c.region).join(", ")}`);
+  if (after.shareWith.length) chosen.push(`Share with ${accounts(job)}`);
+  const started = job.state === "finishing" || (job.state === "available" && job.imageId);
+  return `*After the image*\n${chosen.join("\n")}${started ? `\n${summaryLines(job, partition).join("\n")}` : ""}`;
+}

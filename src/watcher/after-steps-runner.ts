@@ -1,0 +1,221 @@
+/**
+ * The steps after a job's image is available: a copy into each chosen region, followed until it is
+ * available or failed, and sharing of each image (the source, then each copy once available) with the
+ * chosen accounts. Each step runs under its own session and ends on its own: one region failing, or one
+ * share refused, does not stop the others, and the job ends once every step has. Crash-safe like
+ * CreateImage: the attempt is stored before CopyImage, a restart looks for the copy by its tags before
+ * calling again, and the call's ClientToken makes AWS answer a repeat with the first copy.
+ */
+import type { CopyStep } from "../domain/after-steps.js";
+import type { Job, JobEvent } from "../domain/job.js";
+import type { Clock, ImageService, JobStore, Place, Requester, StepHook } from "../domain/ports.js";
+import type { Target, WatcherSettings } from "../domain/target.js";
+import { AwsRefusedError } from "../errors.js";
+import type { Logger } from "../logger.js";
+
+export interface AfterStepsDeps {
+  readonly store: JobStore;
+  readonly images: ImageService;
+  readonly targets: ReadonlyMap<string, Target>;
+  readonly settings: WatcherSettings;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly onStep?: StepHook;
+}
+
+/** A step whose calls keep failing for passing reasons (throttling, outages) ends after this many tries. */
+const MAX_STEP_ATTEMPTS = 6;
+const MAX_BACKOFF_MS = 15 * 60_000;
+
+/** Advances one finishing job's steps as far as they go now, then schedules its next look. */
+export function createAfterStepsRunner(deps: AfterStepsDeps): (job: Job) => Promise<void> {
+  const { store, images, settings, clock, logger } = deps;
+  const step: StepHook = deps.onStep ?? (() => {});
+
+  return async function runAfterSteps(job: Job): Promise<void> {
+    const after = job.after;
+    const sourceImage = job.imageId;
+    if (!after || !sourceImage) {
+      await store.apply(job.id, { type: "gave_up" }, clock.now());
+      return;
+    }
+    const requester: Requester = { userId: job.requestedBy, channelId: job.channelId };
+    const target = deps.targets.get(job.targetName);
+    const source: Place | undefined =
+      target && target.roleArn === job.roleArn ? { target, region: job.region } : undefined;
+    /** Passing failures this round: the job backs off, and a step failing too often ends. */
+    const passing: { region: string; kind: "copy" | "share"; message: string }[] = [];
+
+    /** Runs one step's calls: a refusal ends that step; a passing failure is retried on a later round. */
+    const attempt = async (
+      region: string,
+      kind: "copy" | "share",
+      work: () => Promise<void>,
+    ): Promise<void> => {
+      try {
+        await work();
+      } catch (error) {
+        const refused = error instanceof AwsRefusedError && !error.retryable;
+        const message =
+          error instanceof AwsRefusedError ? error.userMessage : "unexpected error (see the bot's log)";
+        logger.warn({ jobId: job.id, region, step: kind, err: error }, "a step after the image failed");
+        if (refused || job.attempts + 1 >= MAX_STEP_ATTEMPTS) {
+          const reason = refused
+            ? message
+            : `${message} ami-bot tried ${MAX_STEP_ATTEMPTS} times without success.`;
+          const event: JobEvent =
+            kind === "copy"
+              ? { type: "copy_refused", region, reason }
+              : { type: "share_refused", region, reason };
+          await store.apply(job.id, event, clock.now());
+        } else passing.push({ region, kind, message });
+      }
+    };
+
+    const share = (place: Place, imageId: string, snapshotIds: readonly string[]) =>
+      attempt(place.region, "share", async () => {
+        await images.shareImage(place, requester, {
+          jobId: job.id,
+          imageId,
+          snapshotIds,
+          accounts: after.shareWith,
+        });
+        step(`image_shared:${place.region}`);
+        await store.apply(job.id, { type: "image_shared", region: place.region }, clock.now());
+      });
+
+    if (!source) {
+      // The target was removed, or points at another account now: no step can reach the images.
+      const reason = `Target ${job.targetName} is no longer configured for this account, so ami-bot cannot reach the image.`;
+      for (const copy of after.copies)
+        await store.apply(
+          job.id,
+          copy.state === "available"
+            ? { type: "share_refused", region: copy.region, reason }
+            : { type: "copy_refused", region: copy.region, reason },
+          clock.now(),
+        );
+      await store.apply(job.id, { type: "share_refused", region: job.region, reason }, clock.now());
+      return;
+    }
+
+    if (after.share?.state === "waiting") {
+      await attempt(job.region, "share", async () => {
+        const status = (await images.describeImages(source, [sourceImage])).get(sourceImage);
+        if (!status) throw new AwsRefusedError("aws_unavailable", "AWS did not show the image yet.", true);
+        await share(source, sourceImage, status.snapshotIds);
+      });
+    }
+
+    for (const copy of after.copies) {
+      const destination = destinationOf(source.target, copy.region);
+      if (!destination) {
+        if (copy.state === "waiting" || copy.state === "pending")
+          await store.apply(
+            job.id,
+            {
+              type: "copy_refused",
+              region: copy.region,
+              reason: `Copies to ${copy.region} are no longer offered for target ${job.targetName}.`,
+            },
+            clock.now(),
+          );
+        continue;
+      }
+      if (copy.state === "waiting") await attempt(copy.region, "copy", () => startCopy(copy, destination));
+      else if (copy.state === "pending" && copy.imageId) {
+        const copyId = copy.imageId;
+        await attempt(copy.region, "copy", async () => {
+          const status = (await images.describeImages(destination.place, [copyId])).get(copyId);
+          const now = clock.now();
+          if (status) {
+            const next = await store.apply(
+              job.id,
+              { type: "copy_state", region: copy.region, state: status.state, reason: status.reason },
+              now,
+            );
+            const done = next?.after?.copies.find((c) => c.region === copy.region);
+            if (done?.state === "available" && done.share?.state === "waiting")
+              await share(destination.place, copyId, status.snapshotIds);
+            if (done?.state !== "pending") return;
+          }
+          // Copies of large volumes take hours; past the watcher's limit the step ends, the rest go on.
+          if (now - (copy.attemptedAt ?? job.updatedAt) >= settings.giveUpAfterMs)
+            await store.apply(
+              job.id,
+              {
+                type: "copy_refused",
+                region: copy.region,
+                reason: `The copy ${copyId} was still not available after ${Math.round(settings.giveUpAfterMs / 3_600_000)} h; ami-bot stopped following it. Check it in the EC2 console.`,
+              },
+              now,
+            );
+        });
+      } else if (copy.state === "available" && copy.imageId && copy.share?.state === "waiting") {
+        const copyId = copy.imageId;
+        await attempt(copy.region, "share", async () => {
+          const status = (await images.describeImages(destination.place, [copyId])).get(copyId);
+          if (!status) throw new AwsRefusedError("aws_unavailable", "AWS did not show the copy.", true);
+          await share(destination.place, copyId, status.snapshotIds);
+        });
+      }
+    }
+
+    const now = clock.now();
+    if (passing.length > 0) {
+      const backoff = Math.min(settings.pollIntervalMs * 2 ** job.attempts, MAX_BACKOFF_MS);
+      const first = passing[0];
+      await store.recordError(
+        job.id,
+        `${first?.kind} ${first?.region}: ${first?.message ?? ""}`,
+        now + backoff,
+        now,
+      );
+    } else await store.scheduleNext(job.id, now + settings.pollIntervalMs, now);
+
+    async function startCopy(copy: CopyStep, destination: { place: Place; kmsKeyId: string | undefined }) {
+      if (!sourceImage) return;
+      if (copy.attemptedAt !== undefined) {
+        // An earlier call may have made the copy without its id being stored (a crash, a lost answer).
+        const found = await images.findCopy(destination.place, job.id, sourceImage);
+        if (found) {
+          await store.apply(
+            job.id,
+            { type: "copy_created", region: copy.region, imageId: found },
+            clock.now(),
+          );
+          return;
+        }
+        // Not findable yet (tag filters lag): the same ClientToken makes AWS answer with that copy if it exists.
+        if (!(await store.holds(job.id, clock.now()))) return;
+      } else if (
+        !(await store.applyHeld(job.id, { type: "copy_attempted", region: copy.region }, clock.now()))
+      )
+        return;
+      step(`copy_attempted:${copy.region}`);
+      const imageId = await images.copyImage(destination.place, requester, {
+        jobId: job.id,
+        sourceRegion: job.region,
+        sourceImageId: sourceImage,
+        instanceId: job.instanceId,
+        imageName: job.imageName,
+        description: job.description,
+        tags: job.tags,
+        kmsKeyId: destination.kmsKeyId,
+      });
+      step("copy_image_returned");
+      await store.apply(job.id, { type: "copy_created", region: copy.region, imageId }, clock.now());
+      step("copy_id_stored");
+      logger.info({ jobId: job.id, imageId, region: copy.region }, "image copy started");
+    }
+  };
+}
+
+/** The copy's place and key, while the target still offers that region. */
+function destinationOf(
+  target: Target,
+  region: string,
+): { place: Place; kmsKeyId: string | undefined } | undefined {
+  const offered = target.after.copyTo.find((d) => d.region === region);
+  return offered ? { place: { target, region }, kmsKeyId: offered.kmsKeyId } : undefined;
+}

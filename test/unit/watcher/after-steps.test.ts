@@ -1,0 +1,230 @@
+/**
+ * The watcher's side of the steps after the image: copies made once each and followed to their end, shares
+ * made once each image is available, one step failing while the rest go on, and a restart in the middle
+ * copying nothing twice.
+ */
+import { beforeEach, describe, expect, it } from "vitest";
+import type { WatcherSettings } from "../../../src/config.js";
+import type { Job, JobEvent } from "../../../src/domain/job.js";
+import type { CopyImageParams, NewJob, ShareImageParams } from "../../../src/domain/ports.js";
+import { AwsRefusedError } from "../../../src/errors.js";
+import type { SqliteJobStore } from "../../../src/store/sqlite-job-store.js";
+import { createImageWatcher, type ImageWatcher } from "../../../src/watcher/image-watcher.js";
+import { FixedClock } from "../../fakes/fixed-clock.js";
+import {
+  memoryStore,
+  newJob,
+  placeFor,
+  silentLogger,
+  testTarget,
+  watcherSettings,
+} from "../../fakes/job-fixtures.js";
+import { MemoryImageService } from "../../fakes/memory-image-service.js";
+
+const SECOND = 1_000;
+const HOUR = 3_600 * SECOND;
+const SETTINGS: WatcherSettings = watcherSettings({ pollIntervalMs: 10 * SECOND, giveUpAfterMs: 2 * HOUR });
+const ACCOUNTS = ["210987654321", "345678901234"];
+const prod = testTarget({
+  name: "prod",
+  regions: ["eu-west-1"],
+  after: {
+    copyTo: [
+      { region: "us-east-1", kmsKeyId: undefined },
+      {
+        region: "eu-central-1",
+        kmsKeyId: "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+      },
+    ],
+    shareWith: ACCOUNTS,
+    keep: undefined,
+  },
+});
+const EU = placeFor(prod, "eu-west-1");
+const US = placeFor(prod, "us-east-1");
+const DE = placeFor(prod, "eu-central-1");
+
+let clock: FixedClock;
+let images: MemoryImageService;
+let store: SqliteJobStore;
+let watcher: ImageWatcher;
+let steps: string[];
+
+function makeWatcher(): ImageWatcher {
+  return createImageWatcher({
+    store,
+    images,
+    targets: [prod],
+    settings: SETTINGS,
+    clock,
+    logger: silentLogger(),
+    onStep: (s) => steps.push(s),
+  });
+}
+
+beforeEach(() => {
+  clock = new FixedClock();
+  images = new MemoryImageService();
+  store = memoryStore();
+  steps = [];
+  watcher = makeWatcher();
+});
+
+/** A job whose image is made and available after the first ticks. */
+async function availableJob(overrides: Partial<NewJob> = {}): Promise<Job> {
+  images.addInstance(EU, { instanceId: "i-0123456789abcdef0", name: "web-1" });
+  const job = newJob({
+    targetName: prod.name,
+    roleArn: prod.roleArn,
+    region: "eu-west-1",
+    copyTo: ["us-east-1", "eu-central-1"],
+    shareWith: ACCOUNTS,
+    ...overrides,
+  });
+  store.insert(job, clock.now());
+  await watcher.tick(); // CreateImage
+  const imageId = store.get(job.id)?.imageId as string;
+  images.setImageState(imageId, "available");
+  clock.advance(SETTINGS.pollIntervalMs);
+  await watcher.tick(); // available → finishing, due at once
+  return store.get(job.id) as Job;
+}
+
+const copyCalls = (place = US) => images.callsTo("copyImage", place).map((c) => c.args[0] as CopyImageParams);
+const shareCalls = () => images.calls.filter((c) => c.method === "shareImage");
+const keys = (jobId: string) => store.outboxForJob(jobId).map((m) => m.key);
+
+describe("steps after the image", () => {
+  it("copies into each chosen region once, shares each image once available, then ends with a summary", async () => {
+    const job = await availableJob();
+    expect(job.state).toBe("finishing");
+    await watcher.tick(); // share the source, start both copies
+    expect(copyCalls(US)).toEqual([
+      {
+        jobId: job.id,
+        sourceRegion: "eu-west-1",
+        sourceImageId: job.imageId,
+        instanceId: "i-0123456789abcdef0",
+        imageName: job.imageName,
+        description: undefined,
+        tags: [],
+        kmsKeyId: undefined,
+      },
+    ]);
+    expect(copyCalls(DE)[0]?.kmsKeyId).toBe(prod.after.copyTo[1]?.kmsKeyId);
+    const copies = store.get(job.id)?.after?.copies ?? [];
+    expect(copies.map((c) => c.state)).toEqual(["pending", "pending"]);
+    for (const c of copies) images.setImageState(c.imageId as string, "available");
+    clock.advance(SETTINGS.pollIntervalMs);
+    await watcher.tick(); // both copies available and shared
+    const shared = shareCalls().map((c) => [c.place, (c.args[0] as ShareImageParams).imageId]);
+    expect(shared).toEqual([
+      ["prod|eu-west-1", job.imageId],
+      ["prod|us-east-1", copies[0]?.imageId],
+      ["prod|eu-central-1", copies[1]?.imageId],
+    ]);
+    for (const c of shareCalls()) expect((c.args[0] as ShareImageParams).accounts).toEqual(ACCOUNTS);
+    expect(store.get(job.id)?.state).toBe("available");
+    expect(keys(job.id)).toEqual(
+      expect.arrayContaining([
+        "available",
+        "shared:eu-west-1",
+        "copy_started:us-east-1",
+        "copy_started:eu-central-1",
+        "copy_available:us-east-1",
+        "copy_available:eu-central-1",
+        "shared:us-east-1",
+        "shared:eu-central-1",
+        "after_done",
+      ]),
+    );
+    // Nothing more is asked of AWS once the job has ended.
+    const calls = images.calls.length;
+    clock.advance(HOUR);
+    await watcher.tick();
+    expect(images.calls.length).toBe(calls);
+  });
+
+  it("ends a refused copy with AWS's plain reason while the other region and the shares go on", async () => {
+    const job = await availableJob();
+    images.failAlways(
+      "copyImage",
+      new AwsRefusedError("kms_key_unusable", "AWS could not use the KMS key to encrypt the copy.", false),
+      DE,
+    );
+    await watcher.tick();
+    const after = store.get(job.id)?.after;
+    expect(after?.copies[1]).toMatchObject({
+      region: "eu-central-1",
+      state: "failed",
+      reason: "AWS could not use the KMS key to encrypt the copy.",
+      share: { state: "skipped" },
+    });
+    expect(after?.copies[0]?.state).toBe("pending");
+    images.setImageState(after?.copies[0]?.imageId as string, "available");
+    clock.advance(SETTINGS.pollIntervalMs);
+    await watcher.tick();
+    expect(store.get(job.id)).toMatchObject({ state: "available", imageId: job.imageId });
+    expect(keys(job.id)).toContain("copy_failed:eu-central-1");
+    expect(keys(job.id)).toContain("after_done");
+  });
+
+  it("retries a throttled share with backoff, then ends that step with the reason after six tries", async () => {
+    const job = await availableJob({ copyTo: [] });
+    images.failAlways(
+      "shareImage",
+      new AwsRefusedError("throttled", "AWS is throttling requests in this account.", true),
+    );
+    for (let i = 0; i < 6; i++) {
+      clock.advance(HOUR);
+      await watcher.tick();
+    }
+    expect(shareCalls()).toHaveLength(6);
+    expect(store.get(job.id)?.state).toBe("available");
+    expect(store.get(job.id)?.after?.share).toEqual({
+      state: "failed",
+      reason: "AWS is throttling requests in this account. ami-bot tried 6 times without success.",
+    });
+  });
+
+  it("copies nothing twice when the copy's id was never stored: it finds the copy by its tags", async () => {
+    const job = await availableJob({ copyTo: ["us-east-1"], shareWith: [] });
+    // A store that fails to record the copy's id once, as a crash right after CopyImage returned would.
+    let lose = true;
+    const losing = new Proxy(store, {
+      get(target, name) {
+        if (name === "apply")
+          return (id: string, event: JobEvent, now: number) => {
+            if (event.type === "copy_created" && lose) {
+              lose = false;
+              throw new Error("the process died here");
+            }
+            return target.apply(id, event, now);
+          };
+        const value = Reflect.get(target, name);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    await createImageWatcher({
+      store: losing,
+      images,
+      targets: [prod],
+      settings: SETTINGS,
+      clock,
+      logger: silentLogger(),
+    }).tick();
+    expect(store.get(job.id)?.after?.copies[0]).toMatchObject({ state: "waiting", attemptedAt: clock.now() });
+    expect(store.get(job.id)?.after?.copies[0]?.imageId).toBeUndefined();
+    clock.advance(HOUR);
+    await makeWatcher().tick();
+    expect(copyCalls(US)).toHaveLength(1);
+    expect(images.callsTo("findCopy", US)).toHaveLength(1);
+    const copyId = store.get(job.id)?.after?.copies[0]?.imageId as string;
+    expect(images.imagesIn(US).map((i) => i.imageId)).toEqual([copyId]);
+    images.setImageState(copyId, "available");
+    clock.advance(SETTINGS.pollIntervalMs);
+    await makeWatcher().tick();
+    expect(store.get(job.id)?.state).toBe("available");
+    expect(copyCalls(US)).toHaveLength(1);
+  });
+});
