@@ -60,9 +60,10 @@ export function createAfterStepsRunner(deps: AfterStepsDeps): (job: Job) => Prom
           error instanceof AwsRefusedError ? error.userMessage : "unexpected error (see the bot's log)";
         logger.warn({ jobId: job.id, region, step: kind, err: error }, "a step after the image failed");
         if (refused || job.attempts + 1 >= MAX_STEP_ATTEMPTS) {
+          // A passing failure's message promises a retry; the give-up says what kept failing instead.
           const reason = refused
             ? message
-            : `${message} ami-bot tried ${MAX_STEP_ATTEMPTS} times without success.`;
+            : `${message.split(/[;.]/)[0]}: ami-bot tried ${MAX_STEP_ATTEMPTS} times without success and stopped this step.`;
           const event: JobEvent =
             kind === "copy"
               ? { type: "copy_refused", region, reason }

@@ -244,6 +244,38 @@ describe("after the image", () => {
     expect([...(h.aws.images.get(source)?.launchPermissions ?? [])]).toEqual([CHOSEN[1]]);
   });
 
+  it("tells the thread, in plain words, of an account AWS does not know and of throttling that outlasts the retries, while the rest goes on", async () => {
+    h = await startHarness({ env: AFTER_ENV });
+    h.aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
+    h.aws.addUnknownAccount(NOT_CHOSEN);
+    // Every CopyImage into us-east-1 is throttled, however often it is tried.
+    h.aws.failNext("CopyImage", {
+      code: "RequestLimitExceeded",
+      status: 503,
+      count: 1_000,
+      when: (r) => r.region === "us-east-1",
+    });
+    const root = await ask({ copyTo: ["us-east-1", "eu-central-1"], shareWith: [NOT_CHOSEN] });
+    const source = await sourceAvailable();
+    const copy = await eventually(
+      () => [...h.aws.images.values()].find((i) => i.sourceImageId === source && i.region === "eu-central-1"),
+      10_000,
+      "the eu-central-1 copy",
+    );
+    h.aws.completeImage(copy.imageId);
+    const done = await eventually(() => reply(root, "after_done"), 60_000, "the summary");
+    expect(reply(root, "share_failed:eu-west-1")?.text).toContain(
+      "AWS does not know one of the accounts to share with",
+    );
+    expect(reply(root, "copy_failed:us-east-1")?.text).toContain(
+      "AWS is throttling requests in this account: ami-bot tried 6 times without success and stopped this step.",
+    );
+    expect(reply(root, "copy_available:eu-central-1")).toBeDefined();
+    expect(done.text).toMatch(/us-east-1: copy failed/);
+    expect(h.store.get(String(h.aws.images.get(source)?.tags["ami-bot:job-id"]))?.state).toBe("available");
+    expect([...h.aws.images.values()].filter((i) => i.region === "us-east-1")).toEqual([]);
+  }, 90_000);
+
   it("copies and shares nothing when nothing is ticked, and the job ends at available", async () => {
     h = await startHarness({ env: AFTER_ENV });
     h.aws.addInstance({ instanceId: INSTANCE, name: "web-1" });

@@ -30,14 +30,14 @@ export function afterStepReply(job: Job, key: string, partition: string): string
     case "copy_available":
       return `:white_check_mark: The copy in *${region}* is available: ${copy?.imageId ? link(partition, region, copy.imageId) : "(no id)"}.`;
     case "copy_failed":
-      return `:x: The copy to *${region}* failed. ${prose(copy?.reason ?? "")} The image in ${job.region}${(job.after?.copies.length ?? 0) > 1 ? " and the other copies are" : " is"} not affected.`;
+      return `:x: The copy to *${region}* failed. ${prose(copy?.reason ?? "")} The image in ${job.region}${(job.after?.copies.length ?? 0) > 1 ? " and the other copies are" : " is"} not affected; once the cause is fixed, copy it from the EC2 console (AMIs → Actions → Copy AMI).`;
     case "shared": {
       const imageId = region === job.region ? job.imageId : copy?.imageId;
       return `:handshake: ${imageId ? `\`${imageId}\`` : "The image"} in ${region} is shared with ${accounts(job)} (launch permission, and create-volume permission on its snapshots).`;
     }
     case "share_failed": {
       const share = region === job.region ? job.after?.share : copy?.share;
-      return `:warning: The image in ${region} was not shared. ${prose(share?.reason ?? "")}`;
+      return `:warning: The image in ${region} was not shared. ${prose(share?.reason ?? "")} Once the cause is fixed, share it from the EC2 console (AMIs → Actions → Edit AMI permissions).`;
     }
     case "after_done":
       return afterDoneText(job, partition);

@@ -20,7 +20,9 @@ export async function updateModal(
   },
   /** `volumes` left out drops the volume field (another place, or an instance whose volumes are unknown). */
   changes: Pick<ModalState, "instance" | "imageName" | "nameVersion" | "checkResult" | "volumes"> &
-    Partial<Pick<ModalState, "excludedDevices" | "description" | "tagsText" | "reboot">> & {
+    Partial<
+      Pick<ModalState, "excludedDevices" | "description" | "tagsText" | "reboot" | "copyTo" | "shareWith">
+    > & {
       /** A new default name offered (remembered, so a later default may replace it but never a typed name). */
       readonly autoName?: string;
     },

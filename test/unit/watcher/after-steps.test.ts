@@ -183,7 +183,8 @@ describe("steps after the image", () => {
     expect(store.get(job.id)?.state).toBe("available");
     expect(store.get(job.id)?.after?.share).toEqual({
       state: "failed",
-      reason: "AWS is throttling requests in this account. ami-bot tried 6 times without success.",
+      reason:
+        "AWS is throttling requests in this account: ami-bot tried 6 times without success and stopped this step.",
     });
   });
 
