@@ -150,6 +150,23 @@ function details(instance: Instance): InstanceDetails {
   };
 }
 
+/**
+ * A step's session policy, or a refusal in plain words when it cannot be made (an image with so many
+ * snapshots or accounts that the policy would pass AWS's 2,048 characters): trying again would not help.
+ */
+function stepPolicy(build: () => PolicyDocument): PolicyDocument {
+  try {
+    return build();
+  } catch (error) {
+    throw new AwsRefusedError(
+      "unknown",
+      "ami-bot cannot scope a session to this image (too many snapshots or accounts for one AWS session policy), so it did not try. Do this step in the EC2 console.",
+      false,
+      { cause: error },
+    );
+  }
+}
+
 /** CopyImage's idempotency token (at most 64 ASCII characters): one copy per job and destination region. */
 export function copyClientToken(jobId: string, region: string): string {
   return `${jobId}:${region}`.slice(0, 64);
@@ -540,11 +557,13 @@ export class Ec2Images implements ImageService {
     const client = this.client(
       destination,
       requester,
-      copyImagePolicy(
-        this.policyScope(destination),
-        { region: params.sourceRegion, imageId: params.sourceImageId },
-        params.jobId,
-        params.kmsKeyId,
+      stepPolicy(() =>
+        copyImagePolicy(
+          this.policyScope(destination),
+          { region: params.sourceRegion, imageId: params.sourceImageId },
+          params.jobId,
+          params.kmsKeyId,
+        ),
       ),
     );
     const tags = [
@@ -577,10 +596,19 @@ export class Ec2Images implements ImageService {
         throw new AwsRefusedError("unknown", "AWS accepted the copy but returned no image id.", true);
       return out.ImageId;
     } catch (error) {
-      throw translateEc2Error(error, {
+      const translated = translateEc2Error(error, {
         imageName: params.imageName,
         deniedMessage: `AWS denied the copy into ${destination.region}: the target role does not allow ami-bot to copy images there. Ask the people who run ami-bot to turn on copies in the target role (AllowCopy).`,
       });
+      // The name is taken in the destination, not where the person asked: say where, and what to do there.
+      if (translated.code === "name_taken")
+        throw new AwsRefusedError(
+          "name_taken",
+          `An image named “${params.imageName}” already exists in ${destination.region}, so AWS refused the copy. Rename or deregister that image there, then copy this one from the EC2 console.`,
+          false,
+          { cause: error },
+        );
+      throw translated;
     }
   }
 
@@ -614,12 +642,14 @@ export class Ec2Images implements ImageService {
     const client = this.client(
       place,
       requester,
-      shareImagePolicy(
-        this.policyScope(place),
-        params.imageId,
-        params.snapshotIds,
-        params.jobId,
-        params.accounts,
+      stepPolicy(() =>
+        shareImagePolicy(
+          this.policyScope(place),
+          params.imageId,
+          params.snapshotIds,
+          params.jobId,
+          params.accounts,
+        ),
       ),
     );
     const denied = `AWS denied sharing image ${params.imageId}: the target role does not allow ami-bot to share images. Ask the people who run ami-bot to turn on sharing in the target role (AllowShare).`;

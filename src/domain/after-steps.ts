@@ -26,6 +26,8 @@ export interface CopyStep {
   readonly reason?: string | undefined;
   /** Sharing of this copy, when accounts were chosen. */
   readonly share?: ImageShare | undefined;
+  /** AWS made the copy (it has an id) but ami-bot stopped following it: it may yet become available. */
+  readonly abandoned?: boolean | undefined;
 }
 
 /** The steps chosen for one job, and how far each got. */
@@ -131,7 +133,7 @@ export function applyAfterStep(
     }
     case "copy_refused":
       if (!copy || (copy.state !== "waiting" && copy.state !== "pending")) return undefined;
-      return failCopy(steps, event.region, event.reason);
+      return failCopy(steps, event.region, event.reason, copy.state === "pending");
     case "image_shared":
     case "share_refused": {
       const share = event.region === sourceRegion ? steps.share : copy?.share;
@@ -151,12 +153,13 @@ export function applyAfterStep(
   }
 }
 
-function failCopy(steps: AfterSteps, region: string, reason: string): AfterStepResult {
+function failCopy(steps: AfterSteps, region: string, reason: string, abandoned = false): AfterStepResult {
   return {
     steps: withCopy(steps, region, (c) => ({
       ...c,
       state: "failed",
       reason,
+      ...(abandoned && { abandoned: true }),
       // There is no copy to share.
       ...(c.share && { share: { state: "skipped" as const } }),
     })),
@@ -182,7 +185,13 @@ export function abandonAfterSteps(steps: AfterSteps, reason: string): AfterSteps
     share: end(steps.share),
     copies: steps.copies.map((c) =>
       c.state === "waiting" || c.state === "pending"
-        ? { ...c, state: "failed", reason, ...(c.share && { share: { state: "skipped" as const } }) }
+        ? {
+            ...c,
+            state: "failed",
+            reason,
+            ...(c.state === "pending" && { abandoned: true }),
+            ...(c.share && { share: { state: "skipped" as const } }),
+          }
         : { ...c, share: end(c.share) },
     ),
   };

@@ -21,6 +21,8 @@ export interface AfterStepsDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly onStep?: StepHook;
+  /** True once the bot is stopping: a call cut short then is no failure of the step's. */
+  readonly stopping?: () => boolean;
 }
 
 /** A step whose calls keep failing for passing reasons (throttling, outages) ends after this many tries. */
@@ -35,7 +37,10 @@ export function createAfterStepsRunner(deps: AfterStepsDeps): (job: Job) => Prom
   return async function runAfterSteps(job: Job): Promise<void> {
     const after = job.after;
     const sourceImage = job.imageId;
-    if (!after || !sourceImage) {
+    // The image had giveUpAfter to become available and each copy has as long again: beyond both, whatever
+    // is still open (a share retried for ever, say) ends, and the job with it.
+    const overdue = clock.now() - (job.decidedAt ?? job.createdAt) >= 2 * settings.giveUpAfterMs;
+    if (!after || !sourceImage || overdue) {
       await store.apply(job.id, { type: "gave_up" }, clock.now());
       return;
     }
@@ -51,15 +56,20 @@ export function createAfterStepsRunner(deps: AfterStepsDeps): (job: Job) => Prom
       region: string,
       kind: "copy" | "share",
       work: () => Promise<void>,
+      /** Before giving up: true when the step turned out done after all (a copy AWS made). */
+      lastLook?: () => Promise<boolean>,
     ): Promise<void> => {
       try {
         await work();
       } catch (error) {
+        // Cut short by a shutdown: tried again on the next start, without using up a try.
+        if (deps.stopping?.()) return;
         const refused = error instanceof AwsRefusedError && !error.retryable;
         const message =
           error instanceof AwsRefusedError ? error.userMessage : "unexpected error (see the bot's log)";
         logger.warn({ jobId: job.id, region, step: kind, err: error }, "a step after the image failed");
         if (refused || job.attempts + 1 >= MAX_STEP_ATTEMPTS) {
+          if (await lastLook?.().catch(() => false)) return;
           // A passing failure's message promises a retry; the give-up says what kept failing instead.
           const reason = refused
             ? message
@@ -75,6 +85,14 @@ export function createAfterStepsRunner(deps: AfterStepsDeps): (job: Job) => Prom
 
     const share = (place: Place, imageId: string, snapshotIds: readonly string[]) =>
       attempt(place.region, "share", async () => {
+        // The account owner may have withdrawn an account since the form was sent: nothing is shared then.
+        const withdrawn = after.shareWith.filter((a) => !place.target.after.shareWith.includes(a));
+        if (withdrawn.length > 0)
+          throw new AwsRefusedError(
+            "unknown",
+            `Sharing with ${withdrawn.join(", ")} is no longer offered for target ${job.targetName}, so ami-bot shared the image with no one.`,
+            false,
+          );
         await images.shareImage(place, requester, {
           jobId: job.id,
           imageId,
@@ -111,19 +129,33 @@ export function createAfterStepsRunner(deps: AfterStepsDeps): (job: Job) => Prom
     for (const copy of after.copies) {
       const destination = destinationOf(source.target, copy.region);
       if (!destination) {
-        if (copy.state === "waiting" || copy.state === "pending")
-          await store.apply(
-            job.id,
-            {
-              type: "copy_refused",
-              region: copy.region,
-              reason: `Copies to ${copy.region} are no longer offered for target ${job.targetName}.`,
-            },
-            clock.now(),
-          );
+        const reason = `Copies to ${copy.region} are no longer offered for target ${job.targetName}, so ami-bot stopped following this one.`;
+        await store.apply(
+          job.id,
+          copy.state === "available"
+            ? { type: "share_refused", region: copy.region, reason }
+            : { type: "copy_refused", region: copy.region, reason },
+          clock.now(),
+        );
         continue;
       }
-      if (copy.state === "waiting") await attempt(copy.region, "copy", () => startCopy(copy, destination));
+      if (copy.state === "waiting")
+        await attempt(
+          copy.region,
+          "copy",
+          () => startCopy(copy, destination),
+          // An earlier call (or this one, unanswered) may have made the copy: adopt it rather than fail it.
+          async () => {
+            const found = await images.findCopy(destination.place, job.id, sourceImage);
+            if (found)
+              await store.apply(
+                job.id,
+                { type: "copy_created", region: copy.region, imageId: found },
+                clock.now(),
+              );
+            return found !== undefined;
+          },
+        );
       else if (copy.state === "pending" && copy.imageId) {
         const copyId = copy.imageId;
         await attempt(copy.region, "copy", async () => {
@@ -147,7 +179,7 @@ export function createAfterStepsRunner(deps: AfterStepsDeps): (job: Job) => Prom
               {
                 type: "copy_refused",
                 region: copy.region,
-                reason: `The copy ${copyId} was still not available after ${Math.round(settings.giveUpAfterMs / 3_600_000)} h; ami-bot stopped following it. Check it in the EC2 console.`,
+                reason: `It was still not available after ${duration(settings.giveUpAfterMs)}; ami-bot stopped following it. Check it in the EC2 console.`,
               },
               now,
             );
@@ -172,7 +204,17 @@ export function createAfterStepsRunner(deps: AfterStepsDeps): (job: Job) => Prom
         now + backoff,
         now,
       );
-    } else await store.scheduleNext(job.id, now + settings.pollIntervalMs, now);
+    } else {
+      // Copies of large volumes take hours: after slowAfter, they are looked at as seldom as slow images.
+      const slow = after.copies.some(
+        (c) => c.state === "pending" && now - (c.attemptedAt ?? now) >= settings.slowAfterMs,
+      );
+      await store.scheduleNext(
+        job.id,
+        now + (slow ? settings.slowPollIntervalMs : settings.pollIntervalMs),
+        now,
+      );
+    }
 
     async function startCopy(copy: CopyStep, destination: { place: Place; kmsKeyId: string | undefined }) {
       if (!sourceImage) return;
@@ -210,6 +252,11 @@ export function createAfterStepsRunner(deps: AfterStepsDeps): (job: Job) => Prom
       logger.info({ jobId: job.id, imageId, region: copy.region }, "image copy started");
     }
   };
+}
+
+/** "24 h", or "20 min" for limits under an hour. */
+function duration(ms: number): string {
+  return ms >= 3_600_000 ? `${Math.round(ms / 3_600_000)} h` : `${Math.max(1, Math.round(ms / 60_000))} min`;
 }
 
 /** The copy's place and key, while the target still offers that region. */

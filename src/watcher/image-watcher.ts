@@ -87,6 +87,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
     settings,
     clock,
     logger,
+    stopping: () => stopping,
     ...(deps.onStep && { onStep: deps.onStep }),
   });
 

@@ -30,6 +30,9 @@ export function afterStepReply(job: Job, key: string, partition: string): string
     case "copy_available":
       return `:white_check_mark: The copy in *${region}* is available: ${copy?.imageId ? link(partition, region, copy.imageId) : "(no id)"}.`;
     case "copy_failed":
+      // AWS made the copy, but it was not followed to the end (too slow, or no longer offered).
+      if (copy?.abandoned && copy.imageId)
+        return `:warning: The copy ${link(partition, region, copy.imageId)} in *${region}* was not followed to the end. ${prose(copy.reason ?? "")} It was not shared; check it in the EC2 console before making another.`;
       return `:x: The copy to *${region}* failed. ${prose(copy?.reason ?? "")} The image in ${job.region}${(job.after?.copies.length ?? 0) > 1 ? " and the other copies are" : " is"} not affected; once the cause is fixed, copy it from the EC2 console (AMIs → Actions → Copy AMI).`;
     case "shared": {
       const imageId = region === job.region ? job.imageId : copy?.imageId;
@@ -56,11 +59,35 @@ export function nextStepsText(job: Job): string {
   return parts.length ? ` Next: ${parts.join(" and ")}; updates follow here.` : "";
 }
 
+/** Slack's limits: a section's text holds 3,000 characters, a field's 2,000 (room left for the rest). */
+const REPLY_MAX = 2_900;
+const FIELD_MAX = 1_900;
+
+/** Whole lines up to `max` characters, then how many were left out (they are in the thread's replies). */
+function capped(lines: readonly string[], max: number): string {
+  const kept: string[] = [];
+  let length = 0;
+  for (const [i, line] of lines.entries()) {
+    const more = `… and ${lines.length - i} more (see the replies in the thread)`;
+    // Room for this line, and for the "more" line should any follow.
+    const room = i < lines.length - 1 ? more.length + 1 : 0;
+    if (length + line.length + 1 + room > max) {
+      kept.push(more);
+      break;
+    }
+    kept.push(line);
+    length += line.length + 1;
+  }
+  return kept.join("\n");
+}
+
 function afterDoneText(job: Job, partition: string): string {
   const after = job.after;
   if (!after) return ":white_check_mark: Done.";
-  const lines = [":checkered_flag: *All steps after the image are done.*", ...summaryLines(job, partition)];
-  return lines.join("\n");
+  return capped(
+    [":checkered_flag: *All steps after the image are done.*", ...summaryLines(job, partition)],
+    REPLY_MAX,
+  );
 }
 
 function shareWord(share: ImageShare | undefined): string {
@@ -88,11 +115,13 @@ function summaryLines(job: Job, partition: string): string[] {
     const what =
       c.state === "available" && c.imageId
         ? `${link(partition, c.region, c.imageId)}${shareWord(c.share)}`
-        : c.state === "failed"
-          ? `copy failed: ${prose(c.reason ?? "", 300)}`
-          : c.state === "pending"
-            ? `copying${c.imageId ? ` (\`${c.imageId}\`)` : ""}…`
-            : "copy waiting for the image";
+        : c.state === "failed" && c.abandoned && c.imageId
+          ? `copy \`${c.imageId}\` not followed to the end: ${prose(c.reason ?? "", 300)}`
+          : c.state === "failed"
+            ? `copy failed: ${prose(c.reason ?? "", 300)}`
+            : c.state === "pending"
+              ? `copying${c.imageId ? ` (\`${c.imageId}\`)` : ""}…`
+              : "copy waiting for the image";
     lines.push(`• ${c.region}: ${what}`);
   }
   return lines;
@@ -106,5 +135,8 @@ export function afterStepsField(job: Job, partition: string): string | undefined
   if (after.copies.length) chosen.push(`Copy to ${after.copies.map((c) => c.region).join(", ")}`);
   if (after.shareWith.length) chosen.push(`Share with ${accounts(job)}`);
   const started = job.state === "finishing" || (job.state === "available" && job.imageId);
-  return `*After the image*\n${chosen.join("\n")}${started ? `\n${summaryLines(job, partition).join("\n")}` : ""}`;
+  return capped(
+    ["*After the image*", ...chosen, ...(started ? summaryLines(job, partition) : [])],
+    FIELD_MAX,
+  );
 }

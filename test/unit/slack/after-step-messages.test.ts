@@ -77,3 +77,31 @@ describe("the thread's replies about the steps after the image", () => {
     expect(afterStepsField(job, "aws")).toContain("• us-east-1: <https://us-east-1.console");
   });
 });
+
+describe("within Slack's limits", () => {
+  const regions = Array.from({ length: 10 }, (_, i) => `ap-south-${i + 1}`);
+  const accounts = Array.from({ length: 20 }, (_, i) => String(210_987_654_300 + i));
+  const big = makeJob({
+    state: "available",
+    imageId: "ami-0source",
+    after: {
+      shareWith: accounts,
+      share: { state: "shared" },
+      copies: regions.map((region) => ({
+        region,
+        state: "failed" as const,
+        reason: `AWS says: “${"The KMS key is not accessible because its key policy does not allow it. ".repeat(5)}”.`,
+        share: { state: "skipped" as const },
+      })),
+    },
+  });
+
+  it("keeps the root's field under 2,000 characters and the summary under 3,000, saying how much was left out", () => {
+    const field = afterStepsField(big, "aws") ?? "";
+    expect(field.length).toBeLessThanOrEqual(2_000);
+    expect(field).toMatch(/… and \d+ more \(see the replies in the thread\)$/);
+    const summary = afterStepReply(big, "after_done", "aws") ?? "";
+    expect(summary.length).toBeLessThanOrEqual(3_000);
+    expect(summary).toMatch(/… and \d+ more/);
+  });
+});

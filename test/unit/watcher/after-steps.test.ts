@@ -176,7 +176,7 @@ describe("steps after the image", () => {
       new AwsRefusedError("throttled", "AWS is throttling requests in this account.", true),
     );
     for (let i = 0; i < 6; i++) {
-      clock.advance(HOUR);
+      clock.advance(10 * 60 * SECOND);
       await watcher.tick();
     }
     expect(shareCalls()).toHaveLength(6);
@@ -186,6 +186,119 @@ describe("steps after the image", () => {
       reason:
         "AWS is throttling requests in this account: ami-bot tried 6 times without success and stopped this step.",
     });
+  });
+
+  it("ends whatever is still open once twice the time limit has passed, and the job with it", async () => {
+    const job = await availableJob({ copyTo: [] });
+    images.failAlways(
+      "shareImage",
+      new AwsRefusedError("throttled", "AWS is throttling requests in this account.", true),
+    );
+    await watcher.tick();
+    clock.advance(2 * SETTINGS.giveUpAfterMs);
+    await watcher.tick();
+    expect(store.get(job.id)).toMatchObject({ state: "available", after: { share: { state: "failed" } } });
+    expect(keys(job.id)).toContain("after_done");
+  });
+
+  it("shares with no one when the account owner withdrew a ticked account since, and says so", async () => {
+    const job = await availableJob({ copyTo: [] });
+    const narrowed = testTarget({ ...prod, after: { ...prod.after, shareWith: [ACCOUNTS[0] as string] } });
+    await createImageWatcher({
+      store,
+      images,
+      targets: [narrowed],
+      settings: SETTINGS,
+      clock,
+      logger: silentLogger(),
+    }).tick();
+    expect(shareCalls()).toEqual([]);
+    expect(store.get(job.id)?.after?.share).toEqual({
+      state: "failed",
+      reason: `Sharing with ${ACCOUNTS[1]} is no longer offered for target prod, so ami-bot shared the image with no one.`,
+    });
+  });
+
+  it("ends the open steps of a copy region the target no longer offers, a copy's share included", async () => {
+    const job = await availableJob({ copyTo: ["us-east-1"] });
+    images.failNext(
+      "shareImage",
+      new AwsRefusedError("throttled", "AWS is throttling requests in this account.", true),
+      { place: US },
+    );
+    await watcher.tick(); // source shared, copy started
+    const copyId = store.get(job.id)?.after?.copies[0]?.imageId as string;
+    images.setImageState(copyId, "available");
+    clock.advance(SETTINGS.pollIntervalMs);
+    await watcher.tick(); // copy available, its share throttled
+    expect(store.get(job.id)?.after?.copies[0]?.share).toEqual({ state: "waiting" });
+    const withoutUs = testTarget({ ...prod, after: { ...prod.after, copyTo: [] } });
+    clock.advance(HOUR);
+    await createImageWatcher({
+      store,
+      images,
+      targets: [withoutUs],
+      settings: SETTINGS,
+      clock,
+      logger: silentLogger(),
+    }).tick();
+    expect(store.get(job.id)?.state).toBe("available");
+    expect(store.get(job.id)?.after?.copies[0]?.share?.state).toBe("failed");
+  });
+
+  it("adopts a copy AWS made rather than fail it when CopyImage's answers keep getting lost", async () => {
+    const job = await availableJob({ copyTo: ["us-east-1"], shareWith: [] });
+    // Every answer is lost, though the first call made the copy.
+    let made = false;
+    const losing = new Proxy(images, {
+      get(target, name) {
+        if (name === "copyImage")
+          return async (...args: Parameters<MemoryImageService["copyImage"]>) => {
+            if (!made) {
+              made = true;
+              await target.copyImage(...args);
+            }
+            throw new AwsRefusedError("aws_unavailable", "AWS did not answer in time.", true);
+          };
+        if (name === "findCopy") return async () => undefined; // tag filters lagging all along
+        const value = Reflect.get(target, name);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const stubborn = createImageWatcher({
+      store,
+      images: losing,
+      targets: [prod],
+      settings: SETTINGS,
+      clock,
+      logger: silentLogger(),
+    });
+    for (let i = 0; i < 5; i++) {
+      await stubborn.tick();
+      clock.advance(10 * 60 * SECOND);
+    }
+    expect(store.get(job.id)?.after?.copies[0]?.state).toBe("waiting");
+    // The sixth try fails too, and the last look (tags caught up by now) finds the copy.
+    await createImageWatcher({
+      store,
+      images: new Proxy(images, {
+        get(target, name) {
+          if (name === "copyImage")
+            return async () => {
+              throw new AwsRefusedError("aws_unavailable", "AWS did not answer in time.", true);
+            };
+          const value = Reflect.get(target, name);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      }),
+      targets: [prod],
+      settings: SETTINGS,
+      clock,
+      logger: silentLogger(),
+    }).tick();
+    const copy = store.get(job.id)?.after?.copies[0];
+    expect(copy?.state).toBe("pending");
+    expect(images.imagesIn(US).map((i) => i.imageId)).toEqual([copy?.imageId]);
   });
 
   it("copies nothing twice when the copy's id was never stored: it finds the copy by its tags", async () => {
