@@ -143,11 +143,19 @@ export interface SweepReport {
   readonly keptProtected: readonly KeepDecision[];
   readonly keptInUse: readonly KeepDecision[];
   readonly failed: readonly FailedImage[];
+  /**
+   * Images tagged `ami-bot:job-id` neither weighed nor removed because the tag does not name a finished job
+   * of this target in this bot's store: another target's, another ami-bot's, or one still running.
+   */
+  readonly leftAlone: number;
   /** A region where nothing could be weighed or removed at all (listing failed, role refused). */
   readonly regionErrors: readonly { readonly region: string; readonly error: string }[];
 }
 
-/** Whether a daily sweep has anything to say: something went, was kept for protection, or failed. */
+/**
+ * Whether a daily sweep has anything to say: something went, was kept for protection, or failed. Images
+ * left alone as not this target's (`leftAlone`) are told only alongside, or every day would post.
+ */
 export function sweepWorthTelling(report: SweepReport): boolean {
   return (
     report.removed.length > 0 ||

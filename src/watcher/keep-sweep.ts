@@ -1,11 +1,15 @@
 /**
  * The keep rule's sweep: for each target with a rule, in each of its regions and those its images are
- * copied into, list the images ami-bot made, choose what goes (domain/keep-rule.ts), keep those a launch
- * template uses, deregister the rest with their snapshots, and post one summary per target. Once a day per
+ * copied into, list the images ami-bot made, keep only those of this target's finished jobs (by their
+ * `ami-bot:job-id` tag, looked up in this bot's store), choose what goes (domain/keep-rule.ts), keep those a
+ * launch template uses, deregister the rest with their snapshots, and post one summary per target. Once a day per
  * target: an hourly check claims the target's day in the store, so of several replicas one sweeps. A region
  * or a target failing never stops the others; the summary says what went wrong.
  */
+
+import { isFinal } from "../domain/job.js";
 import {
+  type BotImage,
   type FailedImage,
   type KeepDecision,
   type RemovedImage,
@@ -35,7 +39,8 @@ const DAY_MS = 24 * HOUR_MS;
 const CLAIM_SLACK_MS = 10 * 60_000;
 
 export interface KeepSweepDeps {
-  readonly store: Pick<JobStore, "claimSweep">;
+  /** Claims each target's day, and tells which job an image's `ami-bot:job-id` tag names. */
+  readonly store: Pick<JobStore, "claimSweep" | "get">;
   readonly cleanup: ImageCleanup;
   readonly targets: readonly Target[];
   readonly clock: Clock;
@@ -96,8 +101,13 @@ interface RegionResult {
   readonly keptProtected: KeepDecision[];
   readonly keptInUse: KeepDecision[];
   readonly failed: FailedImage[];
+  /** Images tagged `ami-bot:job-id` that are not this target's finished jobs, so neither weighed nor removed. */
+  leftAlone: number;
   error?: string;
 }
+
+/** Whether a job id names a job of this target that has ended; each id is looked up once per sweep. */
+type JobCheck = (jobId: string) => Promise<boolean>;
 
 export function createKeepSweep(deps: KeepSweepDeps): KeepSweep {
   const { store, cleanup, clock, logger } = deps;
@@ -116,13 +126,24 @@ export function createKeepSweep(deps: KeepSweepDeps): KeepSweep {
     region: string,
     options: SweepOptions & { requester: Requester },
     now: number,
+    finishedJobOfTarget: JobCheck,
   ): Promise<RegionResult> {
-    const out: RegionResult = { removed: [], keptProtected: [], keptInUse: [], failed: [] };
+    const out: RegionResult = { removed: [], keptProtected: [], keptInUse: [], failed: [], leftAlone: 0 };
     const place: Place = { target, region };
     const log = logger.child({ target: target.name, region });
     let step = "list the images";
     try {
-      const images = await cleanup.listBotImages(place);
+      const listed = await cleanup.listBotImages(place);
+      step = "look up the jobs that made the images";
+      // Only this target's finished jobs: the tag alone does not say whose image it is (another target on
+      // the same role, another ami-bot on the account), and an unfinished job's image may still be copied.
+      // Copies carry their source's job id, so they follow their job.
+      const images: BotImage[] = [];
+      for (const image of listed) {
+        if (!image.jobId) continue;
+        if (await finishedJobOfTarget(image.jobId)) images.push(image);
+        else out.leftAlone++;
+      }
       const first = selectRemovals(images, rule, now);
       step = "check which images launch templates use";
       const inUse =
@@ -184,8 +205,29 @@ export function createKeepSweep(deps: KeepSweepDeps): KeepSweep {
     const requester = options.requester ?? { userId: identity, channelId: rule.channel };
     const regions = sweepRegions(target);
     const now = clock.now();
+    const looked = new Map<string, Promise<boolean>>();
+    const isFinishedJobOfTarget = async (jobId: string): Promise<boolean> => {
+      // Always awaited: the store is SQLite (answers at once) or Postgres (a promise).
+      const job = await store.get(jobId);
+      return (
+        job !== undefined &&
+        job.targetName === target.name &&
+        job.roleArn === target.roleArn &&
+        isFinal(job.state)
+      );
+    };
+    const finishedJobOfTarget: JobCheck = (jobId) => {
+      let answer = looked.get(jobId);
+      if (!answer) {
+        answer = isFinishedJobOfTarget(jobId);
+        looked.set(jobId, answer);
+      }
+      return answer;
+    };
     const results = await Promise.all(
-      regions.map((region) => sweepRegion(target, rule, region, { ...options, requester }, now)),
+      regions.map((region) =>
+        sweepRegion(target, rule, region, { ...options, requester }, now, finishedJobOfTarget),
+      ),
     );
     const report: SweepReport = {
       targetName: target.name,
@@ -197,6 +239,7 @@ export function createKeepSweep(deps: KeepSweepDeps): KeepSweep {
       keptProtected: results.flatMap((r) => r.keptProtected),
       keptInUse: results.flatMap((r) => r.keptInUse),
       failed: results.flatMap((r) => r.failed),
+      leftAlone: results.reduce((sum, r) => sum + r.leftAlone, 0),
       regionErrors: results.flatMap((r, i) =>
         r.error === undefined ? [] : [{ region: regions[i] as string, error: r.error }],
       ),
@@ -209,6 +252,7 @@ export function createKeepSweep(deps: KeepSweepDeps): KeepSweep {
         keptProtected: report.keptProtected.length,
         keptInUse: report.keptInUse.length,
         failed: report.failed.length,
+        leftAlone: report.leftAlone,
         regionErrors: report.regionErrors.length,
       },
       options.preview ? "keep rule previewed" : "keep rule swept",

@@ -2,12 +2,14 @@
  * The keep rule through the bot's real HTTP endpoint against the fakes: `/ami cleanup preview` lists what
  * would go and touches nothing; `/ami cleanup run` deregisters exactly that (one DeregisterImage each, with
  * its snapshots, under a session naming only that image and its snapshots), keeps protected images, those in a launch
- * template and anything ami-bot did not make, and posts the summary to the rule's channel; anyone not listed
- * as an admin is refused.
+ * template, anything ami-bot did not make and anything not a finished job of this target in the bot's
+ * database (saying how many), and posts the summary to the rule's channel; anyone not listed as an admin is
+ * refused.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { FakeImage } from "../fakes/fake-aws.js";
-import { ALLOWED_USER, CHANNEL, type Harness, startHarness } from "../support/bot-harness.js";
+import { newJob } from "../fakes/job-fixtures.js";
+import { ALLOWED_USER, CHANNEL, type Harness, ROLE_ARN, startHarness } from "../support/bot-harness.js";
 
 const DAY = 86_400_000;
 const INSTANCE = "i-0123456789abcdef0";
@@ -24,6 +26,7 @@ describe("/ami cleanup", () => {
     inTemplate: FakeImage;
     oldest: FakeImage;
     foreign: FakeImage;
+    otherBot: FakeImage;
     copyNewest: FakeImage;
     copySecond: FakeImage;
     copyOld: FakeImage;
@@ -40,16 +43,25 @@ describe("/ami cleanup", () => {
       },
     });
     const now = Date.now();
-    const ours = (name: string, ageDays: number, extra: { region?: string; protect?: boolean } = {}) =>
-      h.aws.addImage({
+    const jobs = new Set<string>();
+    /** An image of job `job-<day>`; a copy carries its source's job id, as ami-bot tags it. */
+    const ours = (
+      name: string,
+      ageDays: number,
+      extra: { region?: string; protect?: boolean; day?: number } = {},
+    ) => {
+      const jobId = `job-day-${extra.day ?? ageDays}`;
+      jobs.add(jobId);
+      return h.aws.addImage({
         name,
         region: extra.region ?? "eu-west-1",
         creationDate: now - ageDays * DAY,
         sourceInstanceId: INSTANCE,
-        tags: { "ami-bot:job-id": `job-${name}`, "ami-bot:instance-id": INSTANCE },
+        tags: { "ami-bot:job-id": jobId, "ami-bot:instance-id": INSTANCE },
         snapshots: 2,
         ...(extra.protect && { deregistrationProtection: true }),
       });
+    };
     images = {
       newest: ours("web-1 day 1", 1),
       second: ours("web-1 day 2", 2),
@@ -65,10 +77,28 @@ describe("/ami cleanup", () => {
         sourceInstanceId: INSTANCE,
         snapshots: 1,
       }),
+      // Tagged as ami-bot tags, by a job this bot's database does not know (another ami-bot on the account,
+      // say): beyond the rule, yet never touched.
+      otherBot: h.aws.addImage({
+        name: "web-1 other bot",
+        region: "eu-west-1",
+        creationDate: now - 50 * DAY,
+        sourceInstanceId: INSTANCE,
+        tags: { "ami-bot:job-id": "job-of-another-bot", "ami-bot:instance-id": INSTANCE },
+        snapshots: 1,
+      }),
       copyNewest: ours("web-1 copy 1", 1, { region: "us-east-1" }),
       copySecond: ours("web-1 copy 2", 2, { region: "us-east-1" }),
       copyOld: ours("web-1 copy 3", 3, { region: "us-east-1" }),
     };
+    // The rule weighs only the images of this target's finished jobs: each is stored, as the bot would
+    // have stored it, and ended (available). In the same tick as the insert, so the watcher never checks it.
+    for (const id of jobs) {
+      h.store.insert(newJob({ id, targetName: "prod", roleArn: ROLE_ARN, instanceId: INSTANCE }), now);
+      h.store.apply(id, { type: "image_created", imageId: `ami-of-${id}` }, now);
+      h.store.apply(id, { type: "image_state", state: "available" }, now);
+      expect(h.store.get(id)?.state).toBe("available");
+    }
     h.aws.addLaunchTemplate({ region: "eu-west-1", name: "web", imageId: images.inTemplate.imageId });
   });
 
@@ -86,6 +116,7 @@ describe("/ami cleanup", () => {
     images.guarded,
     images.inTemplate,
     images.foreign,
+    images.otherBot,
     images.copyNewest,
     images.copySecond,
   ];
@@ -107,8 +138,12 @@ describe("/ami cleanup", () => {
     expect(answer).toContain("*Kept 1 image a launch template uses*");
     expect(answer).toContain(images.inTemplate.imageId);
     expect(answer).not.toContain(images.foreign.imageId);
+    expect(answer).not.toContain(images.otherBot.imageId);
+    expect(answer).toContain(
+      "1 image tagged by ami-bot was left alone: not finished jobs of this target (another target, another ami-bot, or still running).",
+    );
     expect(h.aws.calls("DeregisterImage")).toEqual([]);
-    expect(h.aws.images.size).toBe(10);
+    expect(h.aws.images.size).toBe(11);
     expect(summariesPosted()).toEqual([]);
   });
 
@@ -167,6 +202,8 @@ describe("/ami cleanup", () => {
     expect(summary).toContain(`beyond the newest 2 of ${INSTANCE} in eu-west-1`);
     expect(summary).toContain("*Kept 1 image with deregistration protection*");
     expect(summary).toContain("*Kept 1 image a launch template uses*");
+    expect(summary).toContain("1 image tagged by ami-bot was left alone");
+    expect(summary).not.toContain(images.otherBot.imageId);
   });
 
   it("refuses someone not listed as the target's admin, naming who may, and touches nothing", async () => {

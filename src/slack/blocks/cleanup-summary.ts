@@ -70,7 +70,7 @@ export function cleanupSummaryMessage(
         {
           type: "mrkdwn",
           verbatim: true,
-          text: `Keep rule: ${escapeText(describeKeepRule(report.rule))}. Only images ami-bot made (tagged \`ami-bot:job-id\`) are weighed. Regions: ${escapeText(report.regions.join(", "))}.`,
+          text: `Keep rule: ${escapeText(describeKeepRule(report.rule))}. Only images of this target's finished jobs (tagged \`ami-bot:job-id\`) are weighed. Regions: ${escapeText(report.regions.join(", "))}.`,
         },
       ],
     },
@@ -112,6 +112,12 @@ export function cleanupSummaryMessage(
       listSection(
         `*Could not remove ${plural(report.failed.length, "image")}*; the next sweep tries again:`,
         report.failed.map((f) => `${imageLine(report, f)}\n    ${prose(f.error, 400)}`),
+      ),
+    );
+  if (report.leftAlone > 0)
+    blocks.push(
+      section(
+        `${plural(report.leftAlone, "image")} tagged by ami-bot ${report.leftAlone === 1 ? "was" : "were"} left alone: not finished jobs of this target (another target, another ami-bot, or still running).`,
       ),
     );
   if (report.regionErrors.length > 0)

@@ -160,6 +160,7 @@ describe("sweepWorthTelling", () => {
     keptProtected: [],
     keptInUse: [],
     failed: [],
+    leftAlone: 0,
     regionErrors: [],
   };
   const decision = { image: image({ ageDays: 1 }), reasons: ["older than 1 day"] };
@@ -167,6 +168,8 @@ describe("sweepWorthTelling", () => {
   it("is silent when nothing was removed, protected or failed", () => {
     expect(sweepWorthTelling(empty)).toBe(false);
     expect(sweepWorthTelling({ ...empty, keptInUse: [decision] })).toBe(false);
+    // Other targets' images, or those of jobs still running, would otherwise post every day.
+    expect(sweepWorthTelling({ ...empty, leftAlone: 12 })).toBe(false);
   });
 
   it("tells removals, protected images and failures", () => {

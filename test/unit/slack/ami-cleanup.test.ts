@@ -11,7 +11,7 @@ import {
 } from "../../../src/slack/commands/ami-cleanup.js";
 import { createKeepSweep, type KeepSweep } from "../../../src/watcher/keep-sweep.js";
 import { CLOCK_START, createFixedClock } from "../../fakes/fixed-clock.js";
-import { memoryStore, silentLogger, testTarget } from "../../fakes/job-fixtures.js";
+import { memoryStore, newJob, silentLogger, testTarget } from "../../fakes/job-fixtures.js";
 import { MemoryImageCleanup } from "../../fakes/memory-image-cleanup.js";
 
 const ADMIN = "U0ADMIN1";
@@ -107,10 +107,17 @@ describe("/ami cleanup", () => {
     acks = [];
     responses = [];
     prod = target("prod");
-    images.add(old("1", 1));
-    images.add(old("2", 2));
+    const store = memoryStore();
+    for (const image of [old("1", 1), old("2", 2)]) {
+      // The rule weighs only images of prod's finished jobs.
+      const id = image.jobId as string;
+      store.insert(newJob({ id, targetName: "prod" }), CLOCK_START);
+      store.apply(id, { type: "image_created", imageId: image.imageId }, CLOCK_START);
+      store.apply(id, { type: "image_state", state: "available" }, CLOCK_START);
+      images.add(image);
+    }
     sweep = createKeepSweep({
-      store: memoryStore(),
+      store,
       cleanup: images,
       targets: [prod],
       clock: createFixedClock(),

@@ -38,6 +38,7 @@ function report(overrides: Partial<SweepReport> = {}): SweepReport {
     keptProtected: [],
     keptInUse: [],
     failed: [],
+    leftAlone: 0,
     regionErrors: [],
     ...overrides,
   };
@@ -157,6 +158,19 @@ describe("cleanupSummaryMessage", () => {
       expect(text.length).toBeLessThanOrEqual(3000);
     }
     expect(textOf(m)).toMatch(/… and \d+ more/);
+  });
+
+  it("says in one line how many tagged images were left alone as not this target's finished jobs", () => {
+    const line =
+      "12 images tagged by ami-bot were left alone: not finished jobs of this target (another target, another ami-bot, or still running).";
+    const m = cleanupSummaryMessage(report({ leftAlone: 12 }));
+    expect(textOf(m)).toContain(line);
+    expect(m.blocks).toHaveLength(4);
+    expect(textOf(cleanupSummaryMessage(report({ preview: true, leftAlone: 12 })))).toContain(line);
+    expect(textOf(cleanupSummaryMessage(report({ leftAlone: 1 })))).toContain(
+      "1 image tagged by ami-bot was left alone: not finished jobs of this target",
+    );
+    expect(textOf(cleanupSummaryMessage(report()))).not.toContain("left alone");
   });
 
   it("adds why the channel's copy could not be posted", () => {

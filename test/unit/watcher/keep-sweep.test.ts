@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { BotImage, SweepReport } from "../../../src/domain/keep-rule.js";
+import type { NewJob } from "../../../src/domain/ports.js";
 import type { KeepRule, Target } from "../../../src/domain/target.js";
+import type { SqliteJobStore } from "../../../src/store/sqlite-job-store.js";
 import {
   createKeepSweep,
   KEEP_RULE_IDENTITY,
@@ -8,7 +10,7 @@ import {
   sweepRegions,
 } from "../../../src/watcher/keep-sweep.js";
 import { CLOCK_START, createFixedClock, type FixedClock } from "../../fakes/fixed-clock.js";
-import { memoryStore, silentLogger, testTarget } from "../../fakes/job-fixtures.js";
+import { memoryStore, newJob, silentLogger, testTarget } from "../../fakes/job-fixtures.js";
 import { denied, MemoryImageCleanup } from "../../fakes/memory-image-cleanup.js";
 
 const DAY = 86_400_000;
@@ -54,16 +56,36 @@ describe("the keep sweep", () => {
   let clock: FixedClock;
   let cleanup: MemoryImageCleanup;
   let posted: { channel: string; report: SweepReport }[];
+  let store: SqliteJobStore;
 
   beforeEach(() => {
     clock = createFixedClock();
     cleanup = new MemoryImageCleanup();
     posted = [];
+    store = memoryStore();
   });
+
+  /** The job that made an image, stored as the bot stores it; by default a finished job of target prod. */
+  function storeJob(
+    jobId: string,
+    job: Partial<NewJob> = {},
+    end: "available" | "pending" | "queued" = "available",
+  ): void {
+    store.insert(newJob({ ...job, id: jobId }), clock.now());
+    if (end === "queued") return;
+    store.apply(jobId, { type: "image_created", imageId: `ami-of-${jobId}` }, clock.now());
+    if (end === "available") store.apply(jobId, { type: "image_state", state: "available" }, clock.now());
+  }
+
+  /** An image in the fake EC2, with a finished job of prod behind it unless `job` says otherwise. */
+  function add(img: BotImage, job: Partial<NewJob> | "unknown" = {}): BotImage {
+    if (job !== "unknown" && img.jobId) storeJob(img.jobId, job);
+    return cleanup.add(img);
+  }
 
   function sweeper(targets: Target[], overrides: Partial<KeepSweepDeps> = {}) {
     return createKeepSweep({
-      store: memoryStore(),
+      store,
       cleanup,
       targets,
       clock,
@@ -82,13 +104,13 @@ describe("the keep sweep", () => {
 
   it("removes what is beyond the rule in every region, keeps protected and in-use images, and posts once", async () => {
     const target = keepTarget("prod", rule(), ["us-east-1"]);
-    const newest = cleanup.add(image("eu-west-1", 1));
-    const old = cleanup.add(image("eu-west-1", 2, { snapshotIds: ["snap-0aaaaaaaaaaaaaaaa"] }));
-    const guarded = cleanup.add(image("eu-west-1", 3, { protected: true }));
-    const used = cleanup.add(image("eu-west-1", 4));
+    const newest = add(image("eu-west-1", 1));
+    const old = add(image("eu-west-1", 2, { snapshotIds: ["snap-0aaaaaaaaaaaaaaaa"] }));
+    const guarded = add(image("eu-west-1", 3, { protected: true }));
+    const used = add(image("eu-west-1", 4));
     cleanup.inTemplates.add(used.imageId);
-    const copyNewest = cleanup.add(image("us-east-1", 1));
-    const copyOld = cleanup.add(image("us-east-1", 5));
+    const copyNewest = add(image("us-east-1", 1));
+    const copyOld = add(image("us-east-1", 5));
     cleanup.keepsSnapshots.set(copyOld.imageId, [{ snapshotId: "snap-kept", code: "missing-permissions" }]);
 
     const { report, postError } = await sweeper([target]).sweep(target, {
@@ -125,8 +147,8 @@ describe("the keep sweep", () => {
 
   it("only lists and chooses in a preview: nothing deregistered, nothing posted", async () => {
     const target = keepTarget();
-    cleanup.add(image("eu-west-1", 1));
-    const old = cleanup.add(image("eu-west-1", 2));
+    add(image("eu-west-1", 1));
+    const old = add(image("eu-west-1", 2));
     const { report } = await sweeper([target]).sweep(target, {
       preview: true,
       requester: { userId: ADMIN, channelId: "C0OPS" },
@@ -140,8 +162,8 @@ describe("the keep sweep", () => {
 
   it("acts for the person who asked when a command runs it", async () => {
     const target = keepTarget();
-    cleanup.add(image("eu-west-1", 1));
-    cleanup.add(image("eu-west-1", 2));
+    add(image("eu-west-1", 1));
+    add(image("eu-west-1", 2));
     await sweeper([target]).sweep(target, {
       preview: false,
       requester: { userId: ADMIN, channelId: "C0OPS" },
@@ -150,15 +172,118 @@ describe("the keep sweep", () => {
     expect(cleanup.deregistered[0]?.requester).toEqual({ userId: ADMIN, channelId: "C0OPS" });
   });
 
+  describe("weighs only this target's finished jobs", () => {
+    it("never removes or counts another target's images, another ami-bot's or unknown ones", async () => {
+      const target = keepTarget("prod", rule({ maxAgeMs: 30 * DAY }));
+      // Another target on the same role, and one of the same name on another role (another account).
+      const otherTarget = add(image("eu-west-1", 1), { targetName: "staging" });
+      const otherRole = add(image("eu-west-1", 1, { imageId: "ami-0otherrole000000" }), {
+        roleArn: "arn:aws:iam::210987654321:role/ami-bot",
+      });
+      // A job id this bot's store does not know: another ami-bot on the account.
+      const unknown = add(image("eu-west-1", 1), "unknown");
+      const otherOld = add(image("eu-west-1", 90), { targetName: "staging" });
+      const unknownOld = add(image("eu-west-1", 90), "unknown");
+      const ours = add(image("eu-west-1", 2));
+      const oursOld = add(image("eu-west-1", 3));
+
+      const { report } = await sweeper([target]).sweep(target, { preview: false, post: "always" });
+
+      // Were the others counted among the newest 1, `ours` would have gone too.
+      expect(report.removed.map((r) => r.image.imageId)).toEqual([oursOld.imageId]);
+      expect(cleanup.deregistered.map((d) => d.imageId)).toEqual([oursOld.imageId]);
+      for (const kept of [otherTarget, otherRole, unknown, otherOld, unknownOld, ours])
+        expect(cleanup.images.has(kept.imageId)).toBe(true);
+      expect(report.leftAlone).toBe(5);
+      expect(report.keptProtected).toEqual([]);
+      expect(report.keptInUse).toEqual([]);
+    });
+
+    it("never removes the image of a job still running, even beyond the rule, nor its copies", async () => {
+      const target = keepTarget("prod", rule({ maxAgeMs: 30 * DAY }), ["us-east-1"]);
+      add(image("eu-west-1", 1));
+      // Its image is available and its copy is still being made: removing the source would break the copy.
+      const finishing = add(image("eu-west-1", 40, { jobId: "job-finishing" }), "unknown");
+      storeJob("job-finishing", { copyTo: ["us-east-1"] });
+      expect((await store.get("job-finishing"))?.state).toBe("finishing");
+      const finishingCopy = add(image("us-east-1", 40, { jobId: "job-finishing" }), "unknown");
+      // Made, not yet seen available by the watcher; and one not yet made (an old tag reused, say).
+      const pending = add(image("eu-west-1", 50, { jobId: "job-pending" }), "unknown");
+      storeJob("job-pending", {}, "pending");
+      const queued = add(image("eu-west-1", 60, { jobId: "job-queued" }), "unknown");
+      storeJob("job-queued", {}, "queued");
+      expect((await store.get("job-pending"))?.state).toBe("pending");
+      expect((await store.get("job-queued"))?.state).toBe("queued");
+      const finishedOld = add(image("eu-west-1", 45));
+
+      for (const preview of [true, false]) {
+        const { report } = await sweeper([target]).sweep(target, { preview, post: "never" });
+        expect(report.removed.map((r) => r.image.imageId)).toEqual([finishedOld.imageId]);
+        expect(report.leftAlone).toBe(4);
+      }
+      for (const kept of [finishing, finishingCopy, pending, queued])
+        expect(cleanup.images.has(kept.imageId)).toBe(true);
+      expect(cleanup.deregistered.map((d) => d.imageId)).toEqual([finishedOld.imageId]);
+    });
+
+    it("looks each job up once per sweep, awaiting a store that answers later (Postgres)", async () => {
+      const target = keepTarget("prod", rule(), ["us-east-1"]);
+      const asked: string[] = [];
+      const asyncStore: KeepSweepDeps["store"] = {
+        claimSweep: () => true,
+        get: async (id) => {
+          asked.push(id);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          return store.get(id);
+        },
+      };
+      // A source and its copy carry one job id, so the copy follows its job.
+      add(image("eu-west-1", 1, { jobId: "job-new" }));
+      add(image("us-east-1", 1, { jobId: "job-new" }), "unknown");
+      const old = add(image("eu-west-1", 2, { jobId: "job-old" }));
+      const oldCopy = add(image("us-east-1", 2, { jobId: "job-old" }), "unknown");
+
+      const { report } = await sweeper([target], { store: asyncStore }).sweep(target, {
+        preview: false,
+        post: "never",
+      });
+
+      expect(asked.sort()).toEqual(["job-new", "job-old"]);
+      expect(report.removed.map((r) => r.image.imageId)).toEqual([old.imageId, oldCopy.imageId]);
+      expect(report.leftAlone).toBe(0);
+    });
+
+    it("tells a store that cannot answer as the region's error, removing nothing", async () => {
+      const target = keepTarget();
+      add(image("eu-west-1", 1));
+      add(image("eu-west-1", 2));
+      const { report } = await sweeper([target], {
+        store: {
+          claimSweep: () => true,
+          get: () => {
+            throw new Error("database locked");
+          },
+        },
+      }).sweep(target, { preview: false, post: "never" });
+      expect(cleanup.deregistered).toEqual([]);
+      expect(report.regionErrors).toEqual([
+        {
+          region: "eu-west-1",
+          error: "could not look up the jobs that made the images: unexpected error (see ami-bot's log)",
+        },
+      ]);
+    });
+  });
+
   it("goes on past a region that fails and an image AWS refuses, telling both", async () => {
     const target = keepTarget("prod", rule(), ["us-east-1", "ap-south-1"]);
     cleanup.listFails.set("us-east-1", denied("listing images"));
     cleanup.templateFails.set("ap-south-1", denied("reading launch templates"));
-    cleanup.add(image("ap-south-1", 1));
-    const untouched = cleanup.add(image("ap-south-1", 2));
-    cleanup.add(image("eu-west-1", 1));
-    const refused = cleanup.add(image("eu-west-1", 2));
-    const removed = cleanup.add(image("eu-west-1", 3));
+    add(image("ap-south-1", 1));
+    const untouched = add(image("ap-south-1", 2));
+    add(image("eu-west-1", 1));
+    const refused = add(image("eu-west-1", 2));
+    const removed = add(image("eu-west-1", 3));
     cleanup.deregisterFails.set(refused.imageId, denied("deregistering it"));
 
     const { report } = await sweeper([target]).sweep(target, { preview: false, post: "always" });
@@ -202,8 +327,8 @@ describe("the keep sweep", () => {
       const prod = keepTarget("prod");
       const quiet = { ...keepTarget("quiet"), regions: ["us-east-1"] };
       const none = testTarget({ name: "none" });
-      cleanup.add(image("eu-west-1", 1));
-      cleanup.add(image("eu-west-1", 2));
+      add(image("eu-west-1", 1));
+      add(image("eu-west-1", 2));
       const sweep = sweeper([prod, quiet, none]);
       await sweep.check();
       expect(cleanup.deregistered).toHaveLength(1);
@@ -221,9 +346,9 @@ describe("the keep sweep", () => {
 
     it("lets one of two replicas on one database sweep a target's day", async () => {
       const prod = keepTarget("prod");
-      cleanup.add(image("eu-west-1", 1));
-      cleanup.add(image("eu-west-1", 2));
-      const store = memoryStore();
+      add(image("eu-west-1", 1));
+      add(image("eu-west-1", 2));
+      // Both replicas on the one database the jobs are in.
       const a = sweeper([prod], { store });
       const b = sweeper([prod], { store });
       await Promise.all([a.check(), b.check()]);
@@ -242,6 +367,7 @@ describe("the keep sweep", () => {
             if (name === "prod") throw new Error("database locked");
             return true;
           },
+          get: (id) => store.get(id),
         },
       });
       await sweep.check();
@@ -277,9 +403,9 @@ describe("the keep sweep", () => {
 
     it("waits briefly for a sweep in progress on stop, removing nothing more, then cuts it short", async () => {
       const prod = keepTarget("prod");
-      cleanup.add(image("eu-west-1", 1));
-      cleanup.add(image("eu-west-1", 2));
-      cleanup.add(image("eu-west-1", 3));
+      add(image("eu-west-1", 1));
+      add(image("eu-west-1", 2));
+      add(image("eu-west-1", 3));
       let open: () => void = () => {};
       cleanup.gate = new Promise((resolve) => {
         open = resolve;
