@@ -15,6 +15,7 @@ const BENCHES = [
   { file: "picker-cost.ts", title: "5. Picker cost" },
   { file: "decisions.ts", title: "6. Decisions" },
   { file: "replicas.ts", title: "7. Replicas" },
+  { file: "after-steps.ts", title: "8. After steps and keep rule" },
 ];
 /** A benchmark still running after this long is stopped and reported as timed out. */
 const TIMEOUT_MS = 4 * 60_000;

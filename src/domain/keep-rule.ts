@@ -153,14 +153,9 @@ export interface SweepReport {
 }
 
 /**
- * Whether a daily sweep has anything to say: something went, was kept for protection, or failed. Images
- * left alone as not this target's (`leftAlone`) are told only alongside, or every day would post.
+ * Whether a daily sweep has anything to say: something went, or failed. What it kept (protected, in a launch
+ * template, not this target's) is told only alongside: the same protected image would otherwise post every day.
  */
 export function sweepWorthTelling(report: SweepReport): boolean {
-  return (
-    report.removed.length > 0 ||
-    report.keptProtected.length > 0 ||
-    report.failed.length > 0 ||
-    report.regionErrors.length > 0
-  );
+  return report.removed.length > 0 || report.failed.length > 0 || report.regionErrors.length > 0;
 }

@@ -8,7 +8,15 @@
  */
 import type { CopyStep } from "../domain/after-steps.js";
 import type { Job, JobEvent } from "../domain/job.js";
-import type { Clock, ImageService, JobStore, Place, Requester, StepHook } from "../domain/ports.js";
+import type {
+  Clock,
+  ImageService,
+  ImageStatus,
+  JobStore,
+  Place,
+  Requester,
+  StepHook,
+} from "../domain/ports.js";
 import type { Target, WatcherSettings } from "../domain/target.js";
 import { AwsRefusedError } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -29,12 +37,47 @@ export interface AfterStepsDeps {
 const MAX_STEP_ATTEMPTS = 6;
 const MAX_BACKOFF_MS = 15 * 60_000;
 
+/** What EC2 said of images, by id, asked once per account and region for many jobs (see imagesToCheck). */
+export type KnownImages = ReadonlyMap<string, ImageStatus>;
+
+/**
+ * The images whose state the finishing jobs need now, by place: each source waiting to be shared, and each
+ * copy pending or waiting to be shared. Asked in one DescribeImages per place (as the watcher asks for pending
+ * images) rather than one per image and job.
+ */
+export function imagesToCheck(
+  jobs: readonly Job[],
+  targets: ReadonlyMap<string, Target>,
+): { place: Place; imageIds: string[] }[] {
+  const byPlace = new Map<string, { place: Place; imageIds: string[] }>();
+  const add = (target: Target, region: string, imageId: string) => {
+    const key = `${target.name}|${region}`;
+    const entry = byPlace.get(key) ?? { place: { target, region }, imageIds: [] };
+    entry.imageIds.push(imageId);
+    byPlace.set(key, entry);
+  };
+  for (const job of jobs) {
+    const target = targets.get(job.targetName);
+    if (!target || target.roleArn !== job.roleArn || !job.after) continue;
+    if (job.imageId && job.after.share?.state === "waiting") add(target, job.region, job.imageId);
+    for (const c of job.after.copies)
+      if (c.imageId && (c.state === "pending" || (c.state === "available" && c.share?.state === "waiting")))
+        add(target, c.region, c.imageId);
+  }
+  return [...byPlace.values()];
+}
+
 /** Advances one finishing job's steps as far as they go now, then schedules its next look. */
-export function createAfterStepsRunner(deps: AfterStepsDeps): (job: Job) => Promise<void> {
+export function createAfterStepsRunner(
+  deps: AfterStepsDeps,
+): (job: Job, known?: KnownImages) => Promise<void> {
   const { store, images, settings, clock, logger } = deps;
   const step: StepHook = deps.onStep ?? (() => {});
 
-  return async function runAfterSteps(job: Job): Promise<void> {
+  return async function runAfterSteps(job: Job, known?: KnownImages): Promise<void> {
+    /** An image's status: from the batch asked for this tick, or, when it had none, asked now. */
+    const statusOf = async (place: Place, imageId: string) =>
+      known?.get(imageId) ?? (await images.describeImages(place, [imageId])).get(imageId);
     const after = job.after;
     const sourceImage = job.imageId;
     // The image had giveUpAfter to become available and each copy has as long again: beyond both, whatever
@@ -120,7 +163,7 @@ export function createAfterStepsRunner(deps: AfterStepsDeps): (job: Job) => Prom
 
     if (after.share?.state === "waiting") {
       await attempt(job.region, "share", async () => {
-        const status = (await images.describeImages(source, [sourceImage])).get(sourceImage);
+        const status = await statusOf(source, sourceImage);
         if (!status) throw new AwsRefusedError("aws_unavailable", "AWS did not show the image yet.", true);
         await share(source, sourceImage, status.snapshotIds);
       });
@@ -159,7 +202,7 @@ export function createAfterStepsRunner(deps: AfterStepsDeps): (job: Job) => Prom
       else if (copy.state === "pending" && copy.imageId) {
         const copyId = copy.imageId;
         await attempt(copy.region, "copy", async () => {
-          const status = (await images.describeImages(destination.place, [copyId])).get(copyId);
+          const status = await statusOf(destination.place, copyId);
           const now = clock.now();
           if (status) {
             const next = await store.apply(
@@ -187,7 +230,7 @@ export function createAfterStepsRunner(deps: AfterStepsDeps): (job: Job) => Prom
       } else if (copy.state === "available" && copy.imageId && copy.share?.state === "waiting") {
         const copyId = copy.imageId;
         await attempt(copy.region, "share", async () => {
-          const status = (await images.describeImages(destination.place, [copyId])).get(copyId);
+          const status = await statusOf(destination.place, copyId);
           if (!status) throw new AwsRefusedError("aws_unavailable", "AWS did not show the copy.", true);
           await share(destination.place, copyId, status.snapshotIds);
         });

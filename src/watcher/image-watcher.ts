@@ -9,11 +9,19 @@ import type { Config, Target, WatcherSettings } from "../config.js";
 import type { AccessDecision } from "../domain/access.js";
 import { instanceProblem } from "../domain/access-check.js";
 import type { Job } from "../domain/job.js";
-import type { Clock, ImageService, JobStore, Place, Requester, StepHook } from "../domain/ports.js";
+import type {
+  Clock,
+  ImageService,
+  ImageStatus,
+  JobStore,
+  Place,
+  Requester,
+  StepHook,
+} from "../domain/ports.js";
 import { excludedDevicesProblem } from "../domain/volumes.js";
 import { AwsRefusedError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { createAfterStepsRunner } from "./after-steps-runner.js";
+import { createAfterStepsRunner, imagesToCheck, type KnownImages } from "./after-steps-runner.js";
 import { createSemaphore } from "./semaphore.js";
 
 export interface ImageWatcherDeps {
@@ -31,6 +39,8 @@ export interface ImageWatcherDeps {
   readonly batchSize?: number;
   /** CreateImage calls in flight at once. */
   readonly createConcurrency?: number;
+  /** Finishing jobs (copies and sharing) worked on at once. */
+  readonly afterConcurrency?: number;
   readonly onStep?: StepHook;
   /**
    * The requester's access to the job's target as the rules stand now, asked right before CreateImage: the
@@ -74,6 +84,9 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
   const tasks = new Set<Promise<void>>();
   const inFlight = new Set<string>();
   const createSlots = createSemaphore(createConcurrency);
+  // Each finishing job makes a few calls, each under a session of its own: a cap keeps a tick with many of
+  // them from sending hundreds of AssumeRole and CopyImage at once into one account's throttle.
+  const afterSlots = createSemaphore(deps.afterConcurrency ?? 8);
   let stopped = true;
   /** Set by stop(): ticks in progress start no further CreateImage (unset for ticks driven by hand). */
   let stopping = false;
@@ -455,6 +468,27 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
     );
   }
 
+  /**
+   * The states finishing jobs need, one DescribeImages per place for all of them. A place that fails is
+   * left out: each job then asks for its own images, and a failure there is that job's to back off from.
+   */
+  async function checkFinishingImages(jobs: readonly Job[]): Promise<KnownImages> {
+    const known = new Map<string, ImageStatus>();
+    await Promise.all(
+      imagesToCheck(jobs, targets).map(async ({ place, imageIds }) => {
+        try {
+          for (const [id, status] of await images.describeImages(place, imageIds)) known.set(id, status);
+        } catch (error) {
+          logger.debug(
+            { err: error, target: place.target.name, region: place.region },
+            "could not check finishing jobs' images in one call",
+          );
+        }
+      }),
+    );
+    return known;
+  }
+
   /** One job's bookkeeping failing (a database error) must not stop the others in the group. */
   async function guarded(job: Job, fn: () => unknown): Promise<void> {
     try {
@@ -587,13 +621,23 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
             .finally(() => deps.onNotices?.()),
         ),
       ),
-      ...finishing.map((job) =>
-        launch([job], () =>
-          (stopping ? Promise.resolve() : runAfterSteps(job))
-            .catch((e: unknown) => guarded(job, () => recordFailure(job, e, clock.now())))
-            .finally(() => deps.onNotices?.()),
-        ),
-      ),
+      ...(() => {
+        const known = finishing.length > 0 ? checkFinishingImages(finishing) : undefined;
+        return finishing.map((job) =>
+          launch([job], async () => {
+            await afterSlots.acquire();
+            try {
+              if (stopping) return;
+              await runAfterSteps(job, await known).catch((e: unknown) =>
+                guarded(job, () => recordFailure(job, e, clock.now())),
+              );
+            } finally {
+              afterSlots.release();
+              deps.onNotices?.();
+            }
+          }),
+        );
+      })(),
     ];
     for (const job of [
       ...queued,

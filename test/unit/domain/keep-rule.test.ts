@@ -165,18 +165,19 @@ describe("sweepWorthTelling", () => {
   };
   const decision = { image: image({ ageDays: 1 }), reasons: ["older than 1 day"] };
 
-  it("is silent when nothing was removed, protected or failed", () => {
+  it("is silent when nothing was removed or failed", () => {
     expect(sweepWorthTelling(empty)).toBe(false);
     expect(sweepWorthTelling({ ...empty, keptInUse: [decision] })).toBe(false);
+    // The same protected image would otherwise post every day; it is told alongside a removal.
+    expect(sweepWorthTelling({ ...empty, keptProtected: [decision] })).toBe(false);
     // Other targets' images, or those of jobs still running, would otherwise post every day.
     expect(sweepWorthTelling({ ...empty, leftAlone: 12 })).toBe(false);
   });
 
-  it("tells removals, protected images and failures", () => {
+  it("tells removals and failures", () => {
     expect(
       sweepWorthTelling({ ...empty, removed: [{ ...decision, alreadyGone: false, snapshotsLeft: [] }] }),
     ).toBe(true);
-    expect(sweepWorthTelling({ ...empty, keptProtected: [decision] })).toBe(true);
     expect(sweepWorthTelling({ ...empty, failed: [{ ...decision, error: "denied" }] })).toBe(true);
     expect(sweepWorthTelling({ ...empty, regionErrors: [{ region: "eu-west-1", error: "denied" }] })).toBe(
       true,

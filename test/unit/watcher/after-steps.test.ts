@@ -145,6 +145,36 @@ describe("steps after the image", () => {
     expect(images.calls.length).toBe(calls);
   });
 
+  it("checks every finishing job's copies in one DescribeImages per place, not one per copy", async () => {
+    images.addInstance(EU, { instanceId: "i-0123456789abcdef0", name: "web-1" });
+    const jobs = ["i-00000000000000001", "i-00000000000000002", "i-00000000000000003"].map((instanceId) => {
+      images.addInstance(EU, { instanceId, name: instanceId });
+      const job = newJob({
+        targetName: prod.name,
+        roleArn: prod.roleArn,
+        region: "eu-west-1",
+        instanceId,
+        copyTo: ["us-east-1", "eu-central-1"],
+        shareWith: [],
+      });
+      store.insert(job, clock.now());
+      return job.id;
+    });
+    await watcher.tick();
+    for (const id of jobs) images.setImageState(store.get(id)?.imageId as string, "available");
+    clock.advance(SETTINGS.pollIntervalMs);
+    await watcher.tick(); // available → finishing
+    await watcher.tick(); // copies started
+    images.calls.length = 0;
+    clock.advance(SETTINGS.pollIntervalMs);
+    await watcher.tick(); // every copy still pending
+    const describes = images.calls.filter((c) => c.method === "describeImages");
+    expect(describes.map((c) => [c.place, (c.args[0] as string[]).length]).sort()).toEqual([
+      ["prod|eu-central-1", 3],
+      ["prod|us-east-1", 3],
+    ]);
+  });
+
   it("ends a refused copy with AWS's plain reason while the other region and the shares go on", async () => {
     const job = await availableJob();
     images.failAlways(
