@@ -6,6 +6,7 @@
  * CreateImage: the attempt is stored before CopyImage, a restart looks for the copy by its tags before
  * calling again, and the call's ClientToken makes AWS answer a repeat with the first copy.
  */
+import type { AccessDecision } from "../domain/access.js";
 import type { CopyStep } from "../domain/after-steps.js";
 import type { Job, JobEvent } from "../domain/job.js";
 import type {
@@ -31,6 +32,12 @@ export interface AfterStepsDeps {
   readonly onStep?: StepHook;
   /** True once the bot is stopping: a call cut short then is no failure of the step's. */
   readonly stopping?: () => boolean;
+  /**
+   * The requester's access to the job's target now (as the watcher asks before CreateImage): copies and
+   * shares run in their name, so a person whose access was withdrawn starts none. Throws when it cannot
+   * be told; the steps then wait. Without it, no re-check is made.
+   */
+  readonly accessNow?: (job: Job) => Promise<AccessDecision>;
 }
 
 /** A step whose calls keep failing for passing reasons (throttling, outages) ends after this many tries. */
@@ -145,6 +152,63 @@ export function createAfterStepsRunner(
         step(`image_shared:${place.region}`);
         await store.apply(job.id, { type: "image_shared", region: place.region }, clock.now());
       });
+
+    // A step about to start acts in the requester's name: their access is asked again first, as for CreateImage.
+    const starting =
+      after.share?.state === "waiting" ||
+      after.copies.some(
+        (c) => (c.state === "waiting" && c.attemptedAt === undefined) || c.share?.state === "waiting",
+      );
+    let withdrawn: string | undefined;
+    if (source && starting && deps.accessNow) {
+      try {
+        const decision = await deps.accessNow(job);
+        if (!decision.allowed) {
+          withdrawn = `Your access to target ${job.targetName} changed since you asked (${decision.reason}), so ami-bot stopped the copies and sharing that had not started.`;
+          logger.info(
+            { jobId: job.id, user: job.requestedBy, target: job.targetName, reason: decision.reason },
+            "access withdrawn before the steps after the image; ending them",
+          );
+        }
+      } catch (error) {
+        logger.warn({ jobId: job.id, err: error }, "could not re-check access for the steps after the image");
+        const now = clock.now();
+        await store.recordError(
+          job.id,
+          "ami-bot could not re-check your access with Slack.",
+          now + Math.min(settings.pollIntervalMs * 2 ** job.attempts, MAX_BACKOFF_MS),
+          now,
+        );
+        return;
+      }
+    }
+    if (withdrawn && source) {
+      // Copies AWS is already making go on being followed; nothing new starts.
+      if (after.share?.state === "waiting")
+        await store.apply(
+          job.id,
+          { type: "share_refused", region: job.region, reason: withdrawn },
+          clock.now(),
+        );
+      for (const copy of after.copies) {
+        if (copy.state === "waiting" && copy.attemptedAt === undefined)
+          await store.apply(
+            job.id,
+            { type: "copy_refused", region: copy.region, reason: withdrawn },
+            clock.now(),
+          );
+        else if (copy.share?.state === "waiting")
+          await store.apply(
+            job.id,
+            { type: "share_refused", region: copy.region, reason: withdrawn },
+            clock.now(),
+          );
+      }
+      const left = await store.get(job.id);
+      if (left?.state === "finishing")
+        await store.scheduleNext(job.id, clock.now() + settings.pollIntervalMs, clock.now());
+      return;
+    }
 
     if (!source) {
       // The target was removed, or points at another account now: no step can reach the images.

@@ -102,6 +102,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
     logger,
     stopping: () => stopping,
     ...(deps.onStep && { onStep: deps.onStep }),
+    ...(deps.accessNow && { accessNow: deps.accessNow }),
   });
 
   const placeOf = (job: Job): Place | undefined => {

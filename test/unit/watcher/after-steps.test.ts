@@ -175,6 +175,52 @@ describe("steps after the image", () => {
     ]);
   });
 
+  it("starts no copy or share for a requester whose access was withdrawn since, and says why", async () => {
+    const job = await availableJob();
+    const calls = images.calls.length;
+    await createImageWatcher({
+      store,
+      images,
+      targets: [prod],
+      settings: SETTINGS,
+      clock,
+      logger: silentLogger(),
+      accessNow: async () => ({ allowed: false, reason: "no longer in the allowed user group" }),
+    }).tick();
+    expect(images.calls.slice(calls).filter((c) => c.method !== "describeImages")).toEqual([]);
+    const done = store.get(job.id);
+    expect(done?.state).toBe("available");
+    const reason =
+      "Your access to target prod changed since you asked (no longer in the allowed user group), so ami-bot stopped the copies and sharing that had not started.";
+    expect(done?.after?.share).toEqual({ state: "failed", reason });
+    expect(done?.after?.copies.map((c) => [c.state, c.reason])).toEqual([
+      ["failed", reason],
+      ["failed", reason],
+    ]);
+  });
+
+  it("waits, starting nothing, while Slack cannot say whether the requester is still allowed", async () => {
+    const job = await availableJob();
+    await createImageWatcher({
+      store,
+      images,
+      targets: [prod],
+      settings: SETTINGS,
+      clock,
+      logger: silentLogger(),
+      accessNow: async () => {
+        throw new Error("Slack is down");
+      },
+    }).tick();
+    expect(copyCalls(US)).toEqual([]);
+    expect(shareCalls()).toEqual([]);
+    expect(store.get(job.id)).toMatchObject({
+      state: "finishing",
+      attempts: 1,
+      lastError: "ami-bot could not re-check your access with Slack.",
+    });
+  });
+
   it("ends a refused copy with AWS's plain reason while the other region and the shares go on", async () => {
     const job = await availableJob();
     images.failAlways(
