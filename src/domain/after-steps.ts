@@ -73,7 +73,13 @@ export type AfterStepEvent =
       readonly reason?: string | undefined;
     }
   /** AWS refused the copy, or it could not be made in time: that region's copy ends failed. */
-  | { readonly type: "copy_refused"; readonly region: string; readonly reason: string }
+  | {
+      readonly type: "copy_refused";
+      readonly region: string;
+      readonly reason: string;
+      /** CopyImage was called with no answer and the copy was not looked for: it may exist. */
+      readonly mayExist?: boolean;
+    }
   /** The image in `region` (the source's region, or a copy's) is shared with every chosen account. */
   | { readonly type: "image_shared"; readonly region: string }
   | { readonly type: "share_refused"; readonly region: string; readonly reason: string };
@@ -133,7 +139,8 @@ export function applyAfterStep(
     }
     case "copy_refused":
       if (!copy || (copy.state !== "waiting" && copy.state !== "pending")) return undefined;
-      return failCopy(steps, event.region, event.reason, copy.state === "pending");
+      // A copy AWS made (pending), or may have made, is abandoned, not failed.
+      return failCopy(steps, event.region, event.reason, copy.state === "pending" || event.mayExist === true);
     case "image_shared":
     case "share_refused": {
       const share = event.region === sourceRegion ? steps.share : copy?.share;
@@ -189,7 +196,7 @@ export function abandonAfterSteps(steps: AfterSteps, reason: string): AfterSteps
             ...c,
             state: "failed",
             reason,
-            ...(c.state === "pending" && { abandoned: true }),
+            ...((c.state === "pending" || c.attemptedAt !== undefined) && { abandoned: true }),
             ...(c.share && { share: { state: "skipped" as const } }),
           }
         : { ...c, share: end(c.share) },

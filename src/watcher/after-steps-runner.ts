@@ -90,14 +90,59 @@ export function createAfterStepsRunner(
     // The image had giveUpAfter to become available and each copy has as long again: beyond both, whatever
     // is still open (a share retried for ever, say) ends, and the job with it.
     const overdue = clock.now() - (job.decidedAt ?? job.createdAt) >= 2 * settings.giveUpAfterMs;
-    if (!after || !sourceImage || overdue) {
-      await store.apply(job.id, { type: "gave_up" }, clock.now());
-      return;
-    }
     const requester: Requester = { userId: job.requestedBy, channelId: job.channelId };
     const target = deps.targets.get(job.targetName);
     const source: Place | undefined =
       target && target.roleArn === job.roleArn ? { target, region: job.region } : undefined;
+    if (!after || !sourceImage || overdue) {
+      // One last look first: a copy that became available meanwhile is reported as such, not as abandoned.
+      for (const copy of after?.copies ?? []) {
+        const destination = source && destinationOf(source.target, copy.region);
+        if (copy.state !== "pending" || !copy.imageId || !destination) continue;
+        const status = await statusOf(destination.place, copy.imageId).catch(() => undefined);
+        if (status)
+          await store.apply(
+            job.id,
+            { type: "copy_state", region: copy.region, state: status.state, reason: status.reason },
+            clock.now(),
+          );
+      }
+      await store.apply(job.id, { type: "gave_up" }, clock.now());
+      return;
+    }
+
+    /**
+     * Copies and shares act in the requester's name: before the first call that starts one, their access to
+     * the target is asked again (once per round), as before CreateImage. Undefined: still allowed.
+     */
+    let access: Promise<string | undefined> | undefined;
+    const withdrawnNow = (): Promise<string | undefined> => {
+      access ??= (async () => {
+        if (!deps.accessNow) return undefined;
+        let decision: AccessDecision;
+        try {
+          decision = await deps.accessNow(job);
+        } catch (error) {
+          throw new AccessUnknownError(error);
+        }
+        if (decision.allowed) return undefined;
+        logger.info(
+          { jobId: job.id, user: job.requestedBy, target: job.targetName, reason: decision.reason },
+          "access withdrawn before a step after the image; not starting it",
+        );
+        return `Your access to target ${job.targetName} changed since you asked (${decision.reason}), so ami-bot did not start this step.`;
+      })();
+      return access;
+    };
+    /** Throws the refusal when the requester may no longer start a step. */
+    const stillAllowed = async () => {
+      const withdrawn = await withdrawnNow();
+      if (withdrawn) throw new AwsRefusedError("access_denied", withdrawn, false);
+    };
+    /** Slack could not say: the steps wait for the next round, without using up a try. */
+    let accessUnknown = false;
+    /** Copies whose CopyImage was called this round (their attempt stored). */
+    const attempted = new Set<string>();
     /** Passing failures this round: the job backs off, and a step failing too often ends. */
     const passing: { region: string; kind: "copy" | "share"; message: string }[] = [];
 
@@ -114,6 +159,14 @@ export function createAfterStepsRunner(
       } catch (error) {
         // Cut short by a shutdown: tried again on the next start, without using up a try.
         if (deps.stopping?.()) return;
+        if (error instanceof AccessUnknownError) {
+          accessUnknown = true;
+          logger.warn(
+            { jobId: job.id, err: error.cause },
+            "could not re-check access for a step after the image",
+          );
+          return;
+        }
         const refused = error instanceof AwsRefusedError && !error.retryable;
         const message =
           error instanceof AwsRefusedError ? error.userMessage : "unexpected error (see the bot's log)";
@@ -137,6 +190,7 @@ export function createAfterStepsRunner(
       attempt(place.region, "share", async () => {
         // The account owner may have withdrawn an account since the form was sent: nothing is shared then.
         const withdrawn = after.shareWith.filter((a) => !place.target.after.shareWith.includes(a));
+        if (withdrawn.length === 0) await stillAllowed();
         if (withdrawn.length > 0)
           throw new AwsRefusedError(
             "unknown",
@@ -153,63 +207,6 @@ export function createAfterStepsRunner(
         await store.apply(job.id, { type: "image_shared", region: place.region }, clock.now());
       });
 
-    // A step about to start acts in the requester's name: their access is asked again first, as for CreateImage.
-    const starting =
-      after.share?.state === "waiting" ||
-      after.copies.some(
-        (c) => (c.state === "waiting" && c.attemptedAt === undefined) || c.share?.state === "waiting",
-      );
-    let withdrawn: string | undefined;
-    if (source && starting && deps.accessNow) {
-      try {
-        const decision = await deps.accessNow(job);
-        if (!decision.allowed) {
-          withdrawn = `Your access to target ${job.targetName} changed since you asked (${decision.reason}), so ami-bot stopped the copies and sharing that had not started.`;
-          logger.info(
-            { jobId: job.id, user: job.requestedBy, target: job.targetName, reason: decision.reason },
-            "access withdrawn before the steps after the image; ending them",
-          );
-        }
-      } catch (error) {
-        logger.warn({ jobId: job.id, err: error }, "could not re-check access for the steps after the image");
-        const now = clock.now();
-        await store.recordError(
-          job.id,
-          "ami-bot could not re-check your access with Slack.",
-          now + Math.min(settings.pollIntervalMs * 2 ** job.attempts, MAX_BACKOFF_MS),
-          now,
-        );
-        return;
-      }
-    }
-    if (withdrawn && source) {
-      // Copies AWS is already making go on being followed; nothing new starts.
-      if (after.share?.state === "waiting")
-        await store.apply(
-          job.id,
-          { type: "share_refused", region: job.region, reason: withdrawn },
-          clock.now(),
-        );
-      for (const copy of after.copies) {
-        if (copy.state === "waiting" && copy.attemptedAt === undefined)
-          await store.apply(
-            job.id,
-            { type: "copy_refused", region: copy.region, reason: withdrawn },
-            clock.now(),
-          );
-        else if (copy.share?.state === "waiting")
-          await store.apply(
-            job.id,
-            { type: "share_refused", region: copy.region, reason: withdrawn },
-            clock.now(),
-          );
-      }
-      const left = await store.get(job.id);
-      if (left?.state === "finishing")
-        await store.scheduleNext(job.id, clock.now() + settings.pollIntervalMs, clock.now());
-      return;
-    }
-
     if (!source) {
       // The target was removed, or points at another account now: no step can reach the images.
       const reason = `Target ${job.targetName} is no longer configured for this account, so ami-bot cannot reach the image.`;
@@ -218,7 +215,7 @@ export function createAfterStepsRunner(
           job.id,
           copy.state === "available"
             ? { type: "share_refused", region: copy.region, reason }
-            : { type: "copy_refused", region: copy.region, reason },
+            : { type: "copy_refused", region: copy.region, reason, mayExist: copy.attemptedAt !== undefined },
           clock.now(),
         );
       await store.apply(job.id, { type: "share_refused", region: job.region, reason }, clock.now());
@@ -241,7 +238,7 @@ export function createAfterStepsRunner(
           job.id,
           copy.state === "available"
             ? { type: "share_refused", region: copy.region, reason }
-            : { type: "copy_refused", region: copy.region, reason },
+            : { type: "copy_refused", region: copy.region, reason, mayExist: copy.attemptedAt !== undefined },
           clock.now(),
         );
         continue;
@@ -253,6 +250,7 @@ export function createAfterStepsRunner(
           () => startCopy(copy, destination),
           // An earlier call (or this one, unanswered) may have made the copy: adopt it rather than fail it.
           async () => {
+            if (copy.attemptedAt === undefined && !attempted.has(copy.region)) return false;
             const found = await images.findCopy(destination.place, job.id, sourceImage);
             if (found)
               await store.apply(
@@ -311,6 +309,8 @@ export function createAfterStepsRunner(
         now + backoff,
         now,
       );
+    } else if (accessUnknown) {
+      await store.scheduleNext(job.id, now + settings.pollIntervalMs, now);
     } else {
       // Copies of large volumes take hours: after slowAfter, they are looked at as seldom as slow images.
       const slow = after.copies.some(
@@ -338,10 +338,13 @@ export function createAfterStepsRunner(
         }
         // Not findable yet (tag filters lag): the same ClientToken makes AWS answer with that copy if it exists.
         if (!(await store.holds(job.id, clock.now()))) return;
-      } else if (
-        !(await store.applyHeld(job.id, { type: "copy_attempted", region: copy.region }, clock.now()))
-      )
-        return;
+        await stillAllowed();
+      } else {
+        await stillAllowed();
+        if (!(await store.applyHeld(job.id, { type: "copy_attempted", region: copy.region }, clock.now())))
+          return;
+        attempted.add(copy.region);
+      }
       step(`copy_attempted:${copy.region}`);
       const imageId = await images.copyImage(destination.place, requester, {
         jobId: job.id,
@@ -359,6 +362,13 @@ export function createAfterStepsRunner(
       logger.info({ jobId: job.id, imageId, region: copy.region }, "image copy started");
     }
   };
+}
+
+/** Slack could not tell whether the requester may still use the target. */
+class AccessUnknownError extends Error {
+  constructor(cause: unknown) {
+    super("ami-bot could not re-check your access with Slack.", { cause });
+  }
 }
 
 /** "24 h", or "20 min" for limits under an hour. */

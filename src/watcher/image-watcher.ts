@@ -63,6 +63,27 @@ export interface ImageWatcher {
   tick(): Promise<void>;
 }
 
+/**
+ * How long a finishing job waits for the tick's shared image check before asking for its own images: one
+ * place slow to answer must not hold up every finishing job of the tick.
+ */
+const PREFETCH_WAIT_MS = 5_000;
+
+/** The promise's value, or undefined when it takes longer than `ms`. */
+async function withinMs<T>(promise: Promise<T> | undefined, ms: number): Promise<T | undefined> {
+  if (!promise) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref?.();
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Images missing this long after CreateImage was called were deregistered, not just not yet visible. */
 const VANISHED_AFTER_MS = 10 * 60_000;
 const MAX_BACKOFF_MS = 15 * 60_000;
@@ -629,7 +650,7 @@ export function createImageWatcher(deps: ImageWatcherDeps): ImageWatcher {
             await afterSlots.acquire();
             try {
               if (stopping) return;
-              await runAfterSteps(job, await known).catch((e: unknown) =>
+              await runAfterSteps(job, await withinMs(known, PREFETCH_WAIT_MS)).catch((e: unknown) =>
                 guarded(job, () => recordFailure(job, e, clock.now())),
               );
             } finally {

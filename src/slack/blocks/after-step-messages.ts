@@ -31,8 +31,12 @@ export function afterStepReply(job: Job, key: string, partition: string): string
       return `:white_check_mark: The copy in *${region}* is available: ${copy?.imageId ? link(partition, region, copy.imageId) : "(no id)"}.`;
     case "copy_failed":
       // AWS made the copy, but it was not followed to the end (too slow, or no longer offered).
-      if (copy?.abandoned && copy.imageId)
-        return `:warning: The copy ${link(partition, region, copy.imageId)} in *${region}* was not followed to the end. ${prose(copy.reason ?? "")} It was not shared; check it in the EC2 console before making another.`;
+      if (copy?.abandoned) {
+        const unshared = copy.share ? " It was not shared;" : "";
+        return copy.imageId
+          ? `:warning: The copy ${link(partition, region, copy.imageId)} in *${region}* was not followed to the end. ${prose(copy.reason ?? "")}${unshared} check it in the EC2 console before making another.`
+          : `:warning: The copy to *${region}* was asked for, but AWS's answer never came, and ami-bot stopped following it. ${prose(copy.reason ?? "")}${unshared} Look in the EC2 console (${region}) for an image tagged ami-bot:job-id=${job.id} before making another.`;
+      }
       return `:x: The copy to *${region}* failed. ${prose(copy?.reason ?? "")} The image in ${job.region}${(job.after?.copies.length ?? 0) > 1 ? " and the other copies are" : " is"} not affected; once the cause is fixed, copy it from the EC2 console (AMIs → Actions → Copy AMI).`;
     case "shared": {
       const imageId = region === job.region ? job.imageId : copy?.imageId;
@@ -115,8 +119,8 @@ function summaryLines(job: Job, partition: string): string[] {
     const what =
       c.state === "available" && c.imageId
         ? `${link(partition, c.region, c.imageId)}${shareWord(c.share)}`
-        : c.state === "failed" && c.abandoned && c.imageId
-          ? `copy \`${c.imageId}\` not followed to the end: ${prose(c.reason ?? "", 300)}`
+        : c.state === "failed" && c.abandoned
+          ? `copy ${c.imageId ? `\`${c.imageId}\` ` : ""}not followed to the end: ${prose(c.reason ?? "", 300)}`
           : c.state === "failed"
             ? `copy failed: ${prose(c.reason ?? "", 300)}`
             : c.state === "pending"

@@ -129,6 +129,25 @@ describe("a job with steps after the image", () => {
     ).toBe(NO_CHANGE);
   });
 
+  it("marks a copy AWS made, or may have made, as abandoned rather than failed when ami-bot stops following it", () => {
+    const { job } = run(finishing(), [
+      { type: "copy_attempted", region: "us-east-1" },
+      { type: "copy_attempted", region: "eu-central-1" },
+      { type: "copy_created", region: "us-east-1", imageId: "ami-0copyus" },
+      { type: "copy_refused", region: "us-east-1", reason: "Too slow." },
+      { type: "copy_refused", region: "eu-central-1", reason: "No longer offered.", mayExist: true },
+    ]);
+    expect(job.after?.copies.map((c) => [c.region, c.state, c.abandoned])).toEqual([
+      ["us-east-1", "failed", true],
+      ["eu-central-1", "failed", true],
+    ]);
+    const refused = run(finishing(), [
+      { type: "copy_attempted", region: "us-east-1" },
+      { type: "copy_refused", region: "us-east-1", reason: "AWS is throttling requests." },
+    ]).job;
+    expect(refused.after?.copies[0]?.abandoned).toBeUndefined();
+  });
+
   it("has no Cancel: a cancel on a finishing job changes nothing", () => {
     expect(transition(finishing(), { type: "cancel_requested", by: "U0OTHER" }, NOW)).toBe(NO_CHANGE);
   });

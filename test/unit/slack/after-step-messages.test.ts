@@ -38,6 +38,20 @@ describe("the thread's replies about the steps after the image", () => {
     expect(text).toContain("Copy AMI");
   });
 
+  it("says where to look when a copy was asked for with no answer and is no longer followed", () => {
+    const unanswered = makeJob({
+      ...job,
+      id: "job-42",
+      after: {
+        ...steps,
+        copies: [{ region: "us-east-1", state: "failed", abandoned: true, reason: "No longer offered." }],
+      },
+    });
+    expect(afterStepReply(unanswered, "copy_failed:us-east-1", "aws")).toBe(
+      ":warning: The copy to *us-east-1* was asked for, but AWS's answer never came, and ami-bot stopped following it. No longer offered. Look in the EC2 console (us-east-1) for an image tagged ami-bot:job-id=job-42 before making another.",
+    );
+  });
+
   it("names the accounts an image was shared with, and a refused share's reason", () => {
     expect(afterStepReply(job, "shared:eu-west-1", "aws")).toContain(
       "`ami-0source` in eu-west-1 is shared with 210987654321, 345678901234",

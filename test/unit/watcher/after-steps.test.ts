@@ -191,7 +191,7 @@ describe("steps after the image", () => {
     const done = store.get(job.id);
     expect(done?.state).toBe("available");
     const reason =
-      "Your access to target prod changed since you asked (no longer in the allowed user group), so ami-bot stopped the copies and sharing that had not started.";
+      "Your access to target prod changed since you asked (no longer in the allowed user group), so ami-bot did not start this step.";
     expect(done?.after?.share).toEqual({ state: "failed", reason });
     expect(done?.after?.copies.map((c) => [c.state, c.reason])).toEqual([
       ["failed", reason],
@@ -214,11 +214,50 @@ describe("steps after the image", () => {
     }).tick();
     expect(copyCalls(US)).toEqual([]);
     expect(shareCalls()).toEqual([]);
+    // No try is used up: Slack's trouble is not the step's.
     expect(store.get(job.id)).toMatchObject({
       state: "finishing",
-      attempts: 1,
-      lastError: "ami-bot could not re-check your access with Slack.",
+      attempts: 0,
+      nextCheckAt: clock.now() + SETTINGS.pollIntervalMs,
     });
+  });
+
+  it("goes on following copies already under way when access is withdrawn, and only refuses what would start", async () => {
+    const job = await availableJob({ copyTo: ["us-east-1"] });
+    await watcher.tick(); // source shared, copy started
+    const copyId = store.get(job.id)?.after?.copies[0]?.imageId as string;
+    images.setImageState(copyId, "available");
+    clock.advance(SETTINGS.pollIntervalMs);
+    const shares = shareCalls().length;
+    await createImageWatcher({
+      store,
+      images,
+      targets: [prod],
+      settings: SETTINGS,
+      clock,
+      logger: silentLogger(),
+      accessNow: async () => ({ allowed: false, reason: "deactivated account" }),
+    }).tick();
+    const done = store.get(job.id);
+    expect(done?.state).toBe("available");
+    expect(done?.after?.copies[0]).toMatchObject({
+      state: "available",
+      imageId: copyId,
+      share: { state: "failed", reason: expect.stringContaining("(deactivated account)") },
+    });
+    expect(shareCalls()).toHaveLength(shares);
+    expect(keys(job.id)).toContain("copy_available:us-east-1");
+  });
+
+  it("takes a last look at pending copies before giving up on an overdue job", async () => {
+    const job = await availableJob({ copyTo: ["us-east-1"], shareWith: [] });
+    await watcher.tick(); // copy started
+    const copyId = store.get(job.id)?.after?.copies[0]?.imageId as string;
+    images.setImageState(copyId, "available");
+    clock.advance(2 * SETTINGS.giveUpAfterMs);
+    await watcher.tick();
+    expect(store.get(job.id)?.after?.copies[0]).toMatchObject({ state: "available", imageId: copyId });
+    expect(store.get(job.id)?.state).toBe("available");
   });
 
   it("ends a refused copy with AWS's plain reason while the other region and the shares go on", async () => {
