@@ -16,14 +16,12 @@ import { type BotImage, INSTANCE_ID_TAG, JOB_ID_TAG } from "../domain/keep-rule.
 import type { CleanupOutcome, ImageCleanup, Place, Requester } from "../domain/ports.js";
 import { AwsRefusedError } from "../errors.js";
 import { isImageGone, translateEc2Error } from "./aws-errors.js";
-import { type AwsCallHook, awsMetricsMiddleware } from "./aws-metrics-middleware.js";
-import { defaultEc2ClientFactory, type Ec2ClientFactory, type Ec2ImagesOptions } from "./ec2-images.js";
-import { createSessionFactory, SessionCache, type SessionFactory } from "./scoped-credentials.js";
-import { cleanupImagePolicy, cleanupReadPolicy, type PolicyDocument } from "./session-policy.js";
-import { type AwsTimeouts, callDeadlineMs, DEFAULT_AWS_TIMEOUTS } from "./timeouts.js";
+import { SessionCache } from "./scoped-credentials.js";
+import { BAD_SESSION, chunk, type Ec2Options, placeKey, policyScope, ScopedEc2 } from "./scoped-ec2.js";
+import { cleanupImagePolicy, cleanupReadPolicy } from "./session-policy.js";
 
 /** Built like Ec2Images, from the same options; `watcherIdentity` names the reads' sessions here too. */
-export type Ec2CleanupOptions = Ec2ImagesOptions;
+export type Ec2CleanupOptions = Ec2Options;
 
 /** EC2's largest DescribeImages page. */
 const IMAGE_PAGE = 1000;
@@ -36,20 +34,7 @@ const IMAGE_MAX_PAGES = 100;
 const FILTER_CHUNK = 200;
 const TEMPLATE_PAGE = 200;
 const TEMPLATE_MAX_PAGES = 100;
-const READ_ATTEMPTS = 4;
 const SESSION_CACHE_LIMITS = { maxEntries: 100, idleMs: 10 * 60_000 };
-/** AWS said the session is no good: the cached client goes, so the next call assumes the role afresh. */
-const BAD_SESSION: ReadonlySet<string> = new Set([
-  "credentials_expired",
-  "access_denied",
-  "assume_role_failed",
-]);
-
-function chunk<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 /** The protection flag reads `disabled` when off; any other value (on, or in its cooldown) protects. */
 function isProtected(value: string | undefined): boolean {
@@ -76,22 +61,12 @@ export function toBotImage(image: Image, region: string): BotImage | undefined {
 }
 
 export class Ec2Cleanup implements ImageCleanup {
-  private readonly sessions: SessionFactory;
-  private readonly clientFactory: Ec2ClientFactory;
+  private readonly ec2: ScopedEc2;
   private readonly identity: string;
   private readonly readClients: SessionCache<EC2Client>;
-  private readonly timeouts: AwsTimeouts;
-  private readonly onAwsCall: AwsCallHook | undefined;
-  /** Aborted by close(): calls still waiting on AWS end at once, so shutdown never waits on AWS. */
-  private readonly closing = new AbortController();
 
   constructor(options: Ec2CleanupOptions = {}) {
-    this.timeouts = options.timeouts ?? DEFAULT_AWS_TIMEOUTS;
-    this.onAwsCall = options.onAwsCall;
-    this.sessions =
-      options.sessions ??
-      createSessionFactory({}, this.timeouts, options.onAwsCall ? { onAwsCall: options.onAwsCall } : {});
-    this.clientFactory = options.clientFactory ?? defaultEc2ClientFactory;
+    this.ec2 = new ScopedEc2(options);
     // Not the daily removals' ami-bot-keep-rule: the target role's BotReadersNeverDelete Deny still covers
     // this name, so a read session can never delete, even with AllowCleanup on.
     this.identity = options.watcherIdentity ?? "ami-bot-cleanup";
@@ -101,42 +76,16 @@ export class Ec2Cleanup implements ImageCleanup {
 
   /** Ends every call in flight (they fail as "did not answer in time") and refuses new ones. */
   close(): void {
-    this.closing.abort();
-  }
-
-  private call(): { abortSignal: AbortSignal } {
-    return {
-      abortSignal: AbortSignal.any([AbortSignal.timeout(callDeadlineMs(this.timeouts)), this.closing.signal]),
-    };
-  }
-
-  private scope(place: Place) {
-    return { partition: place.target.partition, accountId: place.target.accountId, region: place.region };
-  }
-
-  private client(place: Place, requester: Requester, policy: PolicyDocument): EC2Client {
-    const credentials = this.sessions({
-      target: place.target,
-      region: place.region,
-      policy,
-      userId: requester.userId,
-      channelId: requester.channelId,
-    });
-    const client = this.clientFactory(place.region, credentials, {
-      ...this.timeouts,
-      maxAttempts: READ_ATTEMPTS,
-    });
-    if (this.onAwsCall) client.middlewareStack.use(awsMetricsMiddleware(this.onAwsCall));
-    return client;
-  }
-
-  private placeKey(place: Place): string {
-    return `${place.target.name}|${place.target.roleArn}|${place.region}`;
+    this.ec2.close();
   }
 
   private readClient(place: Place): EC2Client {
-    return this.readClients.get(this.placeKey(place), () =>
-      this.client(place, { userId: this.identity, channelId: "none" }, cleanupReadPolicy(this.scope(place))),
+    return this.readClients.get(placeKey(place), () =>
+      this.ec2.client(
+        place,
+        { userId: this.identity, channelId: "none" },
+        cleanupReadPolicy(policyScope(place)),
+      ),
     );
   }
 
@@ -144,7 +93,7 @@ export class Ec2Cleanup implements ImageCleanup {
     const translated = translateEc2Error(error, {
       deniedMessage: `AWS denied ami-bot's read of images or launch templates in ${place.region}: the target role must allow ec2:DescribeImages and ec2:DescribeLaunchTemplateVersions.`,
     });
-    if (BAD_SESSION.has(translated.code)) this.readClients.delete(this.placeKey(place));
+    if (BAD_SESSION.has(translated.code)) this.readClients.delete(placeKey(place));
     return translated;
   }
 
@@ -162,7 +111,7 @@ export class Ec2Cleanup implements ImageCleanup {
             MaxResults: IMAGE_PAGE,
             ...(nextToken && { NextToken: nextToken }),
           }),
-          this.call(),
+          this.ec2.call(),
         );
         for (const image of out.Images ?? []) {
           const bot = toBotImage(image, place.region);
@@ -197,7 +146,7 @@ export class Ec2Cleanup implements ImageCleanup {
               MaxResults: TEMPLATE_PAGE,
               ...(nextToken && { NextToken: nextToken }),
             }),
-            this.call(),
+            this.ec2.call(),
           );
           for (const version of out.LaunchTemplateVersions ?? []) {
             const id = version.LaunchTemplateData?.ImageId;
@@ -225,12 +174,16 @@ export class Ec2Cleanup implements ImageCleanup {
     imageId: string,
     snapshotIds: readonly string[],
   ): Promise<CleanupOutcome> {
-    const client = this.client(place, requester, cleanupImagePolicy(this.scope(place), imageId, snapshotIds));
+    const client = this.ec2.client(
+      place,
+      requester,
+      cleanupImagePolicy(policyScope(place), imageId, snapshotIds),
+    );
     let out: DeregisterImageCommandOutput;
     try {
       out = await client.send(
         new DeregisterImageCommand({ ImageId: imageId, DeleteAssociatedSnapshots: true }),
-        this.call(),
+        this.ec2.call(),
       );
     } catch (error) {
       if (isImageGone(error)) return { notFound: true, snapshotsLeft: [] };

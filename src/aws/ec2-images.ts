@@ -7,7 +7,7 @@ import {
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
-  EC2Client,
+  type EC2Client,
   type Filter,
   type Image,
   type Instance,
@@ -15,10 +15,8 @@ import {
   ModifySnapshotAttributeCommand,
   type Snapshot,
 } from "@aws-sdk/client-ec2";
-import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import type { ImageState } from "../domain/job.js";
 import type {
-  Clock,
   CopyImageParams,
   CreateImageParams,
   DeregisterOutcome,
@@ -35,10 +33,17 @@ import type {
 import type { Target } from "../domain/target.js";
 import { sortVolumes } from "../domain/volumes.js";
 import { AwsRefusedError } from "../errors.js";
-import { answeredOnlyRetryStrategy } from "./answered-only-retry.js";
 import { isImageGone, translateEc2Error } from "./aws-errors.js";
-import { type AwsCallHook, awsMetricsMiddleware } from "./aws-metrics-middleware.js";
-import { createSessionFactory, SessionCache, type SessionFactory } from "./scoped-credentials.js";
+import { SessionCache } from "./scoped-credentials.js";
+import {
+  BAD_SESSION,
+  chunk,
+  type Ec2Options,
+  placeKey,
+  policyScope,
+  READ_ATTEMPTS,
+  ScopedEc2,
+} from "./scoped-ec2.js";
 import {
   cancelImagePolicy,
   copyImagePolicy,
@@ -48,36 +53,10 @@ import {
   shareImagePolicy,
   watcherPolicy,
 } from "./session-policy.js";
-import { type AwsTimeouts, callDeadlineMs, DEFAULT_AWS_TIMEOUTS, requestHandlerOptions } from "./timeouts.js";
 
-/** How a client retries and how long it waits. */
-export interface Ec2ClientSettings extends AwsTimeouts {
-  readonly maxAttempts: number;
-  /** Retry only calls AWS answered (for calls that must not be resent blindly: CreateImage). */
-  readonly answeredOnly?: boolean;
-}
-
-/** Builds an EC2 client for a region and credentials; injected so tests can count clients or add middleware. */
-export type Ec2ClientFactory = (
-  region: string,
-  credentials: AwsCredentialIdentityProvider,
-  settings: Ec2ClientSettings,
-) => EC2Client;
-
-export interface Ec2ImagesOptions {
-  readonly sessions?: SessionFactory;
-  readonly clientFactory?: Ec2ClientFactory;
-  /** Identity of the watcher's read-only sessions (it acts for nobody in particular). */
-  readonly watcherIdentity?: string;
-  readonly timeouts?: AwsTimeouts;
-  /** Times how long cached read-only sessions sit unused. */
-  readonly clock?: Clock;
-  /**
-   * Told of every EC2 call (by operation, once per call whatever the retries) and, with the default
-   * sessions, every STS AssumeRole: the hook is added to each client built, whichever factory built it.
-   */
-  readonly onAwsCall?: AwsCallHook;
-}
+/** Built from the options every EC2 adapter takes (see ScopedEc2). */
+export type Ec2ImagesOptions = Ec2Options;
+export { defaultEc2ClientFactory, type Ec2ClientFactory, type Ec2ClientSettings } from "./scoped-ec2.js";
 
 // Filter values per call: EC2 caps the number of values in one filter.
 const FILTER_CHUNK = 200;
@@ -95,27 +74,6 @@ const PICKER_MAX_PAGES = 10;
 
 /** Read-only sessions kept per person (picker) or place (watcher); see SessionCache. */
 const SESSION_CACHE_LIMITS = { maxEntries: 500, idleMs: 10 * 60_000 };
-
-/** AWS said the session itself is no good: the cached client must go, so the next call assumes afresh. */
-const BAD_SESSION: ReadonlySet<string> = new Set([
-  "credentials_expired",
-  "access_denied",
-  "assume_role_failed",
-]);
-
-/** Reads retry freely; beyond that the watcher reschedules. */
-const READ_ATTEMPTS = 4;
-
-export const defaultEc2ClientFactory: Ec2ClientFactory = (region, credentials, settings) =>
-  // Standard retry mode backs off on RequestLimitExceeded and 5xx.
-  new EC2Client({
-    region,
-    credentials,
-    ...(settings.answeredOnly
-      ? { retryStrategy: answeredOnlyRetryStrategy(settings.maxAttempts) }
-      : { maxAttempts: settings.maxAttempts, retryMode: "standard" }),
-    requestHandler: requestHandlerOptions(settings),
-  });
 
 function scopeTagFilters(target: Target): Filter[] {
   return Object.entries(target.instanceScope.requiredTags).map(([key, value]) => ({
@@ -172,12 +130,6 @@ export function copyClientToken(jobId: string, region: string): string {
   return `${jobId}:${region}`.slice(0, 64);
 }
 
-function chunk<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
 /** One page of a listing, for lookUpWatched. */
 interface ListPage<T> {
   readonly items: readonly T[];
@@ -229,23 +181,13 @@ async function lookUpWatched<T>(
  * work: the client keeps the SDK's memoized credentials, which it refreshes before they expire.
  */
 export class Ec2Images implements ImageService {
-  private readonly sessions: SessionFactory;
-  private readonly clientFactory: Ec2ClientFactory;
+  private readonly ec2: ScopedEc2;
   private readonly watcherIdentity: string;
   private readonly pickerClients: SessionCache<EC2Client>;
   private readonly watchClients: SessionCache<EC2Client>;
-  private readonly timeouts: AwsTimeouts;
-  private readonly onAwsCall: AwsCallHook | undefined;
-  /** Aborted by close(): every call still waiting on AWS ends at once, so shutdown never waits on AWS. */
-  private readonly closing = new AbortController();
 
   constructor(options: Ec2ImagesOptions = {}) {
-    this.timeouts = options.timeouts ?? DEFAULT_AWS_TIMEOUTS;
-    this.onAwsCall = options.onAwsCall;
-    this.sessions =
-      options.sessions ??
-      createSessionFactory({}, this.timeouts, options.onAwsCall ? { onAwsCall: options.onAwsCall } : {});
-    this.clientFactory = options.clientFactory ?? defaultEc2ClientFactory;
+    this.ec2 = new ScopedEc2(options);
     this.watcherIdentity = options.watcherIdentity ?? "ami-bot-watcher";
     const clock = options.clock ?? { now: () => Date.now() };
     const limits = { ...SESSION_CACHE_LIMITS, now: () => clock.now() };
@@ -255,36 +197,19 @@ export class Ec2Images implements ImageService {
 
   /** Ends every call in flight (they fail as "did not answer in time") and refuses new ones. */
   close(): void {
-    this.closing.abort();
+    this.ec2.close();
   }
 
-  /** Every call has a deadline of its own, SDK retries included, and ends early on close(). */
   private call(): { abortSignal: AbortSignal } {
-    return {
-      abortSignal: AbortSignal.any([AbortSignal.timeout(callDeadlineMs(this.timeouts)), this.closing.signal]),
-    };
+    return this.ec2.call();
   }
 
-  private client(
-    place: Place,
-    requester: Requester,
-    policy: PolicyDocument,
-    retry: Pick<Ec2ClientSettings, "maxAttempts" | "answeredOnly"> = { maxAttempts: READ_ATTEMPTS },
-  ): EC2Client {
-    const credentials = this.sessions({
-      target: place.target,
-      region: place.region,
-      policy,
-      userId: requester.userId,
-      channelId: requester.channelId,
-    });
-    const client = this.clientFactory(place.region, credentials, { ...this.timeouts, ...retry });
-    if (this.onAwsCall) client.middlewareStack.use(awsMetricsMiddleware(this.onAwsCall));
-    return client;
+  private client(...args: Parameters<ScopedEc2["client"]>): EC2Client {
+    return this.ec2.client(...args);
   }
 
   private placeKey(place: Place): string {
-    return `${place.target.name}|${place.target.roleArn}|${place.region}`;
+    return placeKey(place);
   }
 
   /** Keyed by person, not channel: the session's slack-channel tag is that of their first search. */
@@ -326,7 +251,7 @@ export class Ec2Images implements ImageService {
   }
 
   private policyScope(place: Place) {
-    return { partition: place.target.partition, accountId: place.target.accountId, region: place.region };
+    return policyScope(place);
   }
 
   async findInstances(place: Place, requester: Requester, query: string): Promise<InstanceSummary[]> {
