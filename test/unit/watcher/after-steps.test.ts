@@ -9,7 +9,11 @@ import type { Job, JobEvent } from "../../../src/domain/job.js";
 import type { CopyImageParams, NewJob, ShareImageParams } from "../../../src/domain/ports.js";
 import { AwsRefusedError } from "../../../src/errors.js";
 import type { SqliteJobStore } from "../../../src/store/sqlite-job-store.js";
-import { createImageWatcher, type ImageWatcher } from "../../../src/watcher/image-watcher.js";
+import {
+  createImageWatcher,
+  type ImageWatcher,
+  type ImageWatcherDeps,
+} from "../../../src/watcher/image-watcher.js";
 import { FixedClock } from "../../fakes/fixed-clock.js";
 import {
   memoryStore,
@@ -50,7 +54,8 @@ let store: SqliteJobStore;
 let watcher: ImageWatcher;
 let steps: string[];
 
-function makeWatcher(): ImageWatcher {
+/** A watcher on the test's store, fakes and clock; `overrides` replace any of its parts (another target list, a failing store). */
+function makeWatcher(overrides: Partial<ImageWatcherDeps> = {}): ImageWatcher {
   return createImageWatcher({
     store,
     images,
@@ -59,6 +64,7 @@ function makeWatcher(): ImageWatcher {
     clock,
     logger: silentLogger(),
     onStep: (s) => steps.push(s),
+    ...overrides,
   });
 }
 
@@ -178,13 +184,7 @@ describe("steps after the image", () => {
   it("starts no copy or share for a requester whose access was withdrawn since, and says why", async () => {
     const job = await availableJob();
     const calls = images.calls.length;
-    await createImageWatcher({
-      store,
-      images,
-      targets: [prod],
-      settings: SETTINGS,
-      clock,
-      logger: silentLogger(),
+    await makeWatcher({
       accessNow: async () => ({ allowed: false, reason: "no longer in the allowed user group" }),
     }).tick();
     expect(images.calls.slice(calls).filter((c) => c.method !== "describeImages")).toEqual([]);
@@ -201,13 +201,7 @@ describe("steps after the image", () => {
 
   it("waits, starting nothing, while Slack cannot say whether the requester is still allowed", async () => {
     const job = await availableJob();
-    await createImageWatcher({
-      store,
-      images,
-      targets: [prod],
-      settings: SETTINGS,
-      clock,
-      logger: silentLogger(),
+    await makeWatcher({
       accessNow: async () => {
         throw new Error("Slack is down");
       },
@@ -229,15 +223,7 @@ describe("steps after the image", () => {
     images.setImageState(copyId, "available");
     clock.advance(SETTINGS.pollIntervalMs);
     const shares = shareCalls().length;
-    await createImageWatcher({
-      store,
-      images,
-      targets: [prod],
-      settings: SETTINGS,
-      clock,
-      logger: silentLogger(),
-      accessNow: async () => ({ allowed: false, reason: "deactivated account" }),
-    }).tick();
+    await makeWatcher({ accessNow: async () => ({ allowed: false, reason: "deactivated account" }) }).tick();
     const done = store.get(job.id);
     expect(done?.state).toBe("available");
     expect(done?.after?.copies[0]).toMatchObject({
@@ -319,14 +305,7 @@ describe("steps after the image", () => {
   it("shares with no one when the account owner withdrew a ticked account since, and says so", async () => {
     const job = await availableJob({ copyTo: [] });
     const narrowed = testTarget({ ...prod, after: { ...prod.after, shareWith: [ACCOUNTS[0] as string] } });
-    await createImageWatcher({
-      store,
-      images,
-      targets: [narrowed],
-      settings: SETTINGS,
-      clock,
-      logger: silentLogger(),
-    }).tick();
+    await makeWatcher({ targets: [narrowed] }).tick();
     expect(shareCalls()).toEqual([]);
     expect(store.get(job.id)?.after?.share).toEqual({
       state: "failed",
@@ -349,14 +328,7 @@ describe("steps after the image", () => {
     expect(store.get(job.id)?.after?.copies[0]?.share).toEqual({ state: "waiting" });
     const withoutUs = testTarget({ ...prod, after: { ...prod.after, copyTo: [] } });
     clock.advance(HOUR);
-    await createImageWatcher({
-      store,
-      images,
-      targets: [withoutUs],
-      settings: SETTINGS,
-      clock,
-      logger: silentLogger(),
-    }).tick();
+    await makeWatcher({ targets: [withoutUs] }).tick();
     expect(store.get(job.id)?.state).toBe("available");
     expect(store.get(job.id)?.after?.copies[0]?.share?.state).toBe("failed");
   });
@@ -380,22 +352,14 @@ describe("steps after the image", () => {
         return typeof value === "function" ? value.bind(target) : value;
       },
     });
-    const stubborn = createImageWatcher({
-      store,
-      images: losing,
-      targets: [prod],
-      settings: SETTINGS,
-      clock,
-      logger: silentLogger(),
-    });
+    const stubborn = makeWatcher({ images: losing });
     for (let i = 0; i < 5; i++) {
       await stubborn.tick();
       clock.advance(10 * 60 * SECOND);
     }
     expect(store.get(job.id)?.after?.copies[0]?.state).toBe("waiting");
     // The sixth try fails too, and the last look (tags caught up by now) finds the copy.
-    await createImageWatcher({
-      store,
+    await makeWatcher({
       images: new Proxy(images, {
         get(target, name) {
           if (name === "copyImage")
@@ -406,10 +370,6 @@ describe("steps after the image", () => {
           return typeof value === "function" ? value.bind(target) : value;
         },
       }),
-      targets: [prod],
-      settings: SETTINGS,
-      clock,
-      logger: silentLogger(),
     }).tick();
     const copy = store.get(job.id)?.after?.copies[0];
     expect(copy?.state).toBe("pending");
@@ -434,14 +394,7 @@ describe("steps after the image", () => {
         return typeof value === "function" ? value.bind(target) : value;
       },
     });
-    await createImageWatcher({
-      store: losing,
-      images,
-      targets: [prod],
-      settings: SETTINGS,
-      clock,
-      logger: silentLogger(),
-    }).tick();
+    await makeWatcher({ store: losing }).tick();
     expect(store.get(job.id)?.after?.copies[0]).toMatchObject({ state: "waiting", attemptedAt: clock.now() });
     expect(store.get(job.id)?.after?.copies[0]?.imageId).toBeUndefined();
     clock.advance(HOUR);
