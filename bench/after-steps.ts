@@ -33,7 +33,18 @@ import { SqliteJobStore } from "../src/store/sqlite-job-store.js";
 import { createImageWatcher } from "../src/watcher/image-watcher.js";
 import { createKeepSweep } from "../src/watcher/keep-sweep.js";
 import { type FakeAws, type FakeImage, startFakeAws } from "../test/fakes/fake-aws.js";
-import { ACCOUNT_ID, figure, INSTANCE, REGION, ROLE_ARN, round, seededRandom, USER } from "./lib.js";
+import { testTarget } from "../test/fakes/job-fixtures.js";
+import {
+  ACCOUNT_ID,
+  benchJob,
+  figure,
+  INSTANCE,
+  REGION,
+  ROLE_ARN,
+  round,
+  seededRandom,
+  USER,
+} from "./lib.js";
 
 const JOB_COUNTS = [10, 100, 200];
 const COPY_REGIONS = ["us-east-1", "ap-southeast-2"];
@@ -83,44 +94,23 @@ Object.assign(process.env, {
 const silent = pino({ level: "silent" });
 
 function benchTarget(regions: string[], after: Target["after"]): Target {
-  return {
+  return testTarget({
     name: "prod",
     roleArn: ROLE_ARN,
     accountId: ACCOUNT_ID,
-    partition: "aws",
-    after,
-    admins: [],
-    externalId: undefined,
     regions,
     allow: { users: [USER], usergroups: [], channels: [] },
-    instanceScope: { requiredTags: {} },
-    reboot: "never",
-    tagKeys: undefined,
-    jobsPerHour: 10,
-    allowGuests: false,
-    allowPublicChannels: false,
-    approval: undefined,
-  };
+    after,
+  });
 }
 
-/** A job of the bench target, as the form would have stored it. */
+/** A job of the bench target, as the form would have stored it, with this id and instance. */
 function benchNewJob(id: string, instanceId: string, extra: Partial<NewJob> = {}): NewJob {
   return {
+    ...benchJob(0, "C0BENCH01", "bench"),
     id,
     idempotencyKey: `view-${id}`,
-    requestedBy: USER,
-    originChannelId: "C0BENCH01",
-    targetName: "prod",
-    roleArn: ROLE_ARN,
-    region: REGION,
     instanceId,
-    instanceName: "web-1",
-    imageName: `bench ${id}`,
-    description: undefined,
-    noReboot: true,
-    tags: [],
-    excludedDevices: [],
-    channelId: "C0BENCH01",
     requestHash: `bench-${id}`,
     ...extra,
   };

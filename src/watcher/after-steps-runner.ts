@@ -207,17 +207,20 @@ export function createAfterStepsRunner(
         await store.apply(job.id, { type: "image_shared", region: place.region }, clock.now());
       });
 
+    /** Ends a copy's open step (the copy, or its share once available) without another call to AWS. */
+    const stopFollowing = (copy: CopyStep, reason: string) =>
+      store.apply(
+        job.id,
+        copy.state === "available"
+          ? { type: "share_refused", region: copy.region, reason }
+          : { type: "copy_refused", region: copy.region, reason, mayExist: copy.attemptedAt !== undefined },
+        clock.now(),
+      );
+
     if (!source) {
       // The target was removed, or points at another account now: no step can reach the images.
       const reason = `Target ${job.targetName} is no longer configured for this account, so ami-bot cannot reach the image.`;
-      for (const copy of after.copies)
-        await store.apply(
-          job.id,
-          copy.state === "available"
-            ? { type: "share_refused", region: copy.region, reason }
-            : { type: "copy_refused", region: copy.region, reason, mayExist: copy.attemptedAt !== undefined },
-          clock.now(),
-        );
+      for (const copy of after.copies) await stopFollowing(copy, reason);
       await store.apply(job.id, { type: "share_refused", region: job.region, reason }, clock.now());
       return;
     }
@@ -233,13 +236,9 @@ export function createAfterStepsRunner(
     for (const copy of after.copies) {
       const destination = destinationOf(source.target, copy.region);
       if (!destination) {
-        const reason = `Copies to ${copy.region} are no longer offered for target ${job.targetName}, so ami-bot stopped following this one.`;
-        await store.apply(
-          job.id,
-          copy.state === "available"
-            ? { type: "share_refused", region: copy.region, reason }
-            : { type: "copy_refused", region: copy.region, reason, mayExist: copy.attemptedAt !== undefined },
-          clock.now(),
+        await stopFollowing(
+          copy,
+          `Copies to ${copy.region} are no longer offered for target ${job.targetName}, so ami-bot stopped following this one.`,
         );
         continue;
       }
