@@ -231,7 +231,12 @@ describe.concurrent("a crash while a job is cancelled", () => {
       aws.addInstance({ instanceId: INSTANCE, name: "web-1", volumes: 2 });
       try {
         const first = await fakes.start({ crashAt: step });
-        const restarted = first.exit.then(async (exit: ChildExit) => ({ exit, next: await fakes.start() }));
+        // Counted when the first bot dies: the restarted bot may rightly deregister before the test looks.
+        const restarted = first.exit.then(async (exit: ChildExit) => ({
+          exit,
+          deregisteredAtCrash: aws.calls("DeregisterImage").length,
+          next: await fakes.start(),
+        }));
         restarted.catch(() => undefined);
 
         const root = await askForImage(fakes, first, "web-1 crash cancel");
@@ -249,9 +254,13 @@ describe.concurrent("a crash while a job is cancelled", () => {
         // The click is acknowledged before the watcher's work starts; the process may be dead by its answer.
         await first.interaction(cancel).catch(() => undefined);
 
-        const { exit, next: second } = await withinMs(restarted, 30_000, `the crash at ${step}`);
+        const {
+          exit,
+          deregisteredAtCrash,
+          next: second,
+        } = await withinMs(restarted, 30_000, `the crash at ${step}`);
         expect(exit.signal).toBe("SIGKILL");
-        expect(aws.calls("DeregisterImage")).toHaveLength(deregisteredBeforeCrash);
+        expect(deregisteredAtCrash).toBe(deregisteredBeforeCrash);
 
         const cancelled = await eventually(
           () => slack.repliesTo(root.ts).find((m) => keyOf(m) === "cancelled"),
@@ -406,8 +415,11 @@ describe.concurrent("a crash while an image is copied", () => {
       aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
       try {
         const first = await fakes.start({ crashAt: step, env: AFTER });
+        // Counted when the first bot dies: the restarted bot may rightly call CopyImage (same ClientToken)
+        // before the test looks.
         const restarted = first.exit.then(async (exit: ChildExit) => ({
           exit,
+          copiesAtCrash: aws.calls("CopyImage").length,
           next: await fakes.start({ env: AFTER }),
         }));
         restarted.catch(() => undefined);
@@ -426,9 +438,13 @@ describe.concurrent("a crash while an image is copied", () => {
         const source = await eventually(() => [...aws.images.values()][0], 30_000, "the image");
         aws.setImageState(source.imageId, "available");
 
-        const { exit, next: second } = await withinMs(restarted, 30_000, `the crash at ${step}`);
+        const {
+          exit,
+          copiesAtCrash,
+          next: second,
+        } = await withinMs(restarted, 30_000, `the crash at ${step}`);
         expect(exit.signal).toBe("SIGKILL");
-        expect(aws.calls("CopyImage")).toHaveLength(copiedBeforeCrash);
+        expect(copiesAtCrash).toBe(copiedBeforeCrash);
 
         const copy = await eventually(
           () => [...aws.images.values()].find((i) => i.sourceImageId === source.imageId),
