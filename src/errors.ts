@@ -42,6 +42,21 @@ export class AwsRefusedError extends Error {
   }
 }
 
+/**
+ * Sharing stopped after the launch permission went through: the accounts can launch the image, but AWS
+ * refused (or never answered) create-volume permission on one of its snapshots. The message is AWS's.
+ */
+export class PartialShareError extends AwsRefusedError {
+  constructor(
+    refused: AwsRefusedError,
+    /** The snapshot whose create-volume permission was not added. */
+    readonly snapshotId: string,
+  ) {
+    super(refused.code, refused.userMessage, refused.retryable, { cause: refused.cause });
+    this.name = "PartialShareError";
+  }
+}
+
 /** Slack answers meaning the bot cannot post in that conversation at all (the thread must move). */
 const CHANNEL_UNUSABLE: ReadonlySet<string> = new Set([
   "not_in_channel",

@@ -32,7 +32,7 @@ import type {
 } from "../domain/ports.js";
 import type { Target } from "../domain/target.js";
 import { sortVolumes } from "../domain/volumes.js";
-import { AwsRefusedError } from "../errors.js";
+import { AwsRefusedError, PartialShareError } from "../errors.js";
 import { isImageGone, translateEc2Error } from "./aws-errors.js";
 import { SessionCache } from "./scoped-credentials.js";
 import {
@@ -584,7 +584,11 @@ export class Ec2Images implements ImageService {
         new ModifyImageAttributeCommand({ ImageId: params.imageId, LaunchPermission: { Add: add } }),
         this.call(),
       );
-      for (const snapshotId of params.snapshotIds)
+    } catch (error) {
+      throw translateEc2Error(error, { deniedMessage: denied });
+    }
+    for (const snapshotId of params.snapshotIds) {
+      try {
         await client.send(
           new ModifySnapshotAttributeCommand({
             SnapshotId: snapshotId,
@@ -594,8 +598,10 @@ export class Ec2Images implements ImageService {
           }),
           this.call(),
         );
-    } catch (error) {
-      throw translateEc2Error(error, { deniedMessage: denied });
+      } catch (error) {
+        // The accounts can launch the image already: the thread must not say it was not shared at all.
+        throw new PartialShareError(translateEc2Error(error, { deniedMessage: denied }), snapshotId);
+      }
     }
   }
 

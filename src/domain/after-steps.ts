@@ -14,6 +14,8 @@ export type ShareState = "waiting" | "shared" | "failed" | "skipped";
 export interface ImageShare {
   readonly state: ShareState;
   readonly reason?: string | undefined;
+  /** Failed after the launch permission went through: the accounts can launch it, not copy its snapshots. */
+  readonly launchOnly?: boolean | undefined;
 }
 
 export interface CopyStep {
@@ -82,7 +84,13 @@ export type AfterStepEvent =
     }
   /** The image in `region` (the source's region, or a copy's) is shared with every chosen account. */
   | { readonly type: "image_shared"; readonly region: string }
-  | { readonly type: "share_refused"; readonly region: string; readonly reason: string };
+  | {
+      readonly type: "share_refused";
+      readonly region: string;
+      readonly reason: string;
+      /** The launch permission went through; create-volume permission on a snapshot did not. */
+      readonly launchOnly?: boolean;
+    };
 
 export type AfterStepNoticeKind =
   | "copy_started"
@@ -148,7 +156,9 @@ export function applyAfterStep(
       // A copy is shared once it is available, never before.
       if (event.region !== sourceRegion && copy?.state !== "available") return undefined;
       const next: ImageShare =
-        event.type === "image_shared" ? { state: "shared" } : { state: "failed", reason: event.reason };
+        event.type === "image_shared"
+          ? { state: "shared" }
+          : { state: "failed", reason: event.reason, ...(event.launchOnly && { launchOnly: true }) };
       return {
         steps:
           event.region === sourceRegion

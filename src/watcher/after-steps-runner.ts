@@ -19,7 +19,7 @@ import type {
   StepHook,
 } from "../domain/ports.js";
 import type { Target, WatcherSettings } from "../domain/target.js";
-import { AwsRefusedError } from "../errors.js";
+import { AwsRefusedError, PartialShareError } from "../errors.js";
 import type { Logger } from "../logger.js";
 
 export interface AfterStepsDeps {
@@ -180,7 +180,12 @@ export function createAfterStepsRunner(
           const event: JobEvent =
             kind === "copy"
               ? { type: "copy_refused", region, reason }
-              : { type: "share_refused", region, reason };
+              : {
+                  type: "share_refused",
+                  region,
+                  reason,
+                  ...(error instanceof PartialShareError && { launchOnly: true }),
+                };
           await store.apply(job.id, event, clock.now());
         } else passing.push({ region, kind, message });
       }

@@ -44,6 +44,8 @@ export function afterStepReply(job: Job, key: string, partition: string): string
     }
     case "share_failed": {
       const share = region === job.region ? job.after?.share : copy?.share;
+      if (share?.launchOnly)
+        return `:warning: The image in ${region} is shared only in part: ${accounts(job)} can launch it, but create-volume permission on its snapshots was not added, so they cannot copy it or make volumes from them. ${prose(share.reason ?? "")} Once the cause is fixed, add it from the EC2 console (Snapshots → Actions → Modify permissions).`;
       return `:warning: The image in ${region} was not shared. ${prose(share?.reason ?? "")} Once the cause is fixed, share it from the EC2 console (AMIs → Actions → Edit AMI permissions).`;
     }
     case "after_done":
@@ -100,7 +102,7 @@ function shareWord(share: ImageShare | undefined): string {
     case "shared":
       return ", shared";
     case "failed":
-      return ", *not shared*";
+      return share.launchOnly ? ", *shared in part* (launch only)" : ", *not shared*";
     case "skipped":
       return "";
     case "waiting":

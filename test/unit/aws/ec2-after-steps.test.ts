@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Ec2ClientFactory, Ec2Images } from "../../../src/aws/ec2-images.js";
 import { createSessionFactory } from "../../../src/aws/scoped-credentials.js";
 import type { CopyImageParams, CreateImageParams, Place } from "../../../src/domain/ports.js";
+import { PartialShareError } from "../../../src/errors.js";
 import { type FakeAws, startFakeAws } from "../../fakes/fake-aws.js";
 import {
   ACCOUNT,
@@ -138,6 +139,34 @@ describe("copies and sharing over the SDK wire against fake-aws", () => {
     }
     for (const call of [...fake.calls("ModifyImageAttribute"), ...fake.calls("ModifySnapshotAttribute")])
       expect(JSON.stringify(call.params)).not.toMatch(/Group|all/);
+  });
+
+  it("names the snapshot when sharing stops after the launch permission went through", async () => {
+    const { jobId, imageId } = await sourceImage();
+    const snapshotIds = fake.images.get(imageId)?.snapshots.map((s) => s.snapshotId) ?? [];
+    fake.failNext("ModifySnapshotAttribute", {
+      code: "UnauthorizedOperation",
+      status: 403,
+      when: (r) => JSON.stringify(r.params).includes(snapshotIds[1] as string),
+    });
+    const error = await refusal(
+      images.shareImage(source, requester, { jobId, imageId, snapshotIds, accounts: SHARE_WITH }),
+    );
+    expect(error).toBeInstanceOf(PartialShareError);
+    expect(error).toMatchObject({ snapshotId: snapshotIds[1], code: "access_denied", retryable: false });
+    expect(error.userMessage).toContain(`AWS denied sharing image ${imageId}`);
+    expect([...(fake.images.get(imageId)?.launchPermissions ?? [])].sort()).toEqual(SHARE_WITH);
+    expect(fake.calls("ModifySnapshotAttribute")).toHaveLength(2);
+  });
+
+  it("is not a partial share when the launch permission itself is refused", async () => {
+    const { jobId, imageId } = await sourceImage();
+    fake.failNext("ModifyImageAttribute", { code: "UnauthorizedOperation", status: 403 });
+    const error = await refusal(
+      images.shareImage(source, requester, { jobId, imageId, snapshotIds: [], accounts: SHARE_WITH }),
+    );
+    expect(error).not.toBeInstanceOf(PartialShareError);
+    expect(error.code).toBe("access_denied");
   });
 
   it("ends sharing with a plain reason when AWS does not know an account", async () => {

@@ -117,6 +117,13 @@ describe("a job with steps after the image", () => {
     });
   });
 
+  it("keeps that a refused share's launch permission went through", () => {
+    const { job } = run(finishing(), [
+      { type: "share_refused", region: "eu-west-1", reason: "Denied.", launchOnly: true },
+    ]);
+    expect(job.after?.share).toEqual({ state: "failed", reason: "Denied.", launchOnly: true });
+  });
+
   it("changes nothing on a repeat, a region not chosen, or a step event for a job not finishing", () => {
     const started = run(finishing(), [{ type: "copy_attempted", region: "us-east-1" }]).job;
     expect(transition(started, { type: "copy_attempted", region: "us-east-1" }, NOW + 1)).toBe(NO_CHANGE);

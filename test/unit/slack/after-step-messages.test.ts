@@ -65,6 +65,22 @@ describe("the thread's replies about the steps after the image", () => {
     );
   });
 
+  it("says an image whose snapshots could not be shared can be launched but not copied, in the reply and the summary", () => {
+    const partly = makeJob({
+      ...job,
+      after: {
+        ...steps,
+        share: { state: "failed", reason: "AWS denied sharing image ami-0source.", launchOnly: true },
+      },
+    });
+    expect(afterStepReply(partly, "share_failed:eu-west-1", "aws")).toBe(
+      ":warning: The image in eu-west-1 is shared only in part: 210987654321, 345678901234 can launch it, but create-volume permission on its snapshots was not added, so they cannot copy it or make volumes from them. AWS denied sharing image ami-0source. Once the cause is fixed, add it from the EC2 console (Snapshots → Actions → Modify permissions).",
+    );
+    expect(afterStepReply(partly, "after_done", "aws")?.split("\n")[1]).toMatch(
+      /`ami-0source`>, \*shared in part\* \(launch only\)$/,
+    );
+  });
+
   it("sums up every image once the steps are done", () => {
     const text = afterStepReply(job, "after_done", "aws") ?? "";
     expect(text.split("\n")).toEqual([

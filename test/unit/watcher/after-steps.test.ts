@@ -7,7 +7,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import type { WatcherSettings } from "../../../src/config.js";
 import type { Job, JobEvent } from "../../../src/domain/job.js";
 import type { CopyImageParams, NewJob, ShareImageParams } from "../../../src/domain/ports.js";
-import { AwsRefusedError } from "../../../src/errors.js";
+import { AwsRefusedError, PartialShareError } from "../../../src/errors.js";
 import type { SqliteJobStore } from "../../../src/store/sqlite-job-store.js";
 import {
   createImageWatcher,
@@ -287,6 +287,19 @@ describe("steps after the image", () => {
       reason:
         "AWS is throttling requests in this account: ami-bot tried 6 times without success and stopped this step.",
     });
+  });
+
+  it("marks a share refused after its launch permission went through as shared for launch only", async () => {
+    const job = await availableJob({ copyTo: [] });
+    const denied = new AwsRefusedError("access_denied", "AWS denied sharing the snapshot.", false);
+    images.failAlways("shareImage", new PartialShareError(denied, "snap-0one"));
+    await watcher.tick();
+    expect(store.get(job.id)?.after?.share).toEqual({
+      state: "failed",
+      reason: "AWS denied sharing the snapshot.",
+      launchOnly: true,
+    });
+    expect(keys(job.id)).toContain("share_failed:eu-west-1");
   });
 
   it("ends whatever is still open once twice the time limit has passed, and the job with it", async () => {
