@@ -23,6 +23,7 @@ import { type SlackTokenRejectedError, StartupError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics/metrics.js";
 import { createBackgroundClient, createSlackApp } from "./slack/app.js";
+import { type SlackBudgets, slackBudgets } from "./slack/budgets.js";
 import { createCleanupPoster } from "./slack/cleanup-poster.js";
 import type { CleanupCommandDeps } from "./slack/commands/ami-cleanup.js";
 import { createAccessCheck, type SlackDeps } from "./slack/deps.js";
@@ -54,6 +55,8 @@ export interface BotOverrides {
   readonly slackRetry?: Partial<RetryPolicy>;
   /** Slack refused a token after start-up (the app token revoked, say); by default only logged. */
   readonly onSlackFatal?: (error: SlackTokenRejectedError) => void;
+  /** How long handlers wait for AWS or Slack, over DEFAULT_SLACK_BUDGETS (tests on a busy machine relax them). */
+  readonly budgets?: Partial<SlackBudgets>;
 }
 
 export interface RunningBot {
@@ -106,6 +109,7 @@ async function assemble(
   metrics: Metrics,
 ): Promise<RunningBot> {
   const clock = overrides.clock ?? systemClock;
+  const budgets = slackBudgets(overrides.budgets);
   const onStep = overrides.onStep ?? crashHook(config.crashAt, logger);
   const { store } = opened;
   const images = overrides.images ?? new Ec2Images({ timeouts: config.aws, onAwsCall: metrics.awsCall });
@@ -117,6 +121,7 @@ async function assemble(
     ttlMs: config.usergroupCacheMs,
     clock,
     logger,
+    budgetMs: budgets.peopleLookupMs,
   });
   const recheckAccess = createAccessCheck(directory, config.targets);
   // Home tabs follow jobs from the relay (every message delivered) and from clicks; never blocking either.
@@ -127,6 +132,7 @@ async function assemble(
     directory,
     clock,
     logger: logger.child({ component: "home" }),
+    permalinkBudgetMs: budgets.permalinkMs,
   });
   const relay = createOutboxRelay({
     store,
@@ -203,6 +209,7 @@ async function assemble(
     directory,
     newJobId: overrides.newJobId ?? randomUUID,
     metadata: createBotMetadataCodec(config),
+    budgets,
     onStep,
     homes,
     onJobAccepted: () => {

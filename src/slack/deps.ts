@@ -5,6 +5,7 @@ import type { Clock, ImageService, JobStore, StepHook } from "../domain/ports.js
 import type { Target } from "../domain/target.js";
 import type { Logger } from "../logger.js";
 import { approverMentions } from "./blocks/messages.js";
+import type { SlackBudgets } from "./budgets.js";
 import type { PeopleDirectory } from "./people-directory.js";
 import type { MetadataCodec } from "./private-metadata.js";
 
@@ -24,6 +25,8 @@ export interface SlackDeps {
   readonly onStep: StepHook;
   /** Signs and checks the modal's private_metadata. */
   readonly metadata: MetadataCodec;
+  /** How long handlers wait for AWS or Slack before answering with what they have. */
+  readonly budgets: SlackBudgets;
   /** The Home tabs, when the bot keeps them (tests that build SlackDeps by hand may leave them out). */
   readonly homes?: HomeTabsPort | undefined;
 }

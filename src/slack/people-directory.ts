@@ -15,8 +15,7 @@ import {
 import type { Clock } from "../domain/ports.js";
 import type { Target } from "../domain/target.js";
 import type { Logger } from "../logger.js";
-
-export const LOOKUP_BUDGET_MS = 1500;
+import { DEFAULT_SLACK_BUDGETS } from "./budgets.js";
 
 /** A user as users.info describes one, as far as standing goes. */
 export interface SlackUser {
@@ -61,13 +60,13 @@ export interface PeopleDirectoryDeps {
   readonly ttlMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** How long a request waits for each answer, in ms (default LOOKUP_BUDGET_MS). */
+  /** How long a request waits for each answer, in ms (default DEFAULT_SLACK_BUDGETS.peopleLookupMs). */
   readonly budgetMs?: number;
 }
 
 export function createPeopleDirectory(deps: PeopleDirectoryDeps): PeopleDirectory {
   const { client, clock, logger } = deps;
-  const budgetMs = deps.budgetMs ?? LOOKUP_BUDGET_MS;
+  const budgetMs = deps.budgetMs ?? DEFAULT_SLACK_BUDGETS.peopleLookupMs;
   const groupIds = mentionedUsergroups(deps.targets);
   // Privacy decides something only for a target that refuses public channels.
   const listedChannels = new Set(mentionedChannels(deps.targets.filter((t) => !t.allowPublicChannels)));

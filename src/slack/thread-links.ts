@@ -13,7 +13,7 @@ export async function threadPermalinks(
   client: webApi.WebClient,
   jobs: readonly Job[],
   logger: Logger,
-  budgetMs = 1_000,
+  budgetMs: number,
 ): Promise<Map<string, string>> {
   const found = new Map<string, string>();
   const lookups = jobs.map(async (job) => {

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { DEFAULT_SLACK_BUDGETS } from "../../src/slack/budgets.js";
 import { newJob } from "../fakes/job-fixtures.js";
 import {
   ALLOWED_USER,
@@ -212,6 +213,8 @@ describe("/ami list", () => {
   });
 
   it("lists without a thread's link when Slack is slow to give it", async () => {
+    // Production's wait for links, not the harness's relaxed one: this is the "too slow" path.
+    await h.restart({ budgets: { permalinkMs: DEFAULT_SLACK_BUDGETS.permalinkMs } });
     h.slack.delayNext("chat.getPermalink", 3_000);
     const started = Date.now();
     await h.command({ text: "list" });

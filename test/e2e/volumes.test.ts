@@ -4,6 +4,7 @@
  * mapping and the thread says it was left out, and a forged device is refused in the form before AWS.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DEFAULT_SLACK_BUDGETS } from "../../src/slack/budgets.js";
 import {
   ALLOWED_USER,
   CHANNEL,
@@ -239,6 +240,8 @@ describe("choosing the volumes", () => {
   });
 
   it("images the whole instance, and says so in the form, when AWS is too slow to list the volumes", async () => {
+    // Production's wait for the volumes, not the harness's relaxed one: this is the "too slow" path.
+    await h.restart({ budgets: { volumeListMs: DEFAULT_SLACK_BUDGETS.volumeListMs } });
     h.aws.delayNext("DescribeVolumes", 3_000);
     const view = await formWithVolumes();
     expect(view.blocks.some((b) => b.block_id?.startsWith("volumes."))).toBe(false);

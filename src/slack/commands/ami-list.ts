@@ -52,7 +52,7 @@ export async function listJobs(
     return;
   }
   await ack();
-  const links = await threadPermalinks(client, jobs, deps.logger);
+  const links = await threadPermalinks(client, jobs, deps.logger, deps.budgets.permalinkMs);
   const message = jobListMessage(
     scope,
     jobs.map((job) => ({ job, permalink: links.get(job.id) })),

@@ -10,6 +10,7 @@ import type { Config } from "../../config.js";
 import type { Clock, JobStore } from "../../domain/ports.js";
 import { SlackDeliveryError, SlackRetryableError } from "../../errors.js";
 import type { Logger } from "../../logger.js";
+import { DEFAULT_SLACK_BUDGETS } from "../budgets.js";
 import type { HomeTabsPort } from "../deps.js";
 import type { PeopleDirectory } from "../people-directory.js";
 import { translateSlackError } from "../slack-notifier.js";
@@ -27,7 +28,7 @@ export interface HomeTabsDeps {
   readonly minGapMs?: number;
   /** Least time between two publishes for one person (default 2 s). */
   readonly perUserGapMs?: number;
-  /** How long a publish waits for the threads' permalinks (default 1 s); links not in by then are left out. */
+  /** How long a publish waits for the threads' permalinks (default: production's); later links are left out. */
   readonly permalinkBudgetMs?: number;
   /** How many people who opened the tab are remembered (default 10,000), the longest unseen forgotten first. */
   readonly maxKnownUsers?: number;
@@ -72,7 +73,15 @@ export function createHomeTabs(deps: HomeTabsDeps): HomeTabs {
   let again = false;
   let timer: NodeJS.Timeout | undefined;
   const render = createHomeContent(
-    { client, store, config, directory, clock, logger, permalinkBudgetMs: deps.permalinkBudgetMs ?? 1_000 },
+    {
+      client,
+      store,
+      config,
+      directory,
+      clock,
+      logger,
+      permalinkBudgetMs: deps.permalinkBudgetMs ?? DEFAULT_SLACK_BUDGETS.permalinkMs,
+    },
     () => stopped,
   );
 

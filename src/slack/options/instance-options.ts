@@ -28,12 +28,9 @@ export const TOO_FAST_OPTION = "⏳ Searching too fast: pause a second, then typ
 
 /** Per person: enough for the first letters of a name, not a sustained stream of keystrokes. */
 export const SEARCH_LIMIT = { limit: 5, windowMs: 5_000 } as const;
-/** A keystroke waits this long for the next one; only the last of a burst is searched. */
-export const SETTLE_MS = 250;
 /** Over the limit, a search waits for the next free slot when it comes this soon, instead of refusing. */
 const SLOT_WAIT_MS = 1_000;
-/** Slack's 3 s for options, with room for the answer to travel back. */
-const ANSWER_BUDGET_MS = 2_700;
+/** AWS's least time for a search, however long the settle and slot waits took. */
 const MIN_AWS_BUDGET_MS = 1_000;
 
 /** How long a search's answer is reused for the same person, place and text. */
@@ -82,8 +79,8 @@ export function createInstanceOptions(deps: SlackDeps) {
     }
     const ticket = newest.enter(userId);
     try {
-      // A keystroke followed by another within SETTLE_MS is never searched: Slack shows the newer answer.
-      await sleep(SETTLE_MS);
+      // A keystroke followed by another within the settle time is never searched: Slack shows the newer answer.
+      await sleep(deps.budgets.pickerSettleMs);
       if (!newest.isNewest(userId, ticket)) return await ack({ options: [] });
       let slot = limiter.take(userId);
       if (!slot.ok && slot.retryAt - deps.clock.now() <= SLOT_WAIT_MS) {
@@ -117,7 +114,7 @@ export function createInstanceOptions(deps: SlackDeps) {
     origin: string | undefined,
     started: number,
   ): Promise<void> {
-    const budget = Math.max(MIN_AWS_BUDGET_MS, ANSWER_BUDGET_MS - (performance.now() - started));
+    const budget = Math.max(MIN_AWS_BUDGET_MS, deps.budgets.pickerAnswerMs - (performance.now() - started));
     try {
       // Options must come back within Slack's 3 seconds: a slower AWS gets a "try again" option instead.
       let timer: NodeJS.Timeout | undefined;

@@ -374,19 +374,17 @@ async function admissionRefusal(
 
 /** A link to the job's thread (chat.getPermalink), or where it will appear when its root is not posted yet. */
 async function threadLink(client: webApi.WebClient, job: Job, deps: SlackDeps): Promise<string> {
-  const link = (await threadPermalinks(client, [job], deps.logger)).get(job.id);
+  const link = (await threadPermalinks(client, [job], deps.logger, deps.budgets.permalinkMs)).get(job.id);
   return link
     ? `see its thread: ${link}`
     : `its updates are in the thread about “${job.imageName}” in the channel it was asked for`;
 }
 
-/** How long the submission waits for AWS to confirm the instance before accepting and letting the watcher check. */
-const PRECHECK_BUDGET_MS = 1000;
-
 /**
  * Checks the instance while the form is still open, so a missing, out-of-scope or terminated instance is
  * an error under the field rather than a refusal in the channel. Read-only, under the person's scoped session.
- * If AWS is slow or failing, the request is accepted and the watcher checks again before CreateImage.
+ * If AWS is slow (past the instance-check budget) or failing, the request is accepted and the watcher
+ * checks again before CreateImage.
  */
 async function precheckInstance(
   deps: SlackDeps,
@@ -397,7 +395,7 @@ async function precheckInstance(
 ): Promise<{ problem?: string; instance?: InstanceDetails }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), PRECHECK_BUDGET_MS);
+    timer = setTimeout(() => resolve("timeout"), deps.budgets.instanceCheckMs);
   });
   try {
     const found = await Promise.race([

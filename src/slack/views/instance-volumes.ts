@@ -1,7 +1,7 @@
 /**
  * Lists the chosen instance's volumes for the form, under the person's read-only picker session. It runs
  * after the ack, so it has no deadline of Slack's, but the person is waiting to see the form change: AWS
- * gets VOLUMES_BUDGET_MS, and if it is slower (or refuses) the form says the whole instance will be imaged.
+ * gets the volume-list budget, and if it is slower (or refuses) the form says the whole instance will be imaged.
  */
 import type { webApi } from "@slack/bolt";
 import type { Place, Requester } from "../../domain/ports.js";
@@ -12,8 +12,6 @@ import { type VolumeField, volumeField } from "../blocks/volumes.js";
 import type { SlackDeps } from "../deps.js";
 import { readRequestInput } from "../form-values.js";
 import { updateModal } from "./update-modal.js";
-
-export const VOLUMES_BUDGET_MS = 2000;
 
 /**
  * The volume field for an instance: listed, or "not listed" when AWS was slow or failing. Undefined when
@@ -27,7 +25,7 @@ export async function loadVolumeField(
 ): Promise<VolumeField | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), VOLUMES_BUDGET_MS);
+    timer = setTimeout(() => resolve("timeout"), deps.budgets.volumeListMs);
   });
   try {
     const volumes = await Promise.race([deps.images.describeVolumes(place, requester, instanceId), timeout]);

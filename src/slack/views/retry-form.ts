@@ -14,8 +14,6 @@ import { readRequestInput } from "../form-values.js";
 import { drawsSomething, loadVolumeField } from "./instance-volumes.js";
 import { updateModal } from "./update-modal.js";
 
-/** How long the person may wait for the name to be checked: past it, the job's name stays. */
-export const NAME_CHECK_BUDGET_MS = 2000;
 /** Names tried after the job's own ("… (2)", "… (3)", "… (4)") before the default name is offered. */
 const NAME_TRIES = 3;
 
@@ -78,7 +76,7 @@ export async function showRetriedJobExtras(
 async function suggestFreeName(deps: SlackDeps, place: Place, job: Job): Promise<string | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), NAME_CHECK_BUDGET_MS);
+    timer = setTimeout(() => resolve("timeout"), deps.budgets.nameCheckMs);
   });
   const search = async (): Promise<string | undefined> => {
     if (!(await deps.images.imageNameTaken(place, job.imageName))) return undefined;
