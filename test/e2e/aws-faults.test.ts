@@ -15,12 +15,13 @@ const keyOf = (m: StoredMessage) => String(m.metadata?.event_payload?.key ?? "")
 
 describe("AWS faults", () => {
   let h: Harness;
-  beforeEach(async () => {
-    h = await startHarness();
+  async function start(pollInterval?: string): Promise<void> {
+    h = await startHarness(pollInterval ? { pollInterval } : {});
     h.aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
     h.aws.addInstance({ instanceId: OTHER_INSTANCE, name: "db-1" });
     h.aws.addInstance({ instanceId: THIRD_INSTANCE, name: "cache-1" });
-  });
+  }
+  beforeEach(() => start());
   afterEach(async () => {
     await h.close();
   });
@@ -28,7 +29,7 @@ describe("AWS faults", () => {
   async function submit(imageName: string, instanceId = INSTANCE): Promise<StoredMessage> {
     const before = h.slack.callsTo("views.open").length;
     expect((await h.command({})).status).toBe(200);
-    await eventually(() => h.slack.callsTo("views.open").length > before, 5_000, "views.open");
+    await eventually(() => h.slack.callsTo("views.open").length > before, 10_000, "views.open");
     const viewId = `V0${imageName.replace(/\W/g, "").toUpperCase()}`;
     const res = await h.interaction(h.submission({ instanceId, imageName, reboot: "reboot" }, { viewId }));
     expect(res.status).toBe(200);
@@ -101,13 +102,13 @@ describe("AWS faults", () => {
     const image = await imageNamed("web-1 expired session");
     await eventually(
       () => h.aws.calls("DescribeImages").some((c) => c.accessKeyId?.startsWith("ASIA")),
-      5_000,
+      10_000,
       "a watcher check",
     );
     h.aws.expireSessions();
     h.aws.setImageState(image.imageId, "available");
-    // A fresh session would see it within a check or two; the cached one keeps failing.
-    await reply(root, "available", 4_000);
+    // A fresh session sees it within a check or two; the cached one would keep failing (a 15-minute session).
+    await reply(root, "available");
   });
 
   it("refuses the job in plain words, and tells the requester, when AssumeRole is denied", async () => {
@@ -156,13 +157,18 @@ describe("AWS faults", () => {
   });
 
   it("keeps the other jobs going while one job fails and another keeps erring", async () => {
-    // Jobs A and C are pending; then every CreateImage fails for a while (job B). Each images an instance
-    // of its own: an instance with an unfinished job takes no second one.
+    // A slower watcher: B's backoff (31 poll intervals before its sixth and last try) must outlast the
+    // rest of the test finishing A and C under load, so B is still failing, not yet refused, at the check.
+    await h.close();
+    await start("300ms");
+    // Jobs A and C are pending; then every CreateImage fails until the check below (job B). Each images an
+    // instance of its own: an instance with an unfinished job takes no second one.
     const a = await submit("job a");
     const c = await submit("job c", OTHER_INSTANCE);
     await reply(a, "pending");
     await reply(c, "pending");
-    h.aws.failNext("CreateImage", { code: "InternalError", status: 500, count: 8 });
+    let bFailing = true;
+    h.aws.failNext("CreateImage", { code: "InternalError", status: 500, count: 1_000, when: () => bFailing });
     const b = await submit("job b", THIRD_INSTANCE);
     await eventually(() => h.aws.calls("CreateImage").length >= 4, 10_000, "job B's first failures");
 
@@ -173,6 +179,8 @@ describe("AWS faults", () => {
     const failed = await reply(c, "failed");
     expect(failed.text).toContain("Volume vol-0abc could not be snapshotted");
     expect(replies(b).map(keyOf)).not.toContain("pending");
+    // Only now may B's CreateImage succeed.
+    bFailing = false;
 
     await reply(b, "pending", 20_000);
     await finish(b, "job b");

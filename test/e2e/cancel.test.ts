@@ -114,13 +114,22 @@ describe("cancel", () => {
     h.aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
     const { root, cancel } = await ask();
     const approve = { ...buttonIn(root, "job_approve") };
-    // Approved, so queued; the watcher's look at the instance is slow, and the cancel comes meanwhile.
-    h.aws.delayNext("DescribeInstances", 1500);
+    // Approved, so queued; the watcher's look at the instance is slow, and the cancel comes meanwhile:
+    // as soon as that look has started, with seconds to spare however slow the machine.
+    const DELAY_MS = 5_000;
+    h.aws.delayNext("DescribeInstances", DELAY_MS);
+    const looks = h.aws.calls("DescribeInstances").length;
     await click(APPROVER, root, approve);
-    await eventually(() => thread(root).some((m) => keyOf(m) === "approved"), 10_000, "approved");
+    const look = await eventually(
+      () => h.aws.calls("DescribeInstances")[looks],
+      10_000,
+      "the watcher's DescribeInstances",
+    );
     await click(ALLOWED_USER, root, cancel);
     await eventually(() => thread(root).some((m) => keyOf(m) === "cancelled"), 10_000, "the cancel");
-    await new Promise((r) => setTimeout(r, 2000));
+    await eventually(() => thread(root).some((m) => keyOf(m) === "approved"), 10_000, "approved");
+    // The slow look is answered; a watcher that went on regardless would call CreateImage right after.
+    await new Promise((r) => setTimeout(r, Math.max(0, look.at + DELAY_MS + 2_000 - Date.now())));
     expect(h.aws.calls("CreateImage")).toEqual([]);
     expect(h.aws.calls("DeregisterImage")).toEqual([]);
     expect(thread(root).find((m) => keyOf(m) === "cancelled")?.text).toContain("Nothing was created.");
@@ -131,7 +140,7 @@ describe("cancel", () => {
     h.aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
     const { root, cancel } = await ask();
     await click(STRANGER, root, cancel);
-    await eventually(() => ephemeralsTo(STRANGER).length === 1, 5_000, "the refusal");
+    await eventually(() => ephemeralsTo(STRANGER).length === 1, 10_000, "the refusal");
     expect(ephemeralsTo(STRANGER)[0]).toContain("Only the person who asked for this image");
     await eventually(() => h.aws.calls("CreateImage").length === 1, 10_000, "CreateImage");
     expect(h.aws.calls("DeregisterImage")).toEqual([]);
@@ -146,7 +155,7 @@ describe("cancel", () => {
     h.aws.setImageState([...h.aws.images.keys()][0] as string, "available");
     await eventually(() => thread(root).some((m) => keyOf(m) === "available"), 10_000, "available");
     await click(ALLOWED_USER, root, cancel);
-    await eventually(() => ephemeralsTo(ALLOWED_USER).some((t) => t.includes("is already made")), 5_000);
+    await eventually(() => ephemeralsTo(ALLOWED_USER).some((t) => t.includes("is already made")), 10_000);
     expect(h.aws.calls("DeregisterImage")).toEqual([]);
     expect(h.aws.images.size).toBe(1);
   });

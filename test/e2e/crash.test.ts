@@ -125,7 +125,7 @@ describe.concurrent("a crash at any step of a job", () => {
           "the final message and the updated root",
         );
         // Nothing may be left to post (checked below).
-        await settleAndStop(second);
+        await settleAndStop(second, dbPath);
 
         expect(slack.messages.filter((m) => !m.threadTs)).toHaveLength(1);
         expect(keyOf(root)).toBe("root");
@@ -155,16 +155,29 @@ interface DecisionRow {
   deregister_attempted_at: number | null;
 }
 
-/** The one job's decision columns and the messages it still owes, read once the bot has stopped. */
+/** How many outbox messages are still to go out (queued, or sending and not yet recorded). */
+function unsentCount(path: string): number {
+  // Read while the bot runs: WAL lets a reader in beside the writer.
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE state IN ('queued','sending')").get();
+    return (row as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
 /**
- * Waits until the restarted bot has nothing unfinished, gives a duplicate call or post `pauseMs` to show up,
- * and stops it cleanly so its database can be read.
+ * Waits until the restarted bot has nothing unfinished and nothing left to post, gives a duplicate call or
+ * post `pauseMs` to show up, and stops it cleanly so its database can be read.
  */
-async function settleAndStop(bot: ChildBot, pauseMs = 0): Promise<void> {
+async function settleAndStop(bot: ChildBot, dbPath: string, pauseMs = 0): Promise<void> {
+  // A job ends before its last messages (the root update) go out, and a stop leaves any message not yet
+  // begun in the outbox: wait for the outbox too. Dropped messages do not count here; the tests check those.
   await eventuallyAsync(
-    async () => (await bot.health()).json.unfinishedJobs === 0,
-    10_000,
-    "no unfinished jobs",
+    async () => (await bot.health()).json.unfinishedJobs === 0 && unsentCount(dbPath) === 0,
+    30_000,
+    "no unfinished jobs and nothing left to post",
   );
   if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
   const stopped = await bot.stop();
@@ -172,6 +185,7 @@ async function settleAndStop(bot: ChildBot, pauseMs = 0): Promise<void> {
   if (stopped.code !== 0) throw new Error(`the bot stopped with code ${stopped.code}: ${bot.stderr()}`);
 }
 
+/** The one job's decision columns and the messages it still owes, read once the bot has stopped. */
 function readDecisions(path: string): { jobs: DecisionRow[]; undelivered: string[] } {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
@@ -273,7 +287,7 @@ describe.concurrent("a crash while a job is cancelled", () => {
         // Killed after the call, the bot never saw AWS's word on the snapshots, and says where to look.
         if (step === "deregister_returned") expect(cancelled.text).toContain("ami-bot:job-id=");
         // Time for a second DeregisterImage or a second reply, were either coming.
-        await settleAndStop(second, 500);
+        await settleAndStop(second, dbPath, 500);
 
         expect(aws.calls("DeregisterImage")).toHaveLength(1);
         expect(aws.calls("DeregisterImage")[0]?.params).toMatchObject({
@@ -361,7 +375,7 @@ describe.concurrent("a crash while a job is cancelled", () => {
         30_000,
         "the available reply",
       );
-      await settleAndStop(second, 500);
+      await settleAndStop(second, dbPath, 500);
 
       expect(aws.calls("CreateImage")).toHaveLength(1);
       expect(aws.images.size).toBe(1);
@@ -460,7 +474,7 @@ describe.concurrent("a crash while an image is copied", () => {
           30_000,
           "the summary",
         );
-        await settleAndStop(second, 500);
+        await settleAndStop(second, dbPath, 500);
 
         expect(aws.calls("CopyImage")).toHaveLength(1);
         expect([...aws.images.values()].filter((i) => i.region === "us-east-1")).toHaveLength(1);

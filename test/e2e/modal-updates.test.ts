@@ -47,9 +47,11 @@ describe("the modal as the person fills it in", () => {
     expect(name?.element?.initial_value).toMatch(/^web-1 \d{4}-\d{2}-\d{2} \d{4} UTC$/);
     expect(update.args).toMatchObject({ view_id: "V0VIEW0001", hash: "1596530361.3wRYuk3R" });
     // The name needs no AWS call: it is redrawn before AWS is asked anything.
-    const firstAws = await eventually(() => h.aws.requests[0], 5_000, "the volume lookup");
+    const firstAws = await eventually(() => h.aws.requests[0], 10_000, "the volume lookup");
     expect(update.at).toBeLessThanOrEqual(firstAws.at);
-    // Listing the instance's volumes then reads it under the picker's session, only.
+    // Listing the instance's volumes then reads it under the picker's session, only: once it has been
+    // read, a short settle gives anything else time to show up.
+    await eventually(() => h.aws.calls("DescribeInstances")[0], 10_000, "the instance read");
     await new Promise((r) => setTimeout(r, 300));
     expect(new Set(h.aws.requests.map((r) => r.action))).toEqual(
       new Set(["AssumeRole", "DescribeInstances"]),
@@ -63,7 +65,7 @@ describe("the modal as the person fills it in", () => {
     await h.interaction(selection(h, undefined, "i-0000000000000b0b0"));
     const updates = await eventually(
       () => (h.slack.callsTo("views.update").length >= 2 ? h.slack.callsTo("views.update") : undefined),
-      5_000,
+      10_000,
       "the name redraw, then the volumes redraw",
     );
     type Blocks = { block_id?: string; element?: { initial_value?: string } }[];
@@ -83,6 +85,8 @@ describe("the modal as the person fills it in", () => {
     await h.command({});
     await h.slack.waitFor("views.open");
     await h.interaction(selection(h, "my own name"));
+    // A name redraw would come before AWS is asked anything: once the volume lookup is out, settle briefly.
+    await eventually(() => h.aws.calls("DescribeInstances")[0], 10_000, "the volume lookup");
     await new Promise((r) => setTimeout(r, 300));
     expect(h.slack.callsTo("views.update")).toHaveLength(0);
   });

@@ -80,14 +80,14 @@ async function submitJob(
 /** Starts the bot again on the same database and follows the one job to available. */
 async function resumeToAvailable(fakes: ChildFakes): Promise<void> {
   const again = await fakes.start();
-  const image = await eventually(() => [...fakes.aws.images.values()][0], 15_000, "the image");
+  const image = await eventually(() => [...fakes.aws.images.values()][0], 30_000, "the image");
   fakes.aws.setImageState(image.imageId, "available");
   const root = await eventually(
     () => fakes.slack.messages.find((m) => !m.threadTs && m.text.includes("is available")),
-    20_000,
+    30_000,
     "the root updated to available",
   );
-  await eventuallyAsync(async () => (await again.health()).json.unfinishedJobs === 0, 10_000, "no jobs left");
+  await eventuallyAsync(async () => (await again.health()).json.unfinishedJobs === 0, 30_000, "no jobs left");
   expect((await again.stop()).code).toBe(0);
   const keys = fakes.slack.repliesTo(root.ts).map(keyOf);
   expect(keys.filter((k) => !k.startsWith("progress:"))).toEqual(["creating", "pending", "available"]);
@@ -96,7 +96,8 @@ async function resumeToAvailable(fakes: ChildFakes): Promise<void> {
   expect(jobsIn(fakes.dbPath)).toEqual([{ state: "available", image_id: image.imageId }]);
 }
 
-describe("graceful shutdown", () => {
+// Two bot processes in turn and a job followed to available: well over the default 30 s on a busy machine.
+describe("graceful shutdown", { timeout: 90_000 }, () => {
   let fakes: ChildFakes;
   beforeEach(async () => {
     fakes = await startChildFakes();
@@ -114,7 +115,7 @@ describe("graceful shutdown", () => {
 
     const t0 = Date.now();
     bot.kill("SIGTERM");
-    await eventually(() => bot.stdout().includes("shutting down"), 5_000, "the shutdown to begin");
+    await eventually(() => bot.stdout().includes("shutting down"), 15_000, "the shutdown to begin");
     await expectRefused(bot);
     const exit = await bot.exit;
     console.log(`[figure] SIGTERM → exit with a 2 s CreateImage in flight: ${Date.now() - t0} ms`);
@@ -167,7 +168,7 @@ describe("graceful shutdown", () => {
     });
     for (let i = 1; i <= 8; i++)
       await submitJob(fakes, bot, `web-1 backlog ${i}`, `V0BACKLOG${i}`, instances[i - 1]);
-    await eventually(() => fakes.aws.calls("CreateImage").length === 8, 10_000, "8 images");
+    await eventually(() => fakes.aws.calls("CreateImage").length === 8, 30_000, "8 images");
     const t0 = Date.now();
     const exit = await bot.stop(10_000);
     console.log(`[figure] SIGTERM → exit with a Slack backlog in one channel: ${Date.now() - t0} ms`);

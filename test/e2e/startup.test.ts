@@ -36,7 +36,11 @@ function expectOneLineExit2(exit: { code: number | null }, stderr: string, ...me
 }
 
 describe("start-up", () => {
-  it("keeps trying while Slack is down at start, answers 503 meanwhile, then works with no restart", async () => {
+  // Retries back off 1, 2, 4, 8, 16 then 30 s: with start-up and a full /ami on a busy machine, well over the
+  // default 30 s.
+  it("keeps trying while Slack is down at start, answers 503 meanwhile, then works with no restart", {
+    timeout: 120_000,
+  }, async () => {
     fakes = await startChildFakes();
     fakes.aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
     const slack = fakes.slack;
@@ -49,13 +53,13 @@ describe("start-up", () => {
         const h = await bot.health();
         return h.json.slack === "unreachable" ? h : undefined;
       },
-      10_000,
+      30_000,
       "/healthz to say Slack is unreachable",
     );
     expect(down.status).toBe(503);
     expect(down.json).toMatchObject({ ok: false, slack: "unreachable" } satisfies Partial<HealthBody>);
     // Every attempt is logged, and the process stays up.
-    await eventually(() => bot.stdout().includes("Slack could not be reached"), 5_000, "a logged attempt");
+    await eventually(() => bot.stdout().includes("Slack could not be reached"), 15_000, "a logged attempt");
     expect(bot.stdout()).toContain('"attempt":1');
     // Someone typing /ami meanwhile is told, privately, why nothing opens.
     const early = await bot.command();
@@ -63,17 +67,18 @@ describe("start-up", () => {
     expect(JSON.parse(early.body)).toEqual({ response_type: "ephemeral", text: NOT_CONNECTED_TEXT });
     await eventually(
       () => bot.stdout().includes("a Slack request arrived before Slack accepted the bot token"),
-      5_000,
+      15_000,
       "the early request logged",
     );
 
     slack.setDown(false);
+    // The next attempt may be a whole back-off away (up to 30 s, if the steps above were slow).
     const up = await eventuallyAsync(
       async () => {
         const h = await bot.health();
         return h.status === 200 ? h : undefined;
       },
-      20_000,
+      45_000,
       "/healthz to turn 200 once Slack answers",
     );
     expect(up.json).toEqual({ ok: true, slack: "connected", unfinishedJobs: 0 });
@@ -86,10 +91,10 @@ describe("start-up", () => {
       viewSubmission(slack, { instanceId: INSTANCE, imageName: "after-outage", reboot: "reboot" }),
     );
     expect(submitted.status).toBe(200);
-    await eventually(() => fakes?.aws.calls("CreateImage").length === 1, 15_000, "CreateImage");
+    await eventually(() => fakes?.aws.calls("CreateImage").length === 1, 30_000, "CreateImage");
     const root = await eventually(
       () => slack.messages.find((m) => !m.threadTs),
-      15_000,
+      30_000,
       "the root message in the channel",
     );
     expect(JSON.stringify(root.blocks)).toContain("after-outage");
