@@ -34,11 +34,17 @@ function amiEvent(imageId: string, state = "available"): string {
   });
 }
 
-/** Polls until `check` holds; fails the test after `timeoutMs`. */
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+/**
+ * Polls until `check` holds; fails the test after `timeoutMs`, with what SQS saw and the consumer logged.
+ * Generous: redelivery runs on SQS's real visibility timeout, and a loaded machine stretches every call.
+ */
+async function until(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end)
+      throw new Error(
+        `timed out waiting for ${what}; SQS calls: ${fake.calls.map((c) => c.operation).join(", ")}; logged: ${lines.map((l) => l.msg).join(" | ")}`,
+      );
     await delay(10);
   }
 }
