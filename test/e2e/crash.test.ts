@@ -71,6 +71,34 @@ function withinMs<T>(promise: Promise<T>, ms: number, what: string): Promise<T> 
   ]);
 }
 
+interface AfterCrash<T> {
+  readonly exit: ChildExit;
+  /** What `atCrash` read the moment the first bot died. */
+  readonly atCrash: T;
+  /** The bot started in its place, on the same database. */
+  readonly next: ChildBot;
+}
+
+/**
+ * Starts a bot armed to SIGKILL itself at `crashAt` and, as soon as it dies, one without the hook in its
+ * place. `atCrash` is read at the death: the restarted bot may rightly act before the test looks.
+ */
+async function crashThenRestart<T = undefined>(
+  fakes: ChildFakes,
+  crashAt: string,
+  options: { env?: Record<string, string>; atCrash?: () => T } = {},
+): Promise<{ first: ChildBot; crashed: (what?: string) => Promise<AfterCrash<T>> }> {
+  const { env } = options;
+  const first = await fakes.start({ crashAt, ...(env && { env }) });
+  const restarted = first.exit.then(async (exit: ChildExit) => ({
+    exit,
+    atCrash: options.atCrash?.() as T,
+    next: await fakes.start(env ? { env } : {}),
+  }));
+  restarted.catch(() => undefined);
+  return { first, crashed: (what = `the crash at ${crashAt}`) => withinMs(restarted, 30_000, what) };
+}
+
 /** At most this many steps run at once: each starts two bot processes, on a machine with two cores. */
 const slots = createSemaphore(3);
 
@@ -88,10 +116,8 @@ describe.concurrent("a crash at any step of a job", () => {
       const { slack, aws, dbPath } = fakes;
       aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
       try {
-        const first = await fakes.start({ crashAt: step });
-        // As soon as the hook fires, start again without it; the test carries on against the new process.
-        const restarted = first.exit.then(async (exit: ChildExit) => ({ exit, next: await fakes.start() }));
-        restarted.catch(() => undefined);
+        // The test carries on against the new process once the first has died.
+        const { first, crashed } = await crashThenRestart(fakes, step);
 
         const command = await first.command();
         expect(command.status).toBe(200);
@@ -106,7 +132,7 @@ describe.concurrent("a crash at any step of a job", () => {
         const image = await eventually(() => [...aws.images.values()][0], 30_000, "the image");
         aws.setImageState(image.imageId, "available");
 
-        const { exit, next: second } = await withinMs(restarted, 30_000, `the crash at ${step}`);
+        const { exit, next: second } = await crashed();
         expect(exit.signal).toBe("SIGKILL");
         if (step === "job_stored" || step === "submission_acked") {
           // The person saw an error (or nothing) and submits the same form again: still one job.
@@ -244,14 +270,9 @@ describe.concurrent("a crash while a job is cancelled", () => {
       const { slack, aws, dbPath } = fakes;
       aws.addInstance({ instanceId: INSTANCE, name: "web-1", volumes: 2 });
       try {
-        const first = await fakes.start({ crashAt: step });
-        // Counted when the first bot dies: the restarted bot may rightly deregister before the test looks.
-        const restarted = first.exit.then(async (exit: ChildExit) => ({
-          exit,
-          deregisteredAtCrash: aws.calls("DeregisterImage").length,
-          next: await fakes.start(),
-        }));
-        restarted.catch(() => undefined);
+        const { first, crashed } = await crashThenRestart(fakes, step, {
+          atCrash: () => aws.calls("DeregisterImage").length,
+        });
 
         const root = await askForImage(fakes, first, "web-1 crash cancel");
         const cancel = rootClick(root, "job_cancel", ALLOWED_USER);
@@ -268,11 +289,7 @@ describe.concurrent("a crash while a job is cancelled", () => {
         // The click is acknowledged before the watcher's work starts; the process may be dead by its answer.
         await first.interaction(cancel).catch(() => undefined);
 
-        const {
-          exit,
-          deregisteredAtCrash,
-          next: second,
-        } = await withinMs(restarted, 30_000, `the crash at ${step}`);
+        const { exit, atCrash: deregisteredAtCrash, next: second } = await crashed();
         expect(exit.signal).toBe("SIGKILL");
         expect(deregisteredAtCrash).toBe(deregisteredBeforeCrash);
 
@@ -340,21 +357,12 @@ describe.concurrent("a crash while a job is cancelled", () => {
     const env = { AMI_TARGET_ALLOW_USERS: `${ALLOWED_USER},${APPROVER}`, AMI_TARGET_APPROVERS: APPROVER };
     try {
       // Killed just after the approval request reached Slack, before it was recorded as delivered.
-      const first = await fakes.start({ crashAt: "slack_posted:approval_request", env });
-      const restarted = first.exit.then(async (exit: ChildExit) => ({
-        exit,
-        next: await fakes.start({ env }),
-      }));
-      restarted.catch(() => undefined);
+      const { first, crashed } = await crashThenRestart(fakes, "slack_posted:approval_request", { env });
 
       const root = await askForImage(fakes, first, "web-1 crash approval");
       expect(buttonIn(root, "job_approve")).toBeDefined();
       const approve = rootClick(root, "job_approve", APPROVER);
-      const { exit, next: second } = await withinMs(
-        restarted,
-        30_000,
-        "the crash after the approval request",
-      );
+      const { exit, next: second } = await crashed("the crash after the approval request");
       expect(exit.signal).toBe("SIGKILL");
       // The restarted bot finds its own post and does not ask again; the approver's DM still goes out.
       await eventually(
@@ -428,15 +436,11 @@ describe.concurrent("a crash while an image is copied", () => {
       const { slack, aws, dbPath } = fakes;
       aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
       try {
-        const first = await fakes.start({ crashAt: step, env: AFTER });
-        // Counted when the first bot dies: the restarted bot may rightly call CopyImage (same ClientToken)
-        // before the test looks.
-        const restarted = first.exit.then(async (exit: ChildExit) => ({
-          exit,
-          copiesAtCrash: aws.calls("CopyImage").length,
-          next: await fakes.start({ env: AFTER }),
-        }));
-        restarted.catch(() => undefined);
+        // The restarted bot may rightly call CopyImage again (same ClientToken) before the test looks.
+        const { first, crashed } = await crashThenRestart(fakes, step, {
+          env: AFTER,
+          atCrash: () => aws.calls("CopyImage").length,
+        });
 
         const command = await first.command();
         expect(command.status).toBe(200);
@@ -452,11 +456,7 @@ describe.concurrent("a crash while an image is copied", () => {
         const source = await eventually(() => [...aws.images.values()][0], 30_000, "the image");
         aws.setImageState(source.imageId, "available");
 
-        const {
-          exit,
-          copiesAtCrash,
-          next: second,
-        } = await withinMs(restarted, 30_000, `the crash at ${step}`);
+        const { exit, atCrash: copiesAtCrash, next: second } = await crashed();
         expect(exit.signal).toBe("SIGKILL");
         expect(copiesAtCrash).toBe(copiedBeforeCrash);
 
