@@ -4,23 +4,19 @@
  * repeat return the same copy; sharing with launch permission on the image and create-volume permission on
  * each snapshot, one call each, only for the chosen accounts, never public.
  */
-import { EC2Client } from "@aws-sdk/client-ec2";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type Ec2ClientFactory, Ec2Images } from "../../../src/aws/ec2-images.js";
-import { createSessionFactory } from "../../../src/aws/scoped-credentials.js";
+import { Ec2Images } from "../../../src/aws/ec2-images.js";
 import type { CopyImageParams, CreateImageParams, Place } from "../../../src/domain/ports.js";
 import { PartialShareError } from "../../../src/errors.js";
-import { type FakeAws, startFakeAws } from "../../fakes/fake-aws.js";
+import type { FakeAws } from "../../fakes/fake-aws.js";
 import {
-  ACCOUNT,
   adapterTarget,
-  EXTERNAL_ID,
   INSTANCE,
   REGION,
-  ROLE_ARN,
   refusal,
   requester,
   SCOPE_TAG,
+  startAdapterFake,
 } from "../../support/ec2-adapter.js";
 
 const DESTINATION = "us-east-1";
@@ -41,13 +37,8 @@ describe("copies and sharing over the SDK wire against fake-aws", () => {
   let counter = 0;
 
   beforeAll(async () => {
-    fake = await startFakeAws({ accountId: ACCOUNT, roles: { [ROLE_ARN]: { externalId: EXTERNAL_ID } } });
-    const sessions = createSessionFactory({
-      endpoint: fake.url,
-      credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    });
-    const clientFactory: Ec2ClientFactory = (region, credentials) =>
-      new EC2Client({ region, credentials, endpoint: fake.url, maxAttempts: 1 });
+    const { fake: started, sessions, clientFactory } = await startAdapterFake();
+    fake = started;
     images = new Ec2Images({ sessions, clientFactory });
     fake.addInstance({ instanceId: INSTANCE, name: "web-1", tags: SCOPE_TAG, volumes: 2 });
   });

@@ -12,24 +12,19 @@ import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import "aws-sdk-client-mock-vitest/extend";
 import { Ec2Cleanup } from "../../../src/aws/ec2-cleanup.js";
-import type { Ec2ClientFactory } from "../../../src/aws/ec2-images.js";
-import {
-  createSessionFactory,
-  type SessionFactory,
-  type SessionRequest,
-} from "../../../src/aws/scoped-credentials.js";
+import type { SessionRequest } from "../../../src/aws/scoped-credentials.js";
 import { cleanupImagePolicy, cleanupReadPolicy } from "../../../src/aws/session-policy.js";
 import type { Place } from "../../../src/domain/ports.js";
-import { type FakeAws, startFakeAws } from "../../fakes/fake-aws.js";
+import type { FakeAws } from "../../fakes/fake-aws.js";
 import {
   ACCOUNT,
   adapterTarget,
   awsError,
-  EXTERNAL_ID,
   REGION,
-  ROLE_ARN,
+  recordingSessions,
   refusal,
   requester,
+  startAdapterFake,
 } from "../../support/ec2-adapter.js";
 
 const IMAGE = "ami-0123456789abcdef0";
@@ -45,11 +40,8 @@ describe("Ec2Cleanup with a mocked EC2 client", () => {
 
   beforeEach(() => {
     ec2.reset();
-    sessionRequests = [];
-    const sessions: SessionFactory = (request) => {
-      sessionRequests.push(request);
-      return async () => ({ accessKeyId: "x", secretAccessKey: "y" });
-    };
+    const { sessions, requests } = recordingSessions();
+    sessionRequests = requests;
     cleanup = new Ec2Cleanup({ sessions });
   });
   afterAll(() => ec2.restore());
@@ -228,13 +220,8 @@ describe("Ec2Cleanup over the SDK wire against fake-aws", () => {
   let cleanup: Ec2Cleanup;
 
   beforeAll(async () => {
-    fake = await startFakeAws({ accountId: ACCOUNT, roles: { [ROLE_ARN]: { externalId: EXTERNAL_ID } } });
-    const sessions = createSessionFactory({
-      endpoint: fake.url,
-      credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    });
-    const clientFactory: Ec2ClientFactory = (region, credentials) =>
-      new EC2Client({ region, credentials, endpoint: fake.url, maxAttempts: 1 });
+    const { fake: started, sessions, clientFactory } = await startAdapterFake();
+    fake = started;
     cleanup = new Ec2Cleanup({ sessions, clientFactory });
   });
   afterEach(() => {

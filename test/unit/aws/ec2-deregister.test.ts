@@ -8,28 +8,24 @@ import { DeregisterImageCommand, DescribeImagesCommand, EC2Client } from "@aws-s
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import "aws-sdk-client-mock-vitest/extend";
-import { type Ec2ClientFactory, Ec2Images } from "../../../src/aws/ec2-images.js";
-import {
-  createSessionFactory,
-  type SessionFactory,
-  type SessionRequest,
-} from "../../../src/aws/scoped-credentials.js";
+import { Ec2Images } from "../../../src/aws/ec2-images.js";
+import type { SessionRequest } from "../../../src/aws/scoped-credentials.js";
 import { cancelImagePolicy, watcherPolicy } from "../../../src/aws/session-policy.js";
 import type { CreateImageParams, Place } from "../../../src/domain/ports.js";
 import type { Target } from "../../../src/domain/target.js";
-import { type FakeAws, startFakeAws } from "../../fakes/fake-aws.js";
+import type { FakeAws } from "../../fakes/fake-aws.js";
 import {
   ACCOUNT,
   adapterTarget,
   awsError,
-  EXTERNAL_ID,
   INSTANCE,
   placeOf,
   REGION,
-  ROLE_ARN,
+  recordingSessions,
   refusal,
   requester,
   SCOPE_TAG,
+  startAdapterFake,
 } from "../../support/ec2-adapter.js";
 
 const IMAGE = "ami-0123456789abcdef0";
@@ -45,11 +41,8 @@ describe("deregisterImage with a mocked EC2 client", () => {
 
   beforeEach(() => {
     ec2.reset();
-    sessionRequests = [];
-    const sessions: SessionFactory = (request) => {
-      sessionRequests.push(request);
-      return async () => ({ accessKeyId: "x", secretAccessKey: "y" });
-    };
+    const { sessions, requests } = recordingSessions();
+    sessionRequests = requests;
     images = new Ec2Images({ sessions });
   });
   afterAll(() => ec2.restore());
@@ -149,13 +142,8 @@ describe("deregisterImage over the SDK wire against fake-aws", () => {
   });
 
   beforeAll(async () => {
-    fake = await startFakeAws({ accountId: ACCOUNT, roles: { [ROLE_ARN]: { externalId: EXTERNAL_ID } } });
-    const sessions = createSessionFactory({
-      endpoint: fake.url,
-      credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    });
-    const clientFactory: Ec2ClientFactory = (region, credentials) =>
-      new EC2Client({ region, credentials, endpoint: fake.url, maxAttempts: 1 });
+    const { fake: started, sessions, clientFactory } = await startAdapterFake();
+    fake = started;
     images = new Ec2Images({ sessions, clientFactory });
     fake.addInstance({ instanceId: INSTANCE, name: "web-1", tags: SCOPE_TAG, volumes: 2 });
   });

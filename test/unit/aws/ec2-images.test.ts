@@ -22,7 +22,6 @@ import { translateEc2Error } from "../../../src/aws/aws-errors.js";
 import { type Ec2ClientFactory, Ec2Images } from "../../../src/aws/ec2-images.js";
 import {
   assumeRoleParams,
-  createSessionFactory,
   type SessionFactory,
   type SessionRequest,
 } from "../../../src/aws/scoped-credentials.js";
@@ -35,7 +34,7 @@ import {
 import { DEFAULT_AWS_TIMEOUTS } from "../../../src/aws/timeouts.js";
 import type { CreateImageParams, Place, Requester } from "../../../src/domain/ports.js";
 import type { Target } from "../../../src/domain/target.js";
-import { type FakeAws, startFakeAws } from "../../fakes/fake-aws.js";
+import type { FakeAws } from "../../fakes/fake-aws.js";
 import { FixedClock } from "../../fakes/fixed-clock.js";
 import {
   ACCOUNT,
@@ -46,9 +45,11 @@ import {
   placeOf,
   REGION,
   ROLE_ARN,
+  recordingSessions,
   refusal,
   requester,
   SCOPE_TAG,
+  startAdapterFake,
 } from "../../support/ec2-adapter.js";
 
 const OTHER_INSTANCE = "i-0fedcba9876543210";
@@ -163,15 +164,12 @@ describe("session policies", () => {
 describe("Ec2Images with a mocked EC2 client", () => {
   const ec2 = mockClient(EC2Client);
   let sessionRequests: SessionRequest[];
+  let sessions: SessionFactory;
   let images: Ec2Images;
 
   beforeEach(() => {
     ec2.reset();
-    sessionRequests = [];
-    const sessions: SessionFactory = (request) => {
-      sessionRequests.push(request);
-      return async () => ({ accessKeyId: "x", secretAccessKey: "y" });
-    };
+    ({ sessions, requests: sessionRequests } = recordingSessions());
     images = new Ec2Images({ sessions });
   });
   afterAll(() => ec2.restore());
@@ -640,10 +638,6 @@ describe("Ec2Images with a mocked EC2 client", () => {
 
   it("forgets a picker session idle for ten minutes, and keeps at most 500", async () => {
     const clock = new FixedClock();
-    const sessions: SessionFactory = (request) => {
-      sessionRequests.push(request);
-      return async () => ({ accessKeyId: "x", secretAccessKey: "y" });
-    };
     const timed = new Ec2Images({ sessions, clock });
     ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
     const search = (userId: string) => timed.findInstances(place, { userId, channelId: "C1" }, "web");
@@ -678,13 +672,7 @@ describe("Ec2Images over the SDK wire against fake-aws", () => {
   let sessions: SessionFactory;
 
   beforeAll(async () => {
-    fake = await startFakeAws({ accountId: ACCOUNT, roles: { [ROLE_ARN]: { externalId: EXTERNAL_ID } } });
-    // The bot's own identity, given to the STS client directly rather than through process.env.
-    // (createSessionFactory spreads its argument into fromTemporaryCredentials' clientConfig.)
-    const stsConfig = { endpoint: fake.url, credentials: { accessKeyId: "test", secretAccessKey: "test" } };
-    sessions = createSessionFactory(stsConfig);
-    clientFactory = (region, credentials) =>
-      new EC2Client({ region, credentials, endpoint: fake.url, maxAttempts: 1 });
+    ({ fake, sessions, clientFactory } = await startAdapterFake());
   });
   beforeEach(() => {
     fake.addInstance({ instanceId: INSTANCE, name: "web-1", tags: SCOPE_TAG, volumes: 2 });

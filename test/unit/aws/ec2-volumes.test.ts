@@ -13,22 +13,20 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import "aws-sdk-client-mock-vitest/extend";
-import { type Ec2ClientFactory, Ec2Images } from "../../../src/aws/ec2-images.js";
-import { createSessionFactory, type SessionFactory } from "../../../src/aws/scoped-credentials.js";
+import { Ec2Images } from "../../../src/aws/ec2-images.js";
+import type { SessionFactory } from "../../../src/aws/scoped-credentials.js";
 import type { CreateImageParams, Place } from "../../../src/domain/ports.js";
 import type { Target } from "../../../src/domain/target.js";
-import { type FakeAws, startFakeAws } from "../../fakes/fake-aws.js";
+import type { FakeAws } from "../../fakes/fake-aws.js";
 import {
-  ACCOUNT,
   adapterTarget,
   awsError,
-  EXTERNAL_ID,
   INSTANCE,
   placeOf,
-  ROLE_ARN,
   refusal,
   requester,
   SCOPE_TAG,
+  startAdapterFake,
 } from "../../support/ec2-adapter.js";
 
 const target: Target = adapterTarget();
@@ -154,13 +152,8 @@ describe("Ec2Images volumes over the SDK wire against fake-aws", () => {
   let images: Ec2Images;
 
   beforeAll(async () => {
-    fake = await startFakeAws({ accountId: ACCOUNT, roles: { [ROLE_ARN]: { externalId: EXTERNAL_ID } } });
-    const sessions = createSessionFactory({
-      endpoint: fake.url,
-      credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    });
-    const clientFactory: Ec2ClientFactory = (region, credentials) =>
-      new EC2Client({ region, credentials, endpoint: fake.url, maxAttempts: 1 });
+    const { fake: started, sessions, clientFactory } = await startAdapterFake();
+    fake = started;
     images = new Ec2Images({ sessions, clientFactory });
   });
   beforeEach(() => {

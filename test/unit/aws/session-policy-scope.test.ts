@@ -316,7 +316,7 @@ describe("the same sessions over the SDK wire", () => {
   let elsewhere: FakeAws;
   const sessionsFor = (fake: FakeAws): SessionFactory => {
     // The bot's own identity goes to the STS client directly (createSessionFactory spreads its argument
-    // into fromTemporaryCredentials' clientConfig), as in ec2-images.test.ts.
+    // into fromTemporaryCredentials' clientConfig), as in test/support/ec2-adapter.ts.
     const stsConfig = { endpoint: fake.url, credentials: { accessKeyId: "test", secretAccessKey: "test" } };
     return createSessionFactory(stsConfig);
   };
