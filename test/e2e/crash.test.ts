@@ -4,7 +4,7 @@
  * happened: one root message, each update once and in order, one final message, one image.
  */
 import Database from "better-sqlite3";
-import { describe, it } from "vitest";
+import { describe, it, type TestContext } from "vitest";
 import { createSemaphore } from "../../src/watcher/semaphore.js";
 import type { StoredMessage } from "../fakes/fake-slack.js";
 import { ALLOWED_USER, eventually } from "../support/bot-harness.js";
@@ -102,6 +102,18 @@ async function crashThenRestart<T = undefined>(
 /** At most this many steps run at once: each starts two bot processes, on a machine with two cores. */
 const slots = createSemaphore(3);
 
+/**
+ * A slot (see `slots`) and fakes of the test's own, both given back when it finishes: through the test's own
+ * hook, not the global one, which concurrent tests must not use.
+ */
+async function fakesForTest(onTestFinished: TestContext["onTestFinished"]): Promise<ChildFakes> {
+  await slots.acquire();
+  onTestFinished(() => slots.release());
+  const fakes = await startChildFakes();
+  onTestFinished(() => fakes.close());
+  return fakes;
+}
+
 describe.concurrent("a crash at any step of a job", () => {
   // Two processes per step, a few steps at once (and others waiting for a slot): allow well over the
   // default 30 s on a busy machine.
@@ -109,66 +121,59 @@ describe.concurrent("a crash at any step of a job", () => {
     "finishes the job exactly once when the bot is killed at %s",
     { timeout: 180_000 },
     async (step, { expect, onTestFinished }) => {
-      // The test's own hook (not the global one, which concurrent tests must not use) frees the slot.
-      await slots.acquire();
-      onTestFinished(() => slots.release());
-      const fakes = await startChildFakes();
+      const fakes = await fakesForTest(onTestFinished);
       const { slack, aws, dbPath } = fakes;
       aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
-      try {
-        // The test carries on against the new process once the first has died.
-        const { first, crashed } = await crashThenRestart(fakes, step);
+      // The test carries on against the new process once the first has died.
+      const { first, crashed } = await crashThenRestart(fakes, step);
 
-        const command = await first.command();
-        expect(command.status).toBe(200);
-        await slack.waitFor("views.open");
-        const submission = viewSubmission(slack, FORM, { viewId: "V0CRASH001" });
-        const submitted = await first.interaction(submission).catch((error: Error) => error);
-        // Killed before the ack, the request fails; the job is stored all the same.
-        if (step === "job_stored") expect(submitted).toBeInstanceOf(Error);
-        else if (!(submitted instanceof Error)) expect(submitted.status).toBe(200);
+      const command = await first.command();
+      expect(command.status).toBe(200);
+      await slack.waitFor("views.open");
+      const submission = viewSubmission(slack, FORM, { viewId: "V0CRASH001" });
+      const submitted = await first.interaction(submission).catch((error: Error) => error);
+      // Killed before the ack, the request fails; the job is stored all the same.
+      if (step === "job_stored") expect(submitted).toBeInstanceOf(Error);
+      else if (!(submitted instanceof Error)) expect(submitted.status).toBe(200);
 
-        // Finish the image as soon as AWS has it, whichever process asked for it.
-        const image = await eventually(() => [...aws.images.values()][0], 30_000, "the image");
-        aws.setImageState(image.imageId, "available");
+      // Finish the image as soon as AWS has it, whichever process asked for it.
+      const image = await eventually(() => [...aws.images.values()][0], 30_000, "the image");
+      aws.setImageState(image.imageId, "available");
 
-        const { exit, next: second } = await crashed();
-        expect(exit.signal).toBe("SIGKILL");
-        if (step === "job_stored" || step === "submission_acked") {
-          // The person saw an error (or nothing) and submits the same form again: still one job.
-          const again = await second.interaction(submission);
-          expect(again.status).toBe(200);
-        }
-
-        const root = await eventually(
-          () => {
-            const r = slack.messages.find((m) => !m.threadTs);
-            const done =
-              r?.text.includes("is available") && slack.repliesTo(r.ts).some((m) => keyOf(m) === "available");
-            return done ? r : undefined;
-          },
-          30_000,
-          "the final message and the updated root",
-        );
-        // Nothing may be left to post (checked below).
-        await settleAndStop(second, dbPath);
-
-        expect(slack.messages.filter((m) => !m.threadTs)).toHaveLength(1);
-        expect(keyOf(root)).toBe("root");
-        const keys = slack.repliesTo(root.ts).map(keyOf);
-        expect(new Set(keys).size, `duplicate replies: ${keys}`).toBe(keys.length);
-        // Progress may show up when a check catches the snapshots at 100 % just before the image turns available.
-        expect(keys.filter((k) => !k.startsWith("progress:"))).toEqual(["creating", "pending", "available"]);
-        expect(root.updates).toBeGreaterThan(0);
-        expect(aws.calls("CreateImage")).toHaveLength(1);
-        expect(aws.images.size).toBe(1);
-
-        const { jobs, outbox } = readDatabase(dbPath);
-        expect(jobs).toEqual([{ id: expect.any(String), state: "available", image_id: image.imageId }]);
-        expect(outbox.filter((m) => m.state !== "delivered")).toEqual([]);
-      } finally {
-        await fakes.close();
+      const { exit, next: second } = await crashed();
+      expect(exit.signal).toBe("SIGKILL");
+      if (step === "job_stored" || step === "submission_acked") {
+        // The person saw an error (or nothing) and submits the same form again: still one job.
+        const again = await second.interaction(submission);
+        expect(again.status).toBe(200);
       }
+
+      const root = await eventually(
+        () => {
+          const r = slack.messages.find((m) => !m.threadTs);
+          const done =
+            r?.text.includes("is available") && slack.repliesTo(r.ts).some((m) => keyOf(m) === "available");
+          return done ? r : undefined;
+        },
+        30_000,
+        "the final message and the updated root",
+      );
+      // Nothing may be left to post (checked below).
+      await settleAndStop(second, dbPath);
+
+      expect(slack.messages.filter((m) => !m.threadTs)).toHaveLength(1);
+      expect(keyOf(root)).toBe("root");
+      const keys = slack.repliesTo(root.ts).map(keyOf);
+      expect(new Set(keys).size, `duplicate replies: ${keys}`).toBe(keys.length);
+      // Progress may show up when a check catches the snapshots at 100 % just before the image turns available.
+      expect(keys.filter((k) => !k.startsWith("progress:"))).toEqual(["creating", "pending", "available"]);
+      expect(root.updates).toBeGreaterThan(0);
+      expect(aws.calls("CreateImage")).toHaveLength(1);
+      expect(aws.images.size).toBe(1);
+
+      const { jobs, outbox } = readDatabase(dbPath);
+      expect(jobs).toEqual([{ id: expect.any(String), state: "available", image_id: image.imageId }]);
+      expect(outbox.filter((m) => m.state !== "delivered")).toEqual([]);
     },
   );
 });
@@ -264,153 +269,137 @@ describe.concurrent("a crash while a job is cancelled", () => {
     "deregisters the image exactly once when the bot is killed at $step",
     { timeout: 180_000 },
     async ({ step, deregisteredBeforeCrash }, { expect, onTestFinished }) => {
-      await slots.acquire();
-      onTestFinished(() => slots.release());
-      const fakes = await startChildFakes();
+      const fakes = await fakesForTest(onTestFinished);
       const { slack, aws, dbPath } = fakes;
       aws.addInstance({ instanceId: INSTANCE, name: "web-1", volumes: 2 });
-      try {
-        const { first, crashed } = await crashThenRestart(fakes, step, {
-          atCrash: () => aws.calls("DeregisterImage").length,
-        });
+      const { first, crashed } = await crashThenRestart(fakes, step, {
+        atCrash: () => aws.calls("DeregisterImage").length,
+      });
 
-        const root = await askForImage(fakes, first, "web-1 crash cancel");
-        const cancel = rootClick(root, "job_cancel", ALLOWED_USER);
-        // Cancel once the image is being made, so there is an image to deregister.
-        await eventually(
-          () => slack.repliesTo(root.ts).some((m) => keyOf(m) === "pending"),
-          30_000,
-          "pending",
-        );
-        const image = [...aws.images.values()][0];
-        expect(image?.state).toBe("pending");
-        const snapshots = image?.snapshots.map((s) => s.snapshotId) ?? [];
-        expect(snapshots).toHaveLength(2);
-        // The click is acknowledged before the watcher's work starts; the process may be dead by its answer.
-        await first.interaction(cancel).catch(() => undefined);
+      const root = await askForImage(fakes, first, "web-1 crash cancel");
+      const cancel = rootClick(root, "job_cancel", ALLOWED_USER);
+      // Cancel once the image is being made, so there is an image to deregister.
+      await eventually(() => slack.repliesTo(root.ts).some((m) => keyOf(m) === "pending"), 30_000, "pending");
+      const image = [...aws.images.values()][0];
+      expect(image?.state).toBe("pending");
+      const snapshots = image?.snapshots.map((s) => s.snapshotId) ?? [];
+      expect(snapshots).toHaveLength(2);
+      // The click is acknowledged before the watcher's work starts; the process may be dead by its answer.
+      await first.interaction(cancel).catch(() => undefined);
 
-        const { exit, atCrash: deregisteredAtCrash, next: second } = await crashed();
-        expect(exit.signal).toBe("SIGKILL");
-        expect(deregisteredAtCrash).toBe(deregisteredBeforeCrash);
+      const { exit, atCrash: deregisteredAtCrash, next: second } = await crashed();
+      expect(exit.signal).toBe("SIGKILL");
+      expect(deregisteredAtCrash).toBe(deregisteredBeforeCrash);
 
-        const cancelled = await eventually(
-          () => slack.repliesTo(root.ts).find((m) => keyOf(m) === "cancelled"),
-          30_000,
-          "the cancelled reply",
-        );
-        expect(cancelled.text).toContain(`Cancelled by <@${ALLOWED_USER}>`);
-        expect(cancelled.text).toContain(`Image \`${image?.imageId}\``);
-        expect(cancelled.text).toMatch(/was deregistered/);
-        // Killed after the call, the bot never saw AWS's word on the snapshots, and says where to look.
-        if (step === "deregister_returned") expect(cancelled.text).toContain("ami-bot:job-id=");
-        // Time for a second DeregisterImage or a second reply, were either coming.
-        await settleAndStop(second, dbPath, 500);
+      const cancelled = await eventually(
+        () => slack.repliesTo(root.ts).find((m) => keyOf(m) === "cancelled"),
+        30_000,
+        "the cancelled reply",
+      );
+      expect(cancelled.text).toContain(`Cancelled by <@${ALLOWED_USER}>`);
+      expect(cancelled.text).toContain(`Image \`${image?.imageId}\``);
+      expect(cancelled.text).toMatch(/was deregistered/);
+      // Killed after the call, the bot never saw AWS's word on the snapshots, and says where to look.
+      if (step === "deregister_returned") expect(cancelled.text).toContain("ami-bot:job-id=");
+      // Time for a second DeregisterImage or a second reply, were either coming.
+      await settleAndStop(second, dbPath, 500);
 
-        expect(aws.calls("DeregisterImage")).toHaveLength(1);
-        expect(aws.calls("DeregisterImage")[0]?.params).toMatchObject({
-          ImageId: image?.imageId,
-          DeleteAssociatedSnapshots: "true",
-        });
-        expect(aws.calls("CreateImage")).toHaveLength(1);
-        expect(aws.images.size).toBe(0);
-        for (const s of snapshots) expect(aws.snapshots.has(s)).toBe(false);
+      expect(aws.calls("DeregisterImage")).toHaveLength(1);
+      expect(aws.calls("DeregisterImage")[0]?.params).toMatchObject({
+        ImageId: image?.imageId,
+        DeleteAssociatedSnapshots: "true",
+      });
+      expect(aws.calls("CreateImage")).toHaveLength(1);
+      expect(aws.images.size).toBe(0);
+      for (const s of snapshots) expect(aws.snapshots.has(s)).toBe(false);
 
-        expect(slack.messages.filter((m) => !m.threadTs)).toHaveLength(1);
-        const keys = slack.repliesTo(root.ts).map(keyOf);
-        expect(new Set(keys).size, `duplicate replies: ${keys}`).toBe(keys.length);
-        expect(keys.filter((k) => !k.startsWith("progress:")).map((k) => k.split(":")[0])).toEqual([
-          "creating",
-          "pending",
-          "cancelling",
-          "cancelled",
-        ]);
-        const rootNow = slack.messages.find((m) => m.ts === root.ts);
-        expect(JSON.stringify(rootNow?.blocks)).toContain(`Cancelled by <@${ALLOWED_USER}>`);
-        expect(buttonIn(rootNow, "job_cancel")).toBeUndefined();
+      expect(slack.messages.filter((m) => !m.threadTs)).toHaveLength(1);
+      const keys = slack.repliesTo(root.ts).map(keyOf);
+      expect(new Set(keys).size, `duplicate replies: ${keys}`).toBe(keys.length);
+      expect(keys.filter((k) => !k.startsWith("progress:")).map((k) => k.split(":")[0])).toEqual([
+        "creating",
+        "pending",
+        "cancelling",
+        "cancelled",
+      ]);
+      const rootNow = slack.messages.find((m) => m.ts === root.ts);
+      expect(JSON.stringify(rootNow?.blocks)).toContain(`Cancelled by <@${ALLOWED_USER}>`);
+      expect(buttonIn(rootNow, "job_cancel")).toBeUndefined();
 
-        const { jobs, undelivered } = readDecisions(dbPath);
-        expect(jobs).toEqual([
-          {
-            state: "cancelled",
-            image_id: image?.imageId,
-            decision: null,
-            cancelled_by: ALLOWED_USER,
-            deregister_attempted_at: expect.any(Number),
-          },
-        ]);
-        expect(undelivered).toEqual([]);
-      } finally {
-        await fakes.close();
-      }
+      const { jobs, undelivered } = readDecisions(dbPath);
+      expect(jobs).toEqual([
+        {
+          state: "cancelled",
+          image_id: image?.imageId,
+          decision: null,
+          cancelled_by: ALLOWED_USER,
+          deregister_attempted_at: expect.any(Number),
+        },
+      ]);
+      expect(undelivered).toEqual([]);
     },
   );
 
   it("keeps a job waiting for approval across a crash, and creates it once when approved after", {
     timeout: 180_000,
   }, async ({ expect, onTestFinished }) => {
-    await slots.acquire();
-    onTestFinished(() => slots.release());
     const APPROVER = "U0APPROVER1";
-    const fakes = await startChildFakes();
+    const fakes = await fakesForTest(onTestFinished);
     const { slack, aws, dbPath } = fakes;
     aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
     const env = { AMI_TARGET_ALLOW_USERS: `${ALLOWED_USER},${APPROVER}`, AMI_TARGET_APPROVERS: APPROVER };
-    try {
-      // Killed just after the approval request reached Slack, before it was recorded as delivered.
-      const { first, crashed } = await crashThenRestart(fakes, "slack_posted:approval_request", { env });
+    // Killed just after the approval request reached Slack, before it was recorded as delivered.
+    const { first, crashed } = await crashThenRestart(fakes, "slack_posted:approval_request", { env });
 
-      const root = await askForImage(fakes, first, "web-1 crash approval");
-      expect(buttonIn(root, "job_approve")).toBeDefined();
-      const approve = rootClick(root, "job_approve", APPROVER);
-      const { exit, next: second } = await crashed("the crash after the approval request");
-      expect(exit.signal).toBe("SIGKILL");
-      // The restarted bot finds its own post and does not ask again; the approver's DM still goes out.
-      await eventually(
-        () => slack.messages.some((m) => m.channel === `D${APPROVER.slice(1)}`),
-        30_000,
-        "the approver's DM",
-      );
-      await new Promise((r) => setTimeout(r, 500));
-      expect(aws.calls("CreateImage")).toEqual([]);
+    const root = await askForImage(fakes, first, "web-1 crash approval");
+    expect(buttonIn(root, "job_approve")).toBeDefined();
+    const approve = rootClick(root, "job_approve", APPROVER);
+    const { exit, next: second } = await crashed("the crash after the approval request");
+    expect(exit.signal).toBe("SIGKILL");
+    // The restarted bot finds its own post and does not ask again; the approver's DM still goes out.
+    await eventually(
+      () => slack.messages.some((m) => m.channel === `D${APPROVER.slice(1)}`),
+      30_000,
+      "the approver's DM",
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    expect(aws.calls("CreateImage")).toEqual([]);
 
-      // Approved on the restarted bot, twice (a double click): one image.
-      const clicks = await Promise.all([second.interaction(approve), second.interaction(approve)]);
-      expect(clicks.map((c) => c.status)).toEqual([200, 200]);
-      const image = await eventually(() => [...aws.images.values()][0], 30_000, "the image");
-      aws.setImageState(image.imageId, "available");
-      await eventually(
-        () => slack.repliesTo(root.ts).some((m) => keyOf(m) === "available"),
-        30_000,
-        "the available reply",
-      );
-      await settleAndStop(second, dbPath, 500);
+    // Approved on the restarted bot, twice (a double click): one image.
+    const clicks = await Promise.all([second.interaction(approve), second.interaction(approve)]);
+    expect(clicks.map((c) => c.status)).toEqual([200, 200]);
+    const image = await eventually(() => [...aws.images.values()][0], 30_000, "the image");
+    aws.setImageState(image.imageId, "available");
+    await eventually(
+      () => slack.repliesTo(root.ts).some((m) => keyOf(m) === "available"),
+      30_000,
+      "the available reply",
+    );
+    await settleAndStop(second, dbPath, 500);
 
-      expect(aws.calls("CreateImage")).toHaveLength(1);
-      expect(aws.images.size).toBe(1);
-      expect(slack.messages.filter((m) => !m.threadTs && m.channel === root.channel)).toHaveLength(1);
-      const keys = slack.repliesTo(root.ts).map(keyOf);
-      expect(new Set(keys).size, `duplicate replies: ${keys}`).toBe(keys.length);
-      expect(keys.filter((k) => !k.startsWith("progress:"))).toEqual([
-        "approval_request",
-        "approved",
-        "creating",
-        "pending",
-        "available",
-      ]);
-      const { jobs, undelivered } = readDecisions(dbPath);
-      expect(jobs).toEqual([
-        {
-          state: "available",
-          image_id: image.imageId,
-          decision: "approved",
-          cancelled_by: null,
-          deregister_attempted_at: null,
-        },
-      ]);
-      expect(undelivered).toEqual([]);
-    } finally {
-      await fakes.close();
-    }
+    expect(aws.calls("CreateImage")).toHaveLength(1);
+    expect(aws.images.size).toBe(1);
+    expect(slack.messages.filter((m) => !m.threadTs && m.channel === root.channel)).toHaveLength(1);
+    const keys = slack.repliesTo(root.ts).map(keyOf);
+    expect(new Set(keys).size, `duplicate replies: ${keys}`).toBe(keys.length);
+    expect(keys.filter((k) => !k.startsWith("progress:"))).toEqual([
+      "approval_request",
+      "approved",
+      "creating",
+      "pending",
+      "available",
+    ]);
+    const { jobs, undelivered } = readDecisions(dbPath);
+    expect(jobs).toEqual([
+      {
+        state: "available",
+        image_id: image.imageId,
+        decision: "approved",
+        cancelled_by: null,
+        deregister_attempted_at: null,
+      },
+    ]);
+    expect(undelivered).toEqual([]);
   });
 });
 
@@ -430,73 +419,67 @@ describe.concurrent("a crash while an image is copied", () => {
     "copies once and reports once when the bot is killed at $step",
     { timeout: 180_000 },
     async ({ step, copiedBeforeCrash }, { expect, onTestFinished }) => {
-      await slots.acquire();
-      onTestFinished(() => slots.release());
-      const fakes = await startChildFakes();
+      const fakes = await fakesForTest(onTestFinished);
       const { slack, aws, dbPath } = fakes;
       aws.addInstance({ instanceId: INSTANCE, name: "web-1" });
-      try {
-        // The restarted bot may rightly call CopyImage again (same ClientToken) before the test looks.
-        const { first, crashed } = await crashThenRestart(fakes, step, {
-          env: AFTER,
-          atCrash: () => aws.calls("CopyImage").length,
-        });
+      // The restarted bot may rightly call CopyImage again (same ClientToken) before the test looks.
+      const { first, crashed } = await crashThenRestart(fakes, step, {
+        env: AFTER,
+        atCrash: () => aws.calls("CopyImage").length,
+      });
 
-        const command = await first.command();
-        expect(command.status).toBe(200);
-        await slack.waitFor("views.open");
-        const sent = await first.interaction(
-          viewSubmission(
-            slack,
-            { ...FORM, imageName: "web-1 crash copy", copyTo: ["us-east-1"], shareWith: ["210987654321"] },
-            { viewId: "V0CRASHCPY" },
-          ),
-        );
-        expect(sent.status).toBe(200);
-        const source = await eventually(() => [...aws.images.values()][0], 30_000, "the image");
-        aws.setImageState(source.imageId, "available");
+      const command = await first.command();
+      expect(command.status).toBe(200);
+      await slack.waitFor("views.open");
+      const sent = await first.interaction(
+        viewSubmission(
+          slack,
+          { ...FORM, imageName: "web-1 crash copy", copyTo: ["us-east-1"], shareWith: ["210987654321"] },
+          { viewId: "V0CRASHCPY" },
+        ),
+      );
+      expect(sent.status).toBe(200);
+      const source = await eventually(() => [...aws.images.values()][0], 30_000, "the image");
+      aws.setImageState(source.imageId, "available");
 
-        const { exit, atCrash: copiesAtCrash, next: second } = await crashed();
-        expect(exit.signal).toBe("SIGKILL");
-        expect(copiesAtCrash).toBe(copiedBeforeCrash);
+      const { exit, atCrash: copiesAtCrash, next: second } = await crashed();
+      expect(exit.signal).toBe("SIGKILL");
+      expect(copiesAtCrash).toBe(copiedBeforeCrash);
 
-        const copy = await eventually(
-          () => [...aws.images.values()].find((i) => i.sourceImageId === source.imageId),
-          30_000,
-          "the copy",
-        );
-        aws.completeImage(copy.imageId);
-        const root = await eventually(
-          () => {
-            const r = slack.messages.find((m) => !m.threadTs);
-            return r && slack.repliesTo(r.ts).some((m) => keyOf(m) === "after_done") ? r : undefined;
-          },
-          30_000,
-          "the summary",
-        );
-        await settleAndStop(second, dbPath, 500);
+      const copy = await eventually(
+        () => [...aws.images.values()].find((i) => i.sourceImageId === source.imageId),
+        30_000,
+        "the copy",
+      );
+      aws.completeImage(copy.imageId);
+      const root = await eventually(
+        () => {
+          const r = slack.messages.find((m) => !m.threadTs);
+          return r && slack.repliesTo(r.ts).some((m) => keyOf(m) === "after_done") ? r : undefined;
+        },
+        30_000,
+        "the summary",
+      );
+      await settleAndStop(second, dbPath, 500);
 
-        expect(aws.calls("CopyImage")).toHaveLength(1);
-        expect([...aws.images.values()].filter((i) => i.region === "us-east-1")).toHaveLength(1);
-        expect(aws.calls("CreateImage")).toHaveLength(1);
-        const keys = slack.repliesTo(root.ts).map(keyOf);
-        expect(new Set(keys).size, `duplicate replies: ${keys}`).toBe(keys.length);
-        expect(keys.filter((k) => !k.startsWith("progress:"))).toEqual([
-          "creating",
-          "pending",
-          "available",
-          "shared:eu-west-1",
-          "copy_started:us-east-1",
-          "copy_available:us-east-1",
-          "shared:us-east-1",
-          "after_done",
-        ]);
-        const { jobs, outbox } = readDatabase(dbPath);
-        expect(jobs).toEqual([{ id: expect.any(String), state: "available", image_id: source.imageId }]);
-        expect(outbox.filter((m) => m.state !== "delivered")).toEqual([]);
-      } finally {
-        await fakes.close();
-      }
+      expect(aws.calls("CopyImage")).toHaveLength(1);
+      expect([...aws.images.values()].filter((i) => i.region === "us-east-1")).toHaveLength(1);
+      expect(aws.calls("CreateImage")).toHaveLength(1);
+      const keys = slack.repliesTo(root.ts).map(keyOf);
+      expect(new Set(keys).size, `duplicate replies: ${keys}`).toBe(keys.length);
+      expect(keys.filter((k) => !k.startsWith("progress:"))).toEqual([
+        "creating",
+        "pending",
+        "available",
+        "shared:eu-west-1",
+        "copy_started:us-east-1",
+        "copy_available:us-east-1",
+        "shared:us-east-1",
+        "after_done",
+      ]);
+      const { jobs, outbox } = readDatabase(dbPath);
+      expect(jobs).toEqual([{ id: expect.any(String), state: "available", image_id: source.imageId }]);
+      expect(outbox.filter((m) => m.state !== "delivered")).toEqual([]);
     },
   );
 });
